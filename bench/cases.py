@@ -1,0 +1,305 @@
+"""The measured cases. ``run(spec)`` executes one and returns its :class:`Sample`.
+
+Every case first warms up (connections opened, code paths and TCP windows warmed), then
+times one bounded section with :class:`Stopwatch`. Every response is checked (status, body
+length, bytes the upload sink received), so a client that is fast because it is wrong fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from clients import ASYNC_CLIENTS, SYNC_CLIENTS, import_client, need
+from common import (
+    SMALL_BODY_LEN,
+    Budget,
+    Sample,
+    Spec,
+    Stopwatch,
+    abody_chunks,
+    body_chunks,
+    check_length,
+    check_upload_echo,
+)
+
+# --------------------------------------------------------------------------- async cases
+
+
+def run_on_loop(main: Callable[[], Awaitable[Sample]], loop_kind: str) -> Sample:
+    if loop_kind == "uvloop":
+        loop = import_client("uvloop").new_event_loop()
+    elif loop_kind in ("asyncio", ""):
+        loop = asyncio.new_event_loop()
+    else:
+        raise ValueError(f"unknown loop {loop_kind!r}")
+    asyncio.set_event_loop(loop)
+    try:
+        return loop.run_until_complete(main())
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+        asyncio.set_event_loop(None)
+
+
+async def async_seq(client: Any, spec: Spec) -> Sample:
+    url = spec.base_url + "/small"
+    for _ in range(spec.warmup):
+        check_length(await client.get_small(url), SMALL_BODY_LEN)
+    budget = Budget(spec.count, spec.seconds)
+    watch = Stopwatch()
+    done = 0
+    while budget.take():
+        check_length(await client.get_small(url), SMALL_BODY_LEN)
+        done += 1
+    return watch.sample(ops=done)
+
+
+async def async_conc(client: Any, spec: Spec) -> Sample:
+    """``concurrency`` worker tasks share one request budget (so that many are in flight)."""
+    url = spec.base_url + "/small"
+
+    async def warm() -> None:
+        for _ in range(spec.warmup):
+            check_length(await client.get_small(url), SMALL_BODY_LEN)
+
+    await asyncio.gather(*(warm() for _ in range(spec.concurrency)))
+    budget = Budget(spec.count, spec.seconds)
+
+    async def worker() -> int:
+        done = 0
+        while budget.take():
+            check_length(await client.get_small(url), SMALL_BODY_LEN)
+            done += 1
+        return done
+
+    watch = Stopwatch()
+    counts = await asyncio.gather(*(worker() for _ in range(spec.concurrency)))
+    return watch.sample(ops=sum(counts))
+
+
+async def async_download(client: Any, spec: Spec) -> Sample:
+    check_length(await client.download(spec.base_url + "/warm", spec.variant), spec.warm_size)
+    watch = Stopwatch()
+    n = await client.download(spec.base_url + "/big", spec.variant)
+    sample = watch.sample(ops=1, nbytes=n)
+    check_length(n, spec.size)
+    return sample
+
+
+async def async_upload_gen(client: Any, spec: Spec) -> Sample:
+    url = spec.base_url + "/upload"
+    check_upload_echo(await client.upload(url, abody_chunks(spec.warm_size)), spec.warm_size)
+    watch = Stopwatch()
+    answer = await client.upload(url, abody_chunks(spec.size))
+    sample = watch.sample(ops=1, nbytes=spec.size)
+    check_upload_echo(answer, spec.size)
+    return sample
+
+
+async def async_upload_file(client: Any, spec: Spec) -> Sample:
+    url = spec.base_url + "/upload"
+    with open(spec.warm_file, "rb") as f:
+        check_upload_echo(await client.upload(url, f), spec.warm_size)
+    watch = Stopwatch()
+    with open(spec.data_file, "rb") as f:
+        answer = await client.upload(url, f)
+    sample = watch.sample(ops=1, nbytes=spec.size)
+    check_upload_echo(answer, spec.size)
+    return sample
+
+
+ASYNC_CASES = {
+    "seq": async_seq,
+    "conc": async_conc,
+    "download": async_download,
+    "upload_gen": async_upload_gen,
+    "upload_file": async_upload_file,
+}
+
+
+def run_async_case(spec: Spec) -> Sample:
+    client = ASYNC_CLIENTS[spec.client](max(spec.concurrency, 1))
+    case = ASYNC_CASES[spec.case]
+
+    async def main() -> Sample:
+        await client.open()
+        try:
+            return await case(client, spec)
+        finally:
+            await client.close()
+
+    return run_on_loop(main, spec.loop)
+
+
+# --------------------------------------------------------------------------- sync cases
+
+
+def sync_seq(client: Any, spec: Spec) -> Sample:
+    url = spec.base_url + "/small"
+    for _ in range(spec.warmup):
+        check_length(client.get_small(url), SMALL_BODY_LEN)
+    budget = Budget(spec.count, spec.seconds)
+    watch = Stopwatch()
+    done = 0
+    while budget.take():
+        check_length(client.get_small(url), SMALL_BODY_LEN)
+        done += 1
+    return watch.sample(ops=done)
+
+
+def sync_threads(client: Any, spec: Spec) -> Sample:
+    """``concurrency`` threads share one client object and one request budget."""
+    url = spec.base_url + "/small"
+    ready = threading.Barrier(spec.concurrency + 1, timeout=60)
+    go = threading.Event()
+    counts: list[int] = []
+    errors: list[BaseException] = []
+    budget = Budget(0, 0)  # replaced right before "go"
+
+    def worker() -> None:
+        done = 0
+        try:
+            for _ in range(spec.warmup):
+                check_length(client.get_small(url), SMALL_BODY_LEN)
+            ready.wait()
+            go.wait(timeout=60)
+            while budget.take():
+                check_length(client.get_small(url), SMALL_BODY_LEN)
+                done += 1
+        except BaseException as e:  # reported by the main thread
+            errors.append(e)
+            ready.abort()
+        finally:
+            counts.append(done)
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(spec.concurrency)]
+    for t in threads:
+        t.start()
+    try:
+        ready.wait()
+    except threading.BrokenBarrierError:
+        pass
+    budget = Budget(spec.count, spec.seconds)
+    watch = Stopwatch()
+    go.set()
+    for t in threads:
+        t.join(timeout=spec.seconds + 60)
+    sample = watch.sample(ops=sum(counts))
+    if errors:
+        raise errors[0]
+    return sample
+
+
+def sync_download(client: Any, spec: Spec) -> Sample:
+    check_length(client.download(spec.base_url + "/warm", spec.variant), spec.warm_size)
+    watch = Stopwatch()
+    n = client.download(spec.base_url + "/big", spec.variant)
+    sample = watch.sample(ops=1, nbytes=n)
+    check_length(n, spec.size)
+    return sample
+
+
+def _gen_body(spec: Spec, size: int) -> Any:
+    chunks = body_chunks(size)
+    return (size, chunks) if spec.client == "raw socket" else chunks
+
+
+def _file_body(spec: Spec, f: Any, size: int) -> Any:
+    return (size, f) if spec.client == "raw socket" else f
+
+
+def sync_upload_gen(client: Any, spec: Spec) -> Sample:
+    url = spec.base_url + "/upload"
+    check_upload_echo(client.upload(url, _gen_body(spec, spec.warm_size)), spec.warm_size)
+    watch = Stopwatch()
+    answer = client.upload(url, _gen_body(spec, spec.size))
+    sample = watch.sample(ops=1, nbytes=spec.size)
+    check_upload_echo(answer, spec.size)
+    return sample
+
+
+def sync_upload_file(client: Any, spec: Spec) -> Sample:
+    url = spec.base_url + "/upload"
+    with open(spec.warm_file, "rb") as f:
+        check_upload_echo(client.upload(url, _file_body(spec, f, spec.warm_size)),
+                          spec.warm_size)
+    watch = Stopwatch()
+    with open(spec.data_file, "rb") as f:
+        answer = client.upload(url, _file_body(spec, f, spec.size))
+    sample = watch.sample(ops=1, nbytes=spec.size)
+    check_upload_echo(answer, spec.size)
+    return sample
+
+
+SYNC_CASES = {
+    "seq": sync_seq,
+    "threads": sync_threads,
+    "download": sync_download,
+    "upload_gen": sync_upload_gen,
+    "upload_file": sync_upload_file,
+}
+
+
+def run_sync_case(spec: Spec) -> Sample:
+    client = SYNC_CLIENTS[spec.client](max(spec.concurrency, 1))
+    try:
+        return SYNC_CASES[spec.case](client, spec)
+    finally:
+        client.close()
+
+
+# --------------------------------------------------------------------------- loop round trip
+
+
+async def _noop() -> None:
+    return None
+
+
+def _reference_runner(loop_kind: str) -> tuple[Callable[[Any], Any], Callable[[], None]]:
+    """What a minimal facade does: an event loop in a daemon thread, driven with
+    run_coroutine_threadsafe(...).result(). Returns (run, stop)."""
+    if loop_kind == "uvloop":
+        loop = import_client("uvloop").new_event_loop()
+    else:
+        loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    def run(coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+    def stop() -> None:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
+
+    return run, stop
+
+
+def run_rtt_case(spec: Spec) -> Sample:
+    """Mean cost of one blocking call into the background loop with a no-op coroutine."""
+    if spec.client == "syncwrap.run":
+        run, stop = need(import_client("syncwrap"), "run", "syncwrap"), None
+    else:
+        run, stop = _reference_runner(spec.loop)
+    try:
+        for _ in range(spec.warmup):
+            run(_noop())
+        watch = Stopwatch()
+        for _ in range(spec.count):
+            run(_noop())
+        return watch.sample(ops=spec.count)
+    finally:
+        if stop is not None:
+            stop()
+
+
+def run(spec: Spec) -> Sample:
+    if spec.case == "rtt":
+        return run_rtt_case(spec)
+    if spec.client in ASYNC_CLIENTS:
+        return run_async_case(spec)
+    return run_sync_case(spec)

@@ -1,0 +1,186 @@
+"""Shared pieces of the benchmark suite: the case spec, measurement helpers, payloads.
+
+Both sides use this module: ``run.py`` (the orchestrator) builds :class:`Spec` objects and
+``worker.py`` (one subprocess per measured case) executes them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import resource
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+
+RESULT_MARKER = "BENCH-RESULT "
+
+MIB = 1 << 20
+UPLOAD_CHUNK = MIB  # every client's upload generator yields bytes chunks of this size
+DOWNLOAD_CHUNK = MIB  # sync clients' iter_content / stream chunk size
+ASYNC_ITER_CHUNKED = 65536  # aiohttp-style iter_chunked(n)
+SMALL_BODY_LEN = 100  # length of the /small response body
+
+
+class Unavailable(Exception):
+    """The client (or the API the case needs) is not installed / not implemented yet."""
+
+
+class BadResponse(Exception):
+    """The server answered something other than what the case expects."""
+
+
+@dataclasses.dataclass
+class Spec:
+    """One measured case, serialised to JSON and handed to a worker subprocess."""
+
+    group: str  # "engine" | "facade" | "upload"
+    case: str  # "seq" | "conc" | "threads" | "download" | "upload_gen" | "upload_file" | "rtt"
+    client: str  # "aiohttp", "httpx", "syncwrap.engine", "requests", "raw", ...
+    base_url: str = ""
+    variant: str = ""  # streaming method, e.g. "iter_any"
+    loop: str = ""  # "asyncio" | "uvloop" for async clients, "" for sync ones
+    count: int = 0  # request budget (seq / conc / threads / rtt)
+    seconds: float = 0.0  # time budget (seq / conc / threads)
+    concurrency: int = 1
+    warmup: int = 0  # warm-up requests (per worker for conc / threads)
+    size: int = 0  # body size for download / upload
+    warm_size: int = 0  # body size of the warm-up transfer
+    data_file: str = ""  # the file served as /big, also used for file uploads
+    warm_file: str = ""  # the file served as /warm, also used for file upload warm-up
+    pin_cpu: int = -1  # pin the worker to this CPU (-1: no pinning)
+
+    @property
+    def label(self) -> str:
+        parts = [self.case, self.client]
+        if self.variant:
+            parts.append(self.variant)
+        if self.loop:
+            parts.append(self.loop)
+        return " ".join(parts)
+
+
+@dataclasses.dataclass
+class Sample:
+    """What a case measured in its timed section."""
+
+    elapsed: float  # seconds
+    ops: int = 0  # requests completed (or loop round trips for "rtt")
+    nbytes: int = 0  # body bytes transferred
+    rss_base: int = 0  # RSS in bytes right before the timed section
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def current_rss() -> int:
+    """Resident set size of this process in bytes."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        import psutil
+
+        return psutil.Process().memory_info().rss
+
+
+def peak_rss() -> int:
+    """Peak resident set size of this process in bytes.
+
+    Uses VmHWM (the high-water mark of this process image) rather than ru_maxrss, because
+    on Linux ru_maxrss can carry over the parent's peak across fork/vfork + exec.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+# --------------------------------------------------------------------------- timing
+
+
+class Stopwatch:
+    """Records the RSS and the time at the start of the timed section."""
+
+    def __init__(self) -> None:
+        self.rss_base = current_rss()
+        self.t0 = time.perf_counter()
+
+    def sample(self, ops: int = 0, nbytes: int = 0) -> Sample:
+        return Sample(time.perf_counter() - self.t0, ops, nbytes, self.rss_base)
+
+
+class Budget:
+    """A request budget bounded both in count and in wall time (whichever runs out first)."""
+
+    def __init__(self, count: int, seconds: float) -> None:
+        self.left = count
+        self.deadline = time.perf_counter() + seconds
+
+    def take(self) -> bool:
+        """Claim one request; False once the budget is spent. Thread-safe enough under the GIL
+        for our purpose (an overshoot of a few requests is harmless: they are counted)."""
+        if self.left <= 0 or time.perf_counter() >= self.deadline:
+            return False
+        self.left -= 1
+        return True
+
+
+# --------------------------------------------------------------------------- payloads
+
+_CHUNK = os.urandom(UPLOAD_CHUNK)
+
+
+def _chunk_plan(size: int) -> tuple[int, bytes]:
+    full, rest = divmod(size, UPLOAD_CHUNK)
+    return full, _CHUNK[:rest]
+
+
+def body_chunks(size: int) -> Iterator[bytes]:
+    """Upload body generator: ``size`` bytes as UPLOAD_CHUNK-sized bytes objects.
+
+    The same preallocated bytes object is yielded every time, so the generator itself costs
+    nothing; whatever the client copies shows up in its numbers.
+    """
+    full, tail = _chunk_plan(size)
+    for _ in range(full):
+        yield _CHUNK
+    if tail:
+        yield tail
+
+
+async def abody_chunks(size: int) -> AsyncIterator[bytes]:
+    """Async twin of :func:`body_chunks` for async clients."""
+    full, tail = _chunk_plan(size)
+    for _ in range(full):
+        yield _CHUNK
+    if tail:
+        yield tail
+
+
+def check_upload_echo(body: bytes | str, size: int) -> None:
+    """The sink answers with nginx's $request_length (request head + body + chunk framing)."""
+    text = body.decode() if isinstance(body, bytes) else body
+    try:
+        received = int(text.strip())
+    except ValueError:
+        raise BadResponse(f"upload sink answered {text[:80]!r}") from None
+    if received < size:
+        raise BadResponse(f"upload sink received {received} bytes, expected >= {size}")
+
+
+def check_status(status: int) -> None:
+    if status != 200:
+        raise BadResponse(f"HTTP status {status}")
+
+
+def check_length(got: int, expected: int) -> None:
+    if got != expected:
+        raise BadResponse(f"received {got} body bytes, expected {expected}")

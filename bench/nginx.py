@@ -1,0 +1,271 @@
+"""A private nginx for the benchmarks, bound to 127.0.0.1 on a free port.
+
+Locations:
+  /small   ~100-byte body from ``return 200``
+  /big     the download file (256 MiB by default), served with sendfile
+  /warm    a smaller file for warming a connection up before a timed download
+  /upload  upload sink: reads the WHOLE request body (Content-Length or chunked) before it
+           answers with ``$request_length`` (request head + body bytes). ``return 200`` alone
+           would answer before the body has been read (nginx then discards it in the
+           background), so the echo module's ``echo_read_request_body`` is used; nginx spools
+           the body to a temp file that it deletes at once.
+
+Usable on its own for manual poking:  python bench/nginx.py [--size MiB] [--seconds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+SMALL_BODY = ("syncwrap-bench " * 7)[:100]  # exactly 100 ASCII bytes, no quotes/escapes
+
+_MODULE_DIRS = ("/usr/lib/nginx/modules", "/usr/share/nginx/modules", "/etc/nginx/modules",
+                "/usr/lib64/nginx/modules", "/usr/local/nginx/modules")
+
+
+# --------------------------------------------------------------------------- installation
+
+
+def find_nginx() -> str | None:
+    return shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx")
+         if os.access(p, os.X_OK)), None)
+
+
+def find_echo_module(nginx: str) -> str | None:
+    """Path of the dynamic echo module, "" if it is compiled in, None if unavailable."""
+    for directory in _MODULE_DIRS:
+        hits = glob.glob(os.path.join(directory, "ngx_http_echo_module.so"))
+        if hits:
+            return hits[0]
+    version = subprocess.run([nginx, "-V"], capture_output=True, text=True).stderr
+    return "" if "echo-nginx-module" in version else None
+
+
+def _apt_install(*packages: str) -> bool:
+    """apt-get install with service start-up suppressed (we never want the system nginx)."""
+    if shutil.which("apt-get") is None or os.geteuid() != 0:
+        return False
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    policy = Path("/usr/sbin/policy-rc.d")
+    added_policy = False
+    if not policy.exists():  # keep the package's postinst from starting nginx on port 80
+        policy.write_text("#!/bin/sh\nexit 101\n")
+        policy.chmod(0o755)
+        added_policy = True
+    try:
+        for cmd in (["apt-get", "update"],
+                    ["apt-get", "install", "-y", "-o", "DPkg::Lock::Timeout=300", *packages]):
+            print("bench:", " ".join(cmd), file=sys.stderr, flush=True)
+            if subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL).returncode != 0:
+                return False
+        return True
+    finally:
+        if added_policy:
+            policy.unlink()
+
+
+def ensure_nginx() -> tuple[str, str | None]:
+    """Install nginx (and its echo module) when missing; returns (binary, echo module)."""
+    nginx = find_nginx()
+    if nginx is None:
+        if not (_apt_install("nginx-light") or _apt_install("nginx")):
+            raise RuntimeError("nginx is not installed and could not be installed via apt-get")
+        nginx = find_nginx()
+        if nginx is None:
+            raise RuntimeError("nginx was installed but its binary was not found")
+    echo = find_echo_module(nginx)
+    if echo is None and _apt_install("libnginx-mod-http-echo"):
+        echo = find_echo_module(nginx)
+    return nginx, echo
+
+
+# --------------------------------------------------------------------------- server
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _write_file(path: Path, size: int) -> None:
+    block = os.urandom(1 << 20)
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            n = min(left, len(block))
+            f.write(block[:n])
+            left -= n
+    path.chmod(0o644)
+
+
+def _cpu_mask(cpu: int) -> str:
+    return "1" + "0" * cpu
+
+
+class Nginx:
+    """Context manager: a private nginx (1 worker) in its own temp prefix; stopped on exit."""
+
+    def __init__(self, size: int, warm_size: int, cpu: int = -1) -> None:
+        self.size = size
+        self.warm_size = warm_size
+        self.cpu = cpu
+        self.binary, self.echo_module = ensure_nginx()
+        self.prefix = Path(tempfile.mkdtemp(prefix="syncwrap-bench-"))
+        self.prefix.chmod(0o755)  # nginx workers run as an unprivileged user when we are root
+        self.big_file = self.prefix / "big.bin"
+        self.warm_file = self.prefix / "warm.bin"
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def can_upload(self) -> bool:
+        return self.echo_module is not None
+
+    def _config(self) -> str:
+        p = self.prefix
+        load = f"load_module {self.echo_module};" if self.echo_module else ""
+        affinity = f"worker_cpu_affinity {_cpu_mask(self.cpu)};" if self.cpu >= 0 else ""
+        upload = """
+        location = /upload {
+            client_max_body_size 0;
+            client_body_buffer_size 1m;
+            echo_read_request_body;
+            echo_exec @uploaded;
+        }
+        location @uploaded { default_type text/plain; return 200 "$request_length\\n"; }
+        """ if self.can_upload else ""
+        return f"""
+{load}
+daemon off;
+master_process on;
+worker_processes 1;
+{affinity}
+worker_rlimit_nofile 8192;
+pid {p}/nginx.pid;
+error_log {p}/error.log error;
+events {{ worker_connections 4096; multi_accept on; }}
+http {{
+    access_log off;
+    default_type application/octet-stream;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_requests 100000;
+    keepalive_timeout 300s;
+    lingering_time 300s;
+    client_body_temp_path {p}/client_body;
+    proxy_temp_path {p}/proxy;
+    fastcgi_temp_path {p}/fastcgi;
+    uwsgi_temp_path {p}/uwsgi;
+    scgi_temp_path {p}/scgi;
+    server {{
+        listen 127.0.0.1:{self.port} backlog=4096;
+        location = /small {{ default_type text/plain; return 200 "{SMALL_BODY}"; }}
+        location = /big {{ alias {self.big_file}; }}
+        location = /warm {{ alias {self.warm_file}; }}
+        {upload}
+    }}
+}}
+"""
+
+    def start(self) -> None:
+        _write_file(self.big_file, self.size)
+        _write_file(self.warm_file, self.warm_size)
+        conf = self.prefix / "nginx.conf"
+        for _attempt in range(5):
+            self.port = _free_port()
+            conf.write_text(self._config())
+            log = open(self.prefix / "stderr.log", "wb")
+            self.proc = subprocess.Popen(
+                [self.binary, "-p", str(self.prefix), "-c", str(conf)],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            log.close()
+            if self._wait_ready():
+                return
+            self.stop()
+        raise RuntimeError(f"nginx did not start; see {self.prefix}/stderr.log and error.log:\n"
+                           + self._logs())
+
+    def _wait_ready(self, timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                return False
+            try:
+                with urllib.request.urlopen(self.base_url + "/small", timeout=1) as r:
+                    if r.read().decode() == SMALL_BODY:
+                        return True
+            except OSError:
+                time.sleep(0.05)
+        return False
+
+    def _logs(self) -> str:
+        out = []
+        for name in ("stderr.log", "error.log"):
+            path = self.prefix / name
+            if path.exists():
+                out.append(path.read_text(errors="replace")[-2000:])
+        return "\n".join(out)
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGQUIT)  # graceful: workers finish, then the master exits
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.prefix, ignore_errors=True)
+
+    def __enter__(self) -> Nginx:
+        try:
+            self.start()
+        except BaseException:
+            self.cleanup()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=256, help="size of /big in MiB")
+    parser.add_argument("--seconds", type=float, default=600, help="serve this long (max 3600)")
+    args = parser.parse_args()
+    with Nginx(args.size << 20, min(args.size << 20, 32 << 20)) as server:
+        print(f"serving {server.base_url} (/small /big /warm"
+              f"{' /upload' if server.can_upload else ''}) for {args.seconds:.0f} s; Ctrl-C stops",
+              flush=True)
+        try:
+            time.sleep(min(args.seconds, 3600))
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

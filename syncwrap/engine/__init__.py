@@ -1,0 +1,41 @@
+"""syncwrap.engine: a complete asyncio HTTP/1.1 client in the style of aiohttp's.
+
+``async with ClientSession() as s: async with s.get(url) as r: await r.text()``
+"""
+
+from .auth import BasicAuth
+from .connector import BaseConnector, Connection, TCPConnector
+from .cookies import CookieJar, DummyCookieJar
+from .exceptions import *  # noqa: F403
+from .exceptions import __all__ as _exc_all
+from .payload import BytesPayload, JsonPayload, Payload, StringPayload
+from .resolver import DefaultResolver, ThreadedResolver
+from .response import ClientResponse, ContentTypeError, RequestInfo
+from .session import ClientSession, request
+from .streams import StreamReader
+from .timeouts import ClientTimeout
+from .tls import Fingerprint
+
+__all__ = [
+    "BasicAuth",
+    "BaseConnector",
+    "BytesPayload",
+    "ClientResponse",
+    "ClientSession",
+    "ClientTimeout",
+    "Connection",
+    "ContentTypeError",
+    "CookieJar",
+    "DefaultResolver",
+    "DummyCookieJar",
+    "Fingerprint",
+    "JsonPayload",
+    "Payload",
+    "RequestInfo",
+    "StreamReader",
+    "StringPayload",
+    "TCPConnector",
+    "ThreadedResolver",
+    "request",
+    *_exc_all,
+]

@@ -1,0 +1,385 @@
+"""Connectors: where connections come from and where they go back.
+
+:class:`TCPConnector` keeps a pool of keep-alive connections keyed by
+(host, port, TLS settings), enforces ``limit`` and ``limit_per_host`` by making
+callers wait for a free slot, resolves names through a TTL-cached resolver and
+connects with happy eyeballs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl as ssl_module
+from collections import deque
+from typing import Any, NamedTuple
+
+import aiohappyeyeballs
+
+from .exceptions import ClientConnectorError, ConnectTimeout, SSLError
+from .protocol import ResponseHandler
+from .resolver import DefaultResolver, DNSCache
+from .tls import resolve_ssl
+
+__all__ = ["ConnectionKey", "Connection", "BaseConnector", "TCPConnector"]
+
+
+class ConnectionKey(NamedTuple):
+    host: str
+    port: int
+    is_ssl: bool
+    ssl: Any
+
+
+class Connection:
+    """A connection borrowed from a connector; give it back with release() or close()."""
+
+    __slots__ = ("_connector", "key", "protocol", "_done")
+
+    def __init__(self, connector: BaseConnector, key: ConnectionKey, protocol: ResponseHandler):
+        self._connector = connector
+        self.key = key
+        self.protocol = protocol
+        self._done = False
+
+    @property
+    def transport(self) -> asyncio.Transport | None:
+        return self.protocol.transport
+
+    @property
+    def closed(self) -> bool:
+        return self._done or self.protocol.closed
+
+    def release(self) -> None:
+        """Return the connection to the pool if its response was read to the end."""
+        if not self._done:
+            self._done = True
+            self._connector._release(self.key, self.protocol)
+
+    def close(self) -> None:
+        """Close the connection; it is never reused."""
+        if not self._done:
+            self._done = True
+            self.protocol.close()
+            self._connector._release(self.key, self.protocol)
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.key.host}:{self.key.port}>"
+
+
+class BaseConnector:
+    """Pooling and limits, independent of how a connection is made."""
+
+    def __init__(
+        self,
+        *,
+        limit: int | None = 100,
+        limit_per_host: int | None = 0,
+        keepalive_timeout: float | None = 15.0,
+        force_close: bool = False,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        if force_close and keepalive_timeout not in (None, 15.0):
+            raise ValueError("keepalive_timeout cannot be set together with force_close=True")
+        for name, value in (("limit", limit), ("limit_per_host", limit_per_host)):
+            if value is not None and (not isinstance(value, int) or value < 0):
+                raise ValueError(f"{name}= must be a non-negative int or None, got {value!r}")
+        self.limit = limit or 0
+        self.limit_per_host = limit_per_host or 0
+        self.force_close = force_close
+        self._keepalive_timeout = None if force_close else keepalive_timeout
+        self._loop = loop
+        self._idle: dict[ConnectionKey, list[tuple[ResponseHandler, float]]] = {}
+        self._acquired: set[ResponseHandler] = set()
+        self._acquired_per_key: dict[ConnectionKey, int] = {}
+        self._waiters: dict[ConnectionKey, deque[asyncio.Future[None]]] = {}
+        self._cleanup_handle: asyncio.TimerHandle | None = None
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _get_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop
+
+    # -- limits ----------------------------------------------------------------
+
+    def _has_slot(self, key: ConnectionKey) -> bool:
+        if self.limit and len(self._acquired) >= self.limit:
+            return False
+        if self.limit_per_host and self._acquired_per_key.get(key, 0) >= self.limit_per_host:
+            return False
+        return True
+
+    async def _wait_for_slot(self, key: ConnectionKey) -> None:
+        loop = self._get_loop()
+        while not self._has_slot(key):
+            fut: asyncio.Future[None] = loop.create_future()
+            queue = self._waiters.setdefault(key, deque())
+            queue.append(fut)
+            try:
+                await fut
+            except BaseException:
+                if fut.done() and not fut.cancelled():
+                    self._wake_waiter()  # pass the slot we were given to someone else
+                raise
+            finally:
+                if fut in queue:
+                    queue.remove(fut)
+                if not queue and self._waiters.get(key) is queue:
+                    del self._waiters[key]
+
+    def _wake_waiter(self) -> None:
+        for key, queue in list(self._waiters.items()):
+            if not self._has_slot(key):
+                continue
+            while queue:
+                fut = queue.popleft()
+                if not fut.done():
+                    fut.set_result(None)
+                    return
+
+    def _take(self, key: ConnectionKey) -> None:
+        self._acquired_per_key[key] = self._acquired_per_key.get(key, 0) + 1
+
+    def _untake(self, key: ConnectionKey) -> None:
+        count = self._acquired_per_key.get(key, 0) - 1
+        if count > 0:
+            self._acquired_per_key[key] = count
+        else:
+            self._acquired_per_key.pop(key, None)
+
+    # -- acquire / release -------------------------------------------------------
+
+    async def connect(self, key: ConnectionKey, timeout: Any = None) -> Connection:
+        """Borrow a connection for ``key``, waiting for a free slot if the pool is full."""
+        if self._closed:
+            raise ClientConnectorError(key.host, key.port, "connector is closed")
+        if not self._has_slot(key):
+            await self._wait_for_slot(key)
+        protocol = self._pop_idle(key)
+        if protocol is not None:
+            self._acquired.add(protocol)
+            self._take(key)
+            return Connection(self, key, protocol)
+        placeholder = ResponseHandler(self._get_loop())  # holds the slot while connecting
+        self._acquired.add(placeholder)
+        self._take(key)
+        try:
+            protocol = await self._create_connection(key, timeout)
+        except BaseException:
+            self._acquired.discard(placeholder)
+            self._untake(key)
+            self._wake_waiter()
+            raise
+        self._acquired.discard(placeholder)
+        self._acquired.add(protocol)
+        if self._closed:
+            protocol.close()
+        return Connection(self, key, protocol)
+
+    def _pop_idle(self, key: ConnectionKey) -> ResponseHandler | None:
+        idle = self._idle.get(key)
+        if not idle:
+            return None
+        now = self._get_loop().time()
+        keepalive = self._keepalive_timeout
+        while idle:
+            protocol, since = idle.pop()
+            if protocol.closed or protocol.transport is None or protocol.transport.is_closing():
+                continue
+            if keepalive is not None and now - since > keepalive:
+                protocol.close()
+                continue
+            if not idle:
+                del self._idle[key]
+            return protocol
+        del self._idle[key]
+        return None
+
+    def _release(self, key: ConnectionKey, protocol: ResponseHandler) -> None:
+        if protocol in self._acquired:
+            self._acquired.discard(protocol)
+            self._untake(key)
+        if self._closed or self.force_close or not protocol.is_reusable():
+            protocol.close()
+        else:
+            protocol.detach()
+            loop = self._get_loop()
+            self._idle.setdefault(key, []).append((protocol, loop.time()))
+            if self._cleanup_handle is None and self._keepalive_timeout:
+                self._cleanup_handle = loop.call_later(self._keepalive_timeout, self._cleanup)
+        if self._waiters:
+            self._wake_waiter()
+
+    def _cleanup(self) -> None:
+        self._cleanup_handle = None
+        if self._closed or self._keepalive_timeout is None:
+            return
+        loop = self._get_loop()
+        deadline = loop.time() - self._keepalive_timeout
+        for key in list(self._idle):
+            alive = []
+            for protocol, since in self._idle[key]:
+                if since <= deadline or protocol.closed:
+                    protocol.close()
+                else:
+                    alive.append((protocol, since))
+            if alive:
+                self._idle[key] = alive
+            else:
+                del self._idle[key]
+        if self._idle:
+            self._cleanup_handle = loop.call_later(self._keepalive_timeout, self._cleanup)
+
+    async def _create_connection(self, key: ConnectionKey, timeout: Any) -> ResponseHandler:
+        raise NotImplementedError
+
+    # -- closing ---------------------------------------------------------------
+
+    def _close_now(self) -> None:
+        self._closed = True
+        if self._cleanup_handle is not None:
+            self._cleanup_handle.cancel()
+            self._cleanup_handle = None
+        for idle in self._idle.values():
+            for protocol, _ in idle:
+                protocol.close()
+        self._idle.clear()
+        for protocol in self._acquired:
+            protocol.close()
+        self._acquired.clear()
+        self._acquired_per_key.clear()
+        for queue in self._waiters.values():
+            for fut in queue:
+                if not fut.done():
+                    fut.set_exception(ClientConnectorError("", None, "connector is closed"))
+                    fut.exception()
+        self._waiters.clear()
+
+    async def close(self) -> None:
+        """Close every connection, idle or in use."""
+        self._close_now()
+
+    def stats(self) -> dict[str, int]:
+        """Counts for tests and monitoring: in use, idle, waiting."""
+        return {
+            "acquired": len(self._acquired),
+            "idle": sum(len(v) for v in self._idle.values()),
+            "waiting": sum(len(q) for q in self._waiters.values()),
+        }
+
+
+class TCPConnector(BaseConnector):
+    """Connections over TCP, with TLS for https.
+
+    ``ssl``: True (verify with certifi's CA bundle), False (no verification) or
+    an ``ssl.SSLContext``; a request's ``ssl=`` overrides it.
+    """
+
+    def __init__(
+        self,
+        *,
+        ssl: Any = True,
+        verify_ssl: bool | None = None,
+        ssl_context: ssl_module.SSLContext | None = None,
+        fingerprint: bytes | None = None,
+        use_dns_cache: bool = True,
+        ttl_dns_cache: float | None = 10,
+        family: int = socket.AF_UNSPEC,
+        local_addr: tuple[str, int] | None = None,
+        resolver: Any = None,
+        happy_eyeballs_delay: float | None = 0.25,
+        interleave: int | None = None,
+        limit: int | None = 100,
+        limit_per_host: int | None = 0,
+        keepalive_timeout: float | None = 15.0,
+        force_close: bool = False,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(
+            limit=limit,
+            limit_per_host=limit_per_host,
+            keepalive_timeout=keepalive_timeout,
+            force_close=force_close,
+            loop=loop,
+        )
+        self._ssl = resolve_ssl(ssl, verify_ssl=verify_ssl, ssl_context=ssl_context,
+                                fingerprint=fingerprint)
+        self._dns = DNSCache(resolver or DefaultResolver(), ttl=ttl_dns_cache,
+                             enabled=use_dns_cache)
+        self._family = family
+        self._local_addr = local_addr
+        self._happy_eyeballs_delay = happy_eyeballs_delay
+        self._interleave = interleave
+
+    @property
+    def ssl(self) -> Any:
+        return self._ssl
+
+    def clear_dns_cache(self, host: str | None = None, port: int | None = None) -> None:
+        self._dns.clear(host, port)
+
+    async def _create_connection(self, key: ConnectionKey, timeout: Any) -> ResponseHandler:
+        sock_connect = getattr(timeout, "sock_connect", None)
+        if sock_connect:
+            try:
+                return await asyncio.wait_for(self._open(key), sock_connect)
+            except asyncio.TimeoutError:
+                raise ConnectTimeout(
+                    f"Connection to {key.host}:{key.port} timed out after {sock_connect} s"
+                ) from None
+        return await self._open(key)
+
+    async def _open(self, key: ConnectionKey) -> ResponseHandler:
+        loop = self._get_loop()
+        try:
+            results = await self._dns.resolve(key.host, key.port, family=self._family)
+        except OSError as exc:
+            raise ClientConnectorError(key.host, key.port, exc) from exc
+        addr_infos = [
+            (r["family"], socket.SOCK_STREAM, r["proto"], "",
+             (r["host"], r["port"], 0, 0) if r["family"] == socket.AF_INET6
+             else (r["host"], r["port"]))
+            for r in results
+        ]
+        local = None
+        if self._local_addr is not None:
+            local = [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", self._local_addr)]
+        try:
+            sock = await aiohappyeyeballs.start_connection(
+                addr_infos,
+                local_addr_infos=local,
+                happy_eyeballs_delay=self._happy_eyeballs_delay,
+                interleave=self._interleave,
+                loop=loop,
+            )
+        except OSError as exc:
+            raise ClientConnectorError(key.host, key.port, exc) from exc
+        sslcontext = key.ssl.context if key.is_ssl else None
+        try:
+            _, protocol = await loop.create_connection(
+                lambda: ResponseHandler(loop),
+                sock=sock,
+                ssl=sslcontext,
+                server_hostname=key.host if sslcontext is not None else None,
+            )
+        except ssl_module.SSLError as exc:
+            sock.close()
+            raise SSLError(key.host, key.port, exc) from exc
+        except OSError as exc:
+            sock.close()
+            raise ClientConnectorError(key.host, key.port, exc) from exc
+        except BaseException:
+            sock.close()
+            raise
+        if key.is_ssl:
+            key.ssl.check(protocol.transport, key.host, key.port)
+        return protocol  # type: ignore[return-value]
+
+    async def close(self) -> None:
+        self._close_now()
+        await self._dns.resolver.close() if hasattr(self._dns.resolver, "close") else None

@@ -1,0 +1,209 @@
+"""The one exception hierarchy shared by the engine and the blocking facade.
+
+Everything raised for a network, protocol or HTTP problem derives from
+:class:`ClientError` (also exported as ``RequestException`` for requests users).
+Argument errors additionally derive from ``ValueError`` or ``TypeError`` so that
+code catching those keeps working.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+__all__ = [
+    "ClientError",
+    "RequestException",
+    "ClientConnectionError",
+    "ConnectionError",
+    "ClientOSError",
+    "ClientConnectorError",
+    "ServerDisconnectedError",
+    "Timeout",
+    "ConnectTimeout",
+    "ReadTimeout",
+    "ServerTimeoutError",
+    "ConnectionTimeoutError",
+    "SocketTimeoutError",
+    "ClientResponseError",
+    "HTTPError",
+    "TooManyRedirects",
+    "MalformedResponseError",
+    "ClientPayloadError",
+    "ContentDecodingError",
+    "InvalidURL",
+    "InvalidHeader",
+    "SSLError",
+    "FingerprintMismatch",
+    "ProxyError",
+    "WSServerHandshakeError",
+    "BodyNotReplayableError",
+]
+
+
+class ClientError(Exception):
+    """Base class of every error syncwrap raises for a request."""
+
+
+RequestException = ClientError
+
+
+class ClientConnectionError(ClientError):
+    """The connection could not be made or was lost (refused, reset, DNS)."""
+
+
+ConnectionError = ClientConnectionError  # noqa: A001 - requests' public name
+
+
+class ClientOSError(ClientConnectionError, OSError):
+    """An OS-level socket error, with ``errno`` and ``strerror`` kept."""
+
+
+class ClientConnectorError(ClientOSError):
+    """Connecting to ``host:port`` failed (refused, unreachable, DNS failure)."""
+
+    def __init__(self, host: str, port: int | None, os_error: OSError | str) -> None:
+        self.host = host
+        self.port = port
+        if isinstance(os_error, OSError):
+            self.os_error: OSError | None = os_error
+            super().__init__(os_error.errno, os_error.strerror or str(os_error))
+            reason = os_error.strerror or str(os_error) or type(os_error).__name__
+        else:
+            self.os_error = None
+            super().__init__(None, os_error)
+            reason = os_error
+        self._message = f"Cannot connect to host {host}:{port} [{reason}]"
+
+    def __str__(self) -> str:
+        return self._message
+
+
+class ServerDisconnectedError(ClientConnectionError):
+    """The server closed the connection before the response was complete."""
+
+    def __init__(self, message: str = "Server disconnected") -> None:
+        super().__init__(message)
+        self.message = message
+
+
+_TIMEOUT_BASES: tuple[type[BaseException], ...] = (
+    (TimeoutError,)
+    if issubclass(asyncio.TimeoutError, TimeoutError)
+    else (TimeoutError, asyncio.TimeoutError)
+)
+
+
+class Timeout(ClientError, *_TIMEOUT_BASES):  # type: ignore[misc]
+    """A request took longer than its timeout. Also a built-in ``TimeoutError``."""
+
+
+class ConnectTimeout(Timeout, ClientConnectionError):
+    """The timeout expired before the connection was established."""
+
+
+class ReadTimeout(Timeout):
+    """The timeout expired after connecting, while waiting for the server."""
+
+
+# aiohttp's spellings.
+ServerTimeoutError = Timeout
+ConnectionTimeoutError = ConnectTimeout
+SocketTimeoutError = ReadTimeout
+
+
+class ClientResponseError(ClientError):
+    """An HTTP error status or a response-level failure.
+
+    ``status`` is the HTTP status, ``message`` the reason, ``response`` the
+    response object (engine or facade) when there is one.
+    """
+
+    def __init__(
+        self,
+        request_info: Any = None,
+        history: tuple[Any, ...] = (),
+        *,
+        status: int | None = None,
+        message: str = "",
+        headers: Any = None,
+        response: Any = None,
+    ) -> None:
+        self.request_info = request_info
+        self.history = history
+        self.status = status if status is not None else 0
+        self.message = message
+        self.headers = headers
+        self.response = response
+        url = getattr(request_info, "real_url", None) or getattr(request_info, "url", None)
+        text = f"{self.status}, message={message!r}"
+        if url is not None:
+            text += f", url={str(url)!r}"
+        super().__init__(text)
+
+    @property
+    def code(self) -> int:
+        return self.status
+
+
+HTTPError = ClientResponseError
+
+
+class TooManyRedirects(ClientResponseError):
+    """More redirects than ``max_redirects`` were followed."""
+
+
+class MalformedResponseError(ClientError):
+    """The server sent something that is not valid HTTP/1.1."""
+
+
+class ClientPayloadError(ClientError):
+    """The response body was truncated or otherwise broken."""
+
+
+ChunkedEncodingError = ClientPayloadError
+
+
+class ContentDecodingError(ClientPayloadError):
+    """The body could not be decoded with its Content-Encoding."""
+
+
+class InvalidURL(ClientError, ValueError):
+    """The URL is malformed, has an unsupported scheme, or contains CR/LF."""
+
+    def __init__(self, url: Any, description: str = "") -> None:
+        self.url = url
+        self.description = description
+        text = f"Invalid URL {str(url)!r}" + (f": {description}" if description else "")
+        super().__init__(text)
+
+
+class InvalidHeader(ClientError, ValueError):
+    """A header name or value cannot be sent (CR/LF, NUL or bad characters)."""
+
+
+class SSLError(ClientConnectorError):
+    """The TLS handshake or certificate verification failed."""
+
+
+class FingerprintMismatch(SSLError):
+    """The server certificate's SHA-256 digest is not the pinned one."""
+
+    def __init__(self, expected: bytes, got: bytes, host: str, port: int | None) -> None:
+        self.expected = expected
+        self.got = got
+        super().__init__(
+            host, port, f"certificate fingerprint mismatch: expected {expected.hex()}, got {got.hex()}"
+        )
+
+
+class ProxyError(ClientConnectorError):
+    """The proxy refused or failed the connection (CONNECT not answered 200)."""
+
+
+class WSServerHandshakeError(ClientResponseError):
+    """The server did not accept the WebSocket handshake."""
+
+
+class BodyNotReplayableError(ClientError, ValueError):
+    """A redirect or retry needs the body again, but it was a one-shot stream."""

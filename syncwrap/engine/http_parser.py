@@ -1,0 +1,311 @@
+"""Sans-I/O HTTP/1.1 response parsing on top of httptools (llhttp).
+
+:class:`ResponseParser` is fed bytes and reports events through callbacks; it
+never touches a socket. It enforces size limits on the status line and
+headers, and handles Content-Length, chunked (with trailers), read-until-close,
+HEAD, 1xx, 204 and 304 responses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httptools
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from .exceptions import ClientPayloadError, MalformedResponseError, ServerDisconnectedError
+
+__all__ = ["ResponseHead", "ResponseParser", "HeaderLimits"]
+
+
+class HeaderLimits:
+    """Limits on what a server may send before the body."""
+
+    __slots__ = ("max_line_size", "max_field_size", "max_headers", "max_head_size")
+
+    def __init__(
+        self,
+        max_line_size: int = 8190,
+        max_field_size: int = 8190,
+        max_headers: int = 128,
+        max_head_size: int = 65536,
+    ) -> None:
+        self.max_line_size = max_line_size
+        self.max_field_size = max_field_size
+        self.max_headers = max_headers
+        self.max_head_size = max_head_size
+
+
+DEFAULT_LIMITS = HeaderLimits()
+
+
+class ResponseHead:
+    """The status line and headers of one response."""
+
+    __slots__ = (
+        "status",
+        "reason",
+        "version",
+        "headers",
+        "raw_headers",
+        "keep_alive",
+        "chunked",
+        "content_length",
+        "upgrade",
+    )
+
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        version: tuple[int, int],
+        headers: CIMultiDictProxy[str],
+        raw_headers: tuple[tuple[bytes, bytes], ...],
+        keep_alive: bool,
+        chunked: bool,
+        content_length: int | None,
+        upgrade: bool,
+    ) -> None:
+        self.status = status
+        self.reason = reason
+        self.version = version
+        self.headers = headers
+        self.raw_headers = raw_headers
+        self.keep_alive = keep_alive
+        self.chunked = chunked
+        self.content_length = content_length
+        self.upgrade = upgrade
+
+
+_NO_BODY_STATUSES = frozenset({204, 304})
+# Body framing modes once the head is parsed.
+_PARSER, _LENGTH, _UNTIL_CLOSE, _DONE = range(4)
+
+
+class ResponseParser:
+    """Parse one HTTP/1.1 response (plus any 1xx before it).
+
+    Callbacks: ``on_head(ResponseHead)``, ``on_body(bytes)``,
+    ``on_chunk_end()`` after each chunk of a chunked body,
+    ``on_complete()`` when the message is whole, ``on_informational(head)`` for
+    a 1xx response. Errors raise :class:`MalformedResponseError` from
+    :meth:`feed`.
+    """
+
+    def __init__(
+        self,
+        method: str,
+        on_head: Callable[[ResponseHead], None],
+        on_body: Callable[[bytes], None],
+        on_complete: Callable[[], None],
+        *,
+        on_chunk_end: Callable[[], None] | None = None,
+        on_informational: Callable[[ResponseHead], None] | None = None,
+        limits: HeaderLimits = DEFAULT_LIMITS,
+    ) -> None:
+        self._is_head_request = method == "HEAD"
+        self._on_head = on_head
+        self._on_body_cb = on_body
+        self._on_complete = on_complete
+        self._on_chunk_end = on_chunk_end
+        self._on_informational = on_informational
+        self._limits = limits
+        self._parser = httptools.HttpResponseParser(self)
+        self._reason = b""
+        self._raw: list[tuple[bytes, bytes]] = []
+        self._head_bytes = 0
+        self._head: ResponseHead | None = None
+        self._mode = _PARSER
+        self._remaining = 0
+        self.received_any = False
+        self.trailers: list[tuple[bytes, bytes]] = []
+        #: True when bytes arrived after the end of the message (never reuse the connection).
+        self.extra_data = False
+
+    @property
+    def head(self) -> ResponseHead | None:
+        return self._head
+
+    @property
+    def done(self) -> bool:
+        return self._mode == _DONE
+
+    # -- feeding -------------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        """Consume bytes from the connection."""
+        mode = self._mode
+        if mode == _LENGTH:
+            remaining = self._remaining
+            n = len(data)
+            if n < remaining:
+                self._remaining = remaining - n
+                self._on_body_cb(data)
+                return
+            if n > remaining:
+                self.extra_data = True
+                data = data[:remaining]
+            self._remaining = 0
+            if data:
+                self._on_body_cb(data)
+            self._finish()
+            return
+        if mode == _UNTIL_CLOSE:
+            self._on_body_cb(data)
+            return
+        if mode == _DONE:
+            if data:
+                self.extra_data = True
+            return
+        self.received_any = True
+        if self._head is None:
+            self._head_bytes += len(data)
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            pass
+        except httptools.HttpParserError as exc:
+            if self._mode == _DONE:
+                self.extra_data = True
+                return
+            cause = exc.__context__ if isinstance(exc.__context__, MalformedResponseError) else None
+            if cause is not None:
+                raise cause from None
+            raise MalformedResponseError(f"Malformed HTTP response: {_describe(exc)}") from None
+        if self._head is None and self._head_bytes > self._limits.max_head_size:
+            raise MalformedResponseError(
+                f"Response head larger than {self._limits.max_head_size} bytes"
+            )
+        if self._mode == _PARSER and self._head is not None:
+            head = self._head
+            if head.content_length is not None and not head.chunked:
+                self._mode = _LENGTH
+            elif not head.chunked and head.content_length is None:
+                self._mode = _UNTIL_CLOSE
+
+    def feed_eof(self) -> None:
+        """The connection closed; finish a read-until-close body or raise."""
+        mode = self._mode
+        if mode == _DONE:
+            return
+        if mode == _UNTIL_CLOSE:
+            self._finish()
+            return
+        if self._head is None:
+            if not self.received_any:
+                raise ServerDisconnectedError("Server disconnected without sending a response")
+            raise MalformedResponseError("Connection closed in the middle of the response head")
+        if self._head.chunked:
+            raise ClientPayloadError(
+                "Response payload is not completed: connection closed inside a chunked body"
+            )
+        raise ClientPayloadError(
+            f"Response payload is not completed: {self._remaining} of "
+            f"{self._head.content_length} bytes missing"
+        )
+
+    def _finish(self) -> None:
+        self._mode = _DONE
+        self._on_complete()
+
+    # -- httptools callbacks ---------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._raw = []
+        self._reason = b""
+
+    def on_status(self, status: bytes) -> None:
+        self._reason += status
+        if len(self._reason) > self._limits.max_line_size:
+            raise MalformedResponseError(
+                f"Status line longer than {self._limits.max_line_size} bytes"
+            )
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        limits = self._limits
+        if len(name) + len(value) > limits.max_field_size:
+            raise MalformedResponseError(
+                f"Header {name[:40]!r} longer than {limits.max_field_size} bytes"
+            )
+        if self._head is not None:
+            self.trailers.append((name, value))
+            return
+        raw = self._raw
+        raw.append((name, value))
+        if len(raw) > limits.max_headers:
+            raise MalformedResponseError(f"More than {limits.max_headers} response headers")
+
+    def on_headers_complete(self) -> None:
+        parser = self._parser
+        status = parser.get_status_code()
+        raw = tuple(self._raw)
+        headers = CIMultiDict(
+            (n.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
+            for n, v in raw
+        )
+        version_text = parser.get_http_version()
+        version = (1, 1) if version_text == "1.1" else (1, 0) if version_text == "1.0" else (
+            int(version_text[0]),
+            int(version_text[2]) if len(version_text) > 2 else 0,
+        )
+        chunked = "chunked" in headers.get("Transfer-Encoding", "").lower()
+        content_length = None
+        if not chunked:
+            cl = headers.getall("Content-Length", ())
+            if cl:
+                if len(set(cl)) != 1 or not cl[0].strip().isdigit():
+                    raise MalformedResponseError(f"Invalid Content-Length header: {cl!r}")
+                content_length = int(cl[0])
+        head = ResponseHead(
+            status,
+            self._reason.decode("utf-8", "surrogateescape"),
+            version,
+            CIMultiDictProxy(headers),
+            raw,
+            parser.should_keep_alive(),
+            chunked,
+            content_length,
+            status == 101,
+        )
+        if 100 <= status < 200:
+            if self._on_informational is not None and status != 101:
+                self._on_informational(head)
+            if status != 101:
+                return
+        self._head = head
+        no_body = self._is_head_request or status in _NO_BODY_STATUSES or status == 101
+        if no_body:
+            head.content_length = 0 if not self._is_head_request else head.content_length
+            self._on_head(head)
+            self._finish()
+            return
+        if content_length is None and not chunked:
+            head.keep_alive = False
+        self._remaining = content_length or 0
+        self._on_head(head)
+        if content_length == 0:
+            self._finish()
+
+    def on_body(self, body: bytes) -> None:
+        if self._mode == _DONE:
+            self.extra_data = True
+            return
+        if self._head is not None and self._head.content_length is not None:
+            self._remaining -= len(body)
+        self._on_body_cb(body)
+
+    def on_chunk_complete(self) -> None:
+        if self._on_chunk_end is not None and self._mode != _DONE and self._head is not None:
+            self._on_chunk_end()
+
+    def on_message_complete(self) -> None:
+        if self._head is None:  # the end of a 1xx response
+            return
+        if self._mode != _DONE:
+            self._finish()
+
+
+def _describe(exc: Any) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.replace("\r", "\\r").replace("\n", "\\n")

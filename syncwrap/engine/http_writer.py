@@ -1,0 +1,64 @@
+"""Sans-I/O request serialisation: validation, the request head, chunk framing."""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Iterable
+
+from .exceptions import InvalidHeader
+
+__all__ = ["validate_method", "validate_header", "build_request_head", "frame_chunk", "Compressor"]
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+_BAD_VALUE = re.compile(r"[\r\n\x00]")
+
+LAST_CHUNK = b"0\r\n\r\n"
+
+
+def validate_method(method: str) -> str:
+    """Return ``method`` upper-cased, or raise ValueError if it is not an HTTP token."""
+    if not isinstance(method, str) or not _TOKEN.match(method):
+        raise ValueError(f"method=: {method!r} is not a valid HTTP method")
+    return method.upper()
+
+
+def validate_header(name: str, value: str) -> None:
+    """Raise :class:`InvalidHeader` for a name that is not a token or a value with CR/LF/NUL."""
+    if not _TOKEN.match(name):
+        raise InvalidHeader(f"headers=: invalid header name {name!r}")
+    if _BAD_VALUE.search(value):
+        raise InvalidHeader(f"headers=: value of {name!r} contains CR, LF or NUL: {value!r}")
+
+
+def build_request_head(method: str, target: str, headers: Iterable[tuple[str, str]]) -> bytes:
+    """Serialise the request line and headers (already validated) to bytes."""
+    lines = [f"{method} {target} HTTP/1.1"]
+    lines.extend(f"{name}: {value}" for name, value in headers)
+    lines.append("\r\n")
+    return "\r\n".join(lines).encode("utf-8")
+
+
+def frame_chunk(data: bytes | bytearray | memoryview) -> list[bytes | bytearray | memoryview]:
+    """The pieces of one chunk of a chunked body (for ``transport.writelines``)."""
+    return [b"%x\r\n" % len(data), data, b"\r\n"]
+
+
+class Compressor:
+    """Compresses a request body for ``Content-Encoding: deflate`` or ``gzip``."""
+
+    def __init__(self, encoding: str) -> None:
+        if encoding == "gzip":
+            wbits = 16 + zlib.MAX_WBITS
+        elif encoding == "deflate":
+            wbits = zlib.MAX_WBITS
+        else:
+            raise ValueError(f"compress=: unsupported encoding {encoding!r}; use 'deflate' or 'gzip'")
+        self.encoding = encoding
+        self._obj = zlib.compressobj(wbits=wbits)
+
+    def compress(self, data: bytes | bytearray | memoryview) -> bytes:
+        return self._obj.compress(data)
+
+    def flush(self) -> bytes:
+        return self._obj.flush()

@@ -1,0 +1,367 @@
+"""The connection's asyncio protocol: writes requests, feeds the response parser.
+
+One :class:`ResponseHandler` per TCP connection. It runs one request at a time:
+:meth:`send_head` / :meth:`write_body` go out, :meth:`start_response` arms the
+parser, and the response head arrives through :meth:`wait_head`. The body is
+fed into a :class:`StreamReader` whose buffer pauses the socket when full.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from .decoders import DecodingSink, make_decoder
+from .exceptions import (
+    ClientConnectionError,
+    ClientOSError,
+    ClientPayloadError,
+    ReadTimeout,
+    ServerDisconnectedError,
+)
+from .http_parser import DEFAULT_LIMITS, HeaderLimits, ResponseHead, ResponseParser
+from .http_writer import LAST_CHUNK, Compressor, frame_chunk
+from .streams import DEFAULT_HIGH_WATER, StreamReader
+
+__all__ = ["ResponseHandler", "BodyWriter"]
+
+_WRITE_HIGH_WATER = 1024 * 1024
+
+
+class ResponseHandler(asyncio.Protocol):
+    """Protocol for one client connection."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self._close_exc: BaseException | None = None
+        self._parser: ResponseParser | None = None
+        self._head_waiter: asyncio.Future[ResponseHead] | None = None
+        self._continue_waiter: asyncio.Future[bool] | None = None
+        self._sink: Any = None
+        self.reader: StreamReader | None = None
+        self.response_complete = False
+        self.should_close = False
+        self.on_complete: Callable[[], None] | None = None
+        self._write_paused = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._reading_paused = False
+        self._auto_decompress = True
+        self._high_water = DEFAULT_HIGH_WATER
+        self._timer: Any = None
+        self._read_timeout: float | None = None
+        self._read_timer: asyncio.TimerHandle | None = None
+        self._last_read = 0.0
+
+    # -- connection events -------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        transport.set_write_buffer_limits(high=_WRITE_HIGH_WATER)  # type: ignore[attr-defined]
+
+    def data_received(self, data: bytes) -> None:
+        parser = self._parser
+        if parser is None:
+            # Nothing was asked: an idle pooled connection got bytes. Never reuse it.
+            self.should_close = True
+            self.close()
+            return
+        if self._read_timeout is not None:
+            self._last_read = self._loop.time()
+        try:
+            parser.feed(data)
+        except Exception as exc:  # parse errors and decoding errors
+            self._fail(exc)
+            return
+        if parser.extra_data:
+            self.should_close = True
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.closed = True
+        self.transport = None
+        self._cancel_read_timer()
+        parser = self._parser
+        if parser is not None and not self.response_complete:
+            try:
+                parser.feed_eof()
+            except Exception as err:
+                if exc is not None and not isinstance(err, ClientPayloadError):
+                    err = ClientOSError(getattr(exc, "errno", None), f"Connection lost: {exc}")
+                self._fail(err)
+        elif exc is not None:
+            self._close_exc = exc
+        for fut in self._drain_waiters:
+            if not fut.done():
+                fut.set_exception(ClientConnectionError(f"Connection lost: {exc or 'closed'}"))
+        self._drain_waiters.clear()
+        if self._continue_waiter is not None and not self._continue_waiter.done():
+            self._continue_waiter.set_result(False)
+
+    # -- flow control --------------------------------------------------------
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        for fut in self._drain_waiters:
+            if not fut.done():
+                fut.set_result(None)
+        self._drain_waiters.clear()
+
+    async def drain(self) -> None:
+        """Wait until the transport's write buffer is below its high-water mark."""
+        if self.closed:
+            raise ClientConnectionError("Connection closed while sending the request body")
+        if not self._write_paused:
+            return
+        fut = self._loop.create_future()
+        self._drain_waiters.append(fut)
+        await fut
+
+    def pause_reading(self) -> None:
+        if not self._reading_paused and self.transport is not None:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self._reading_paused and self.transport is not None:
+            self._reading_paused = False
+            if self._read_timeout is not None:
+                self._last_read = self._loop.time()
+            self.transport.resume_reading()
+
+    # -- one request/response cycle ------------------------------------------
+
+    def start_response(
+        self,
+        method: str,
+        *,
+        auto_decompress: bool = True,
+        high_water: int = DEFAULT_HIGH_WATER,
+        timer: Any = None,
+        read_timeout: float | None = None,
+        limits: HeaderLimits = DEFAULT_LIMITS,
+        expect_continue: bool = False,
+    ) -> None:
+        """Arm the parser for the response to the request about to be sent."""
+        self._parser = ResponseParser(
+            method,
+            self._on_head,
+            self._on_body,
+            self._on_complete,
+            on_chunk_end=self._on_chunk_end,
+            on_informational=self._on_informational,
+            limits=limits,
+        )
+        self._head_waiter = self._loop.create_future()
+        self._continue_waiter = self._loop.create_future() if expect_continue else None
+        self.reader = None
+        self._sink = None
+        self.response_complete = False
+        self._auto_decompress = auto_decompress
+        self._high_water = high_water
+        self._timer = timer
+        self._read_timeout = read_timeout
+        if read_timeout:
+            self._last_read = self._loop.time()
+            self._arm_read_timer(read_timeout)
+
+    def send(self, data: bytes) -> None:
+        if self.transport is None or self.transport.is_closing():
+            raise ServerDisconnectedError("Connection closed before the request was sent")
+        self.transport.write(data)
+
+    async def wait_head(self) -> ResponseHead:
+        """Wait for the final response head (after any 1xx)."""
+        waiter = self._head_waiter
+        assert waiter is not None
+        if not waiter.done():
+            if self._timer is not None:
+                with self._timer:
+                    await waiter
+            else:
+                await waiter
+        return waiter.result()
+
+    async def wait_continue(self) -> bool:
+        """For ``Expect: 100-continue``: True once 100 arrived, False on a final status."""
+        waiter = self._continue_waiter
+        if waiter is None:
+            return True
+        if not waiter.done():
+            done, _ = await asyncio.wait(
+                (waiter, self._head_waiter), return_when=asyncio.FIRST_COMPLETED
+            )
+        return waiter.done() and waiter.result()
+
+    def _on_informational(self, head: ResponseHead) -> None:
+        if head.status == 100 and self._continue_waiter is not None:
+            if not self._continue_waiter.done():
+                self._continue_waiter.set_result(True)
+
+    def _on_head(self, head: ResponseHead) -> None:
+        reader = StreamReader(self, high_water=self._high_water, loop=self._loop, timer=self._timer)
+        self.reader = reader
+        sink: Any = reader
+        encoding = head.headers.get("Content-Encoding")
+        if encoding and self._auto_decompress:
+            decoder = make_decoder(encoding)
+            if decoder is not None:
+                sink = DecodingSink(reader, decoder)
+        self._sink = sink
+        if not head.keep_alive:
+            self.should_close = True
+        if self._continue_waiter is not None and not self._continue_waiter.done():
+            self._continue_waiter.set_result(False)
+        waiter = self._head_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(head)
+
+    def _on_body(self, data: bytes) -> None:
+        self._sink.feed_data(data)
+
+    def _on_chunk_end(self) -> None:
+        self._sink.end_http_chunk_receiving()
+
+    def _on_complete(self) -> None:
+        self.response_complete = True
+        self._cancel_read_timer()
+        if self._parser is not None and self._parser.extra_data:
+            self.should_close = True
+        self._sink.feed_eof()
+        callback = self.on_complete
+        if callback is not None:
+            self.on_complete = None
+            callback()
+
+    def _fail(self, exc: BaseException) -> None:
+        self.should_close = True
+        self._cancel_read_timer()
+        waiter = self._head_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+            waiter.exception()  # mark retrieved: the caller may already be gone
+        elif self._sink is not None:
+            self._sink.set_exception(exc)
+        if self._continue_waiter is not None and not self._continue_waiter.done():
+            self._continue_waiter.set_result(False)
+        self.close()
+
+    # -- sock_read timeout -----------------------------------------------------
+
+    def _arm_read_timer(self, delay: float) -> None:
+        self._read_timer = self._loop.call_later(delay, self._check_read_timeout)
+
+    def _cancel_read_timer(self) -> None:
+        if self._read_timer is not None:
+            self._read_timer.cancel()
+            self._read_timer = None
+
+    def _check_read_timeout(self) -> None:
+        self._read_timer = None
+        timeout = self._read_timeout
+        if timeout is None or self.response_complete or self.closed:
+            return
+        if self._reading_paused:  # the reader is slow, not the server
+            self._arm_read_timer(timeout)
+            return
+        idle = self._loop.time() - self._last_read
+        if idle >= timeout:
+            self._fail(ReadTimeout(f"No data from the server for {timeout} s (sock_read timeout)"))
+        else:
+            self._arm_read_timer(timeout - idle)
+
+    # -- teardown ------------------------------------------------------------
+
+    def detach(self) -> None:
+        """Forget the finished response so the connection can go back to the pool."""
+        self._parser = None
+        self.reader = None
+        self._sink = None
+        self._timer = None
+        self.on_complete = None
+        self._cancel_read_timer()
+        if self._reading_paused and self.transport is not None:
+            self._reading_paused = False
+            self.transport.resume_reading()
+
+    def is_reusable(self) -> bool:
+        return (
+            not self.should_close
+            and not self.closed
+            and self.response_complete
+            and self.transport is not None
+            and not self.transport.is_closing()
+        )
+
+    def close(self) -> None:
+        """Close the connection abruptly (its response, if any, is abandoned)."""
+        self.should_close = True
+        self._cancel_read_timer()
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.close()
+
+    def abort(self) -> None:
+        """Close without flushing buffers (RST-like); used on cancellation."""
+        self.should_close = True
+        transport = self.transport
+        if transport is not None:
+            transport.abort()
+
+
+class BodyWriter:
+    """Writes a request body: compression, chunk framing and socket backpressure."""
+
+    __slots__ = ("_protocol", "_chunked", "_compressor", "bytes_written")
+
+    def __init__(
+        self, protocol: ResponseHandler, *, chunked: bool, compressor: Compressor | None = None
+    ) -> None:
+        self._protocol = protocol
+        self._chunked = chunked
+        self._compressor = compressor
+        self.bytes_written = 0
+
+    async def write(self, chunk: bytes | bytearray | memoryview) -> None:
+        if not chunk:
+            return
+        if self._compressor is not None:
+            chunk = self._compressor.compress(chunk)
+            if not chunk:
+                return
+        self._send(chunk)
+        await self._protocol.drain()
+
+    def _send(self, chunk: bytes | bytearray | memoryview) -> None:
+        transport = self._protocol.transport
+        if transport is None or transport.is_closing():
+            raise ClientConnectionError("Connection closed while sending the request body")
+        self.bytes_written += len(chunk)
+        if self._chunked:
+            transport.writelines(frame_chunk(chunk))
+        else:
+            transport.write(chunk)
+
+    async def finish(self) -> None:
+        """Flush the compressor and send the last chunk."""
+        if self._compressor is not None:
+            tail = self._compressor.flush()
+            if tail:
+                self._send(tail)
+        if self._chunked:
+            self._protocol.send(LAST_CHUNK)
+        await self._protocol.drain()

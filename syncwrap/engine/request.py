@@ -1,0 +1,173 @@
+"""Preparing a request: URL and params, header merging and validation, auto headers."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from multidict import CIMultiDict, MultiDict, MultiDictProxy
+from yarl import URL
+
+from .decoders import ACCEPT_ENCODING
+from .exceptions import InvalidURL
+from .http_writer import validate_header
+
+__all__ = [
+    "SUPPORTED_SCHEMES",
+    "DEFAULT_USER_AGENT",
+    "build_url",
+    "merge_headers",
+    "host_header",
+    "same_origin",
+]
+
+SUPPORTED_SCHEMES = frozenset({"http", "https"})
+DEFAULT_USER_AGENT = "syncwrap/0.1 Python/{}.{}".format(*sys.version_info[:2])
+DEFAULT_ACCEPT_ENCODING = ACCEPT_ENCODING
+
+_FORBIDDEN_URL_CHARS = ("\r", "\n", "\x00")
+
+
+def build_url(
+    url: str | URL, params: Any = None, base_url: URL | None = None, *, argument: str = "url"
+) -> URL:
+    """Parse and check a request URL, join it to ``base_url`` and add ``params``.
+
+    Raises :class:`InvalidURL` for CR/LF/NUL, a missing host, or a scheme other
+    than http/https. A ``params`` str is appended as it is (not re-encoded).
+    """
+    if isinstance(url, str):
+        if any(c in url for c in _FORBIDDEN_URL_CHARS):
+            raise InvalidURL(url, "contains CR, LF or NUL")
+        try:
+            parsed = URL(url)
+        except (ValueError, TypeError) as exc:
+            raise InvalidURL(url, str(exc)) from None
+    elif isinstance(url, URL):
+        parsed = url
+        if any(c in str(url) for c in _FORBIDDEN_URL_CHARS):
+            raise InvalidURL(url, "contains CR, LF or NUL")
+    else:
+        raise TypeError(f"{argument}=: expected str or yarl.URL, got {type(url).__name__}")
+    if base_url is not None and not parsed.is_absolute():
+        parsed = base_url.join(parsed)
+    if not parsed.is_absolute() or not parsed.raw_host:
+        raise InvalidURL(url, "no host (URLs must be absolute, like http://host/path)")
+    if parsed.scheme not in SUPPORTED_SCHEMES:
+        raise InvalidURL(url, f"unsupported scheme {parsed.scheme!r}; use http or https")
+    try:
+        parsed.port  # noqa: B018 - validates the port
+    except ValueError as exc:
+        raise InvalidURL(url, str(exc)) from None
+    host = parsed.raw_host
+    if any(c in host for c in " \t\"<>\\^`{|}"):
+        raise InvalidURL(url, f"invalid host {host!r}")
+    if params is not None:
+        parsed = _add_params(parsed, params)
+    return parsed
+
+
+def _add_params(url: URL, params: Any) -> URL:
+    if isinstance(params, str):
+        if any(c in params for c in _FORBIDDEN_URL_CHARS):
+            raise InvalidURL(params, "params= contains CR, LF or NUL")
+        return url.extend_query(params) if params else url
+    if isinstance(params, Mapping | MultiDict | MultiDictProxy):
+        pairs: list[tuple[str, Any]] = []
+        for key, value in params.items():
+            if isinstance(value, list | tuple):
+                pairs.extend((key, v) for v in value)
+            else:
+                pairs.append((key, value))
+    elif isinstance(params, Iterable):
+        pairs = []
+        for item in params:
+            if not isinstance(item, tuple | list) or len(item) != 2:
+                raise TypeError(f"params=: expected (key, value) pairs, got {item!r}")
+            pairs.append((item[0], item[1]))
+    else:
+        raise TypeError(
+            f"params=: expected a dict, list of pairs, MultiDict or str, got {type(params).__name__}"
+        )
+    clean = []
+    for key, value in pairs:
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            value = str(value).lower()
+        elif isinstance(value, bytes):
+            value = value.decode("utf-8")
+        elif not isinstance(value, str | int | float):
+            raise TypeError(
+                f"params=: value of {key!r} must be str, int or float, got {type(value).__name__}"
+            )
+        clean.append((str(key), value))
+    return url.extend_query(clean) if clean else url
+
+
+def _header_items(headers: Any, argument: str = "headers") -> Iterable[tuple[Any, Any]]:
+    if headers is None:
+        return ()
+    if hasattr(headers, "items"):
+        return headers.items()
+    if isinstance(headers, Iterable) and not isinstance(headers, str | bytes):
+        return headers
+    raise TypeError(
+        f"{argument}=: expected a mapping or a list of (name, value) pairs, "
+        f"got {type(headers).__name__}"
+    )
+
+
+def merge_headers(
+    defaults: CIMultiDict[str] | None, headers: Any
+) -> CIMultiDict[str]:
+    """Session defaults, overridden by request headers; a request value of None
+    removes a default. Names and values are validated (no CR/LF)."""
+    merged: CIMultiDict[str] = CIMultiDict(defaults) if defaults else CIMultiDict()
+    if headers is None:
+        return merged
+    seen: set[str] = set()
+    for name, value in _header_items(headers):
+        if isinstance(name, bytes):
+            name = name.decode("latin-1")
+        if not isinstance(name, str):
+            raise TypeError(f"headers=: header names must be str, got {name!r}")
+        if value is None:
+            merged.popall(name, None)
+            continue
+        if isinstance(value, bytes):
+            value = value.decode("latin-1")
+        elif not isinstance(value, str):
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                value = str(value)
+            else:
+                raise TypeError(
+                    f"headers=: value of {name!r} must be str or bytes, got {type(value).__name__}"
+                )
+        validate_header(name, value)
+        key = name.lower()
+        if key not in seen:
+            merged.popall(name, None)
+            seen.add(key)
+        merged.add(name, value)
+    return merged
+
+
+def validate_headers(headers: Any) -> CIMultiDict[str]:
+    """Validate a headers argument and return it as a CIMultiDict."""
+    return merge_headers(None, headers)
+
+
+def host_header(url: URL) -> str:
+    """The Host header for a URL: the host, bracketed for IPv6, with a non-default port."""
+    host = url.raw_host or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if url.explicit_port is not None and not url.is_default_port():
+        return f"{host}:{url.explicit_port}"
+    return host
+
+
+def same_origin(a: URL, b: URL) -> bool:
+    return a.scheme == b.scheme and a.raw_host == b.raw_host and a.port == b.port

@@ -1,0 +1,313 @@
+"""ClientResponse: status, headers and body of one HTTP response."""
+
+from __future__ import annotations
+
+import json as _json
+import re
+from collections.abc import Callable
+from http.cookies import CookieError, SimpleCookie
+from typing import Any, NamedTuple
+
+from multidict import CIMultiDictProxy, MultiDict, MultiDictProxy
+from yarl import URL
+
+from .exceptions import ClientResponseError
+from .http_parser import ResponseHead
+from .streams import EMPTY_PAYLOAD, StreamReader
+
+__all__ = ["ClientResponse", "RequestInfo", "ContentTypeError"]
+
+
+class RequestInfo(NamedTuple):
+    """What was sent: ``url``, ``method``, ``headers`` and ``real_url`` (with fragment)."""
+
+    url: URL
+    method: str
+    headers: CIMultiDictProxy[str]
+    real_url: URL
+
+
+class ContentTypeError(ClientResponseError):
+    """``json()`` was called on a response whose Content-Type is not JSON."""
+
+
+def parse_content_type(value: str) -> tuple[str, dict[str, str]]:
+    """Split ``text/html; charset=utf-8`` into ("text/html", {"charset": "utf-8"})."""
+    mime, *params = value.split(";")
+    parsed: dict[str, str] = {}
+    for param in params:
+        key, sep, val = param.partition("=")
+        if sep:
+            parsed[key.strip().lower()] = val.strip().strip('"')
+    return mime.strip().lower(), parsed
+
+
+_LINK_RE = re.compile(r"\s*<([^>]*)>\s*((?:;\s*[^,;]*)*)")
+
+
+def parse_links(values: list[str], base: URL) -> MultiDictProxy[MultiDictProxy[str | URL]]:
+    """Parse Link headers (RFC 8288) into ``{rel: {"url": URL, param: value}}``."""
+    links: MultiDict[MultiDictProxy[str | URL]] = MultiDict()
+    for value in values:
+        pos = 0
+        while True:
+            match = _LINK_RE.match(value, pos)
+            if match is None:
+                break
+            target, param_text = match.groups()
+            link: MultiDict[str | URL] = MultiDict()
+            for param in param_text.split(";"):
+                key, sep, val = param.strip().partition("=")
+                if key:
+                    link.add(key.strip().lower(), val.strip().strip('"') if sep else "")
+            link.add("url", base.join(URL(target)))
+            key = link.get("rel") or str(link["url"])
+            links.add(str(key), MultiDictProxy(link))
+            pos = match.end()
+            comma = value.find(",", pos)
+            if comma < 0:
+                break
+            pos = comma + 1
+    return MultiDictProxy(links)
+
+
+class ClientResponse:
+    """A response; read its body with :meth:`read`, :meth:`text`, :meth:`json` or ``content``."""
+
+    def __init__(
+        self,
+        method: str,
+        url: URL,
+        *,
+        head: ResponseHead,
+        connection: Any,
+        request_info: RequestInfo,
+        history: tuple[ClientResponse, ...] = (),
+        timer: Any = None,
+        session: Any = None,
+    ) -> None:
+        self.method = method
+        self._url = url
+        self._real_url = request_info.real_url
+        self.status: int = head.status
+        self.reason: str = head.reason
+        self.version = head.version
+        self.headers: CIMultiDictProxy[str] = head.headers
+        self.raw_headers = head.raw_headers
+        self.request_info = request_info
+        self._history = history
+        self._timer = timer
+        self._session = session
+        self._connection = connection
+        self._body: bytes | None = None
+        self._cookies: SimpleCookie | None = None
+        self._released = False
+        protocol = connection.protocol if connection is not None else None
+        self.content: StreamReader = (
+            protocol.reader if protocol is not None and protocol.reader is not None
+            else EMPTY_PAYLOAD
+        )
+        if protocol is not None:
+            if protocol.response_complete:
+                self._release_connection()
+            else:
+                protocol.on_complete = self._release_connection
+
+    def __repr__(self) -> str:
+        return f"<ClientResponse({self.url}) [{self.status} {self.reason}]>"
+
+    # -- metadata --------------------------------------------------------------
+
+    @property
+    def url(self) -> URL:
+        return self._url
+
+    @property
+    def real_url(self) -> URL:
+        return self._real_url
+
+    @property
+    def host(self) -> str:
+        return self._url.host or ""
+
+    @property
+    def ok(self) -> bool:
+        """True for a status below 400."""
+        return self.status < 400
+
+    @property
+    def history(self) -> tuple[ClientResponse, ...]:
+        """The redirect responses that led here, oldest first."""
+        return self._history
+
+    @property
+    def content_type(self) -> str:
+        """The MIME type without parameters (``application/octet-stream`` if absent)."""
+        value = self.headers.get("Content-Type")
+        return parse_content_type(value)[0] if value else "application/octet-stream"
+
+    @property
+    def charset(self) -> str | None:
+        value = self.headers.get("Content-Type")
+        return parse_content_type(value)[1].get("charset") if value else None
+
+    @property
+    def content_length(self) -> int | None:
+        value = self.headers.get("Content-Length")
+        return int(value) if value is not None and value.isdigit() else None
+
+    @property
+    def links(self) -> MultiDictProxy[MultiDictProxy[str | URL]]:
+        return parse_links(self.headers.getall("Link", []), self._url)
+
+    @property
+    def cookies(self) -> SimpleCookie:
+        """Cookies this response set (Morsels by name)."""
+        if self._cookies is None:
+            cookies = SimpleCookie()
+            for value in self.headers.getall("Set-Cookie", ()):
+                try:
+                    cookies.load(value)
+                except CookieError:
+                    continue
+            self._cookies = cookies
+        return self._cookies
+
+    @property
+    def connection(self) -> Any:
+        return self._connection
+
+    @property
+    def closed(self) -> bool:
+        return self._released
+
+    # -- body --------------------------------------------------------------------
+
+    async def read(self) -> bytes:
+        """The whole body (decoded from gzip etc.); cached after the first call."""
+        if self._body is None:
+            try:
+                self._body = await self.content.read()
+            except BaseException:
+                self.close()
+                raise
+            self._finish()
+        return self._body
+
+    def get_encoding(self) -> str:
+        """The charset from Content-Type, else UTF-8 for JSON, else UTF-8 (see :meth:`text`)."""
+        charset = self.charset
+        if charset:
+            try:
+                import codecs
+
+                codecs.lookup(charset)
+                return charset
+            except LookupError:
+                pass
+        return "utf-8"
+
+    async def text(self, encoding: str | None = None, errors: str = "strict") -> str:
+        """The body as text: ``encoding``, else the Content-Type charset, else UTF-8.
+
+        Without a declared charset a body that is not valid UTF-8 is decoded
+        as ISO-8859-1, which never fails.
+        """
+        body = await self.read()
+        if encoding is not None:
+            return body.decode(encoding, errors)
+        if self.charset is None:
+            try:
+                return body.decode("utf-8")
+            except UnicodeDecodeError:
+                return body.decode("iso-8859-1")
+        return body.decode(self.get_encoding(), errors)
+
+    async def json(
+        self,
+        *,
+        encoding: str | None = None,
+        loads: Callable[[str], Any] = _json.loads,
+        content_type: str | None = "application/json",
+    ) -> Any:
+        """Decode the body as JSON; a non-JSON Content-Type raises ContentTypeError
+        unless ``content_type=None``."""
+        body = await self.read()
+        if content_type is not None:
+            actual = self.content_type
+            if not (actual == content_type or actual.endswith("+json") or actual == "text/json"):
+                raise ContentTypeError(
+                    self.request_info,
+                    self._history,
+                    status=self.status,
+                    message=f"Attempt to decode JSON with unexpected mimetype: {actual}",
+                    headers=self.headers,
+                    response=self,
+                )
+        if not body.strip():
+            return None
+        return loads(body.decode(encoding or self.get_encoding()))
+
+    # -- lifetime ----------------------------------------------------------------
+
+    def _release_connection(self) -> None:
+        connection = self._connection
+        if connection is not None:
+            self._connection = None
+            connection.release()
+        self._finish_timer()
+
+    def _finish_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _finish(self) -> None:
+        self._released = True
+        self._release_connection()
+
+    def release(self) -> None:
+        """Done with the response: its connection goes back to the pool if the body was
+        read to the end, otherwise it is closed (never reused half-read)."""
+        if self._released:
+            return
+        self._released = True
+        connection = self._connection
+        if connection is not None:
+            self._connection = None
+            if connection.protocol.response_complete:
+                connection.release()
+            else:
+                connection.close()
+        self._finish_timer()
+
+    def close(self) -> None:
+        """Close the connection now, whatever state the body is in."""
+        self._released = True
+        connection = self._connection
+        if connection is not None:
+            self._connection = None
+            connection.close()
+        self._finish_timer()
+
+    def raise_for_status(self) -> None:
+        """Raise :class:`ClientResponseError` (``HTTPError``) for a 4xx or 5xx status."""
+        if self.status >= 400:
+            self.release()
+            raise ClientResponseError(
+                self.request_info,
+                self._history,
+                status=self.status,
+                message=self.reason,
+                headers=self.headers,
+                response=self,
+            )
+
+    async def wait_for_close(self) -> None:
+        self.release()
+
+    async def __aenter__(self) -> ClientResponse:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release()

@@ -1,0 +1,610 @@
+"""ClientSession: the engine's entry point (aiohttp's ClientSession API)."""
+
+from __future__ import annotations
+
+import asyncio
+import json as _json
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from .auth import BasicAuth
+from .connector import BaseConnector, ConnectionKey, TCPConnector
+from .cookies import CookieJar
+from .exceptions import (
+    ClientConnectionError,
+    ClientOSError,
+    InvalidURL,
+    ServerDisconnectedError,
+    TooManyRedirects,
+)
+from .http_parser import HeaderLimits
+from .http_writer import Compressor, build_request_head, validate_method
+from .payload import BytesPayload, JsonPayload, Payload, get_payload
+from .protocol import BodyWriter
+from .request import (
+    DEFAULT_ACCEPT_ENCODING,
+    DEFAULT_USER_AGENT,
+    build_url,
+    host_header,
+    merge_headers,
+    same_origin,
+)
+from .response import ClientResponse, RequestInfo
+from .streams import DEFAULT_HIGH_WATER
+from .timeouts import DEFAULT_TIMEOUT, ClientTimeout, DeadlineTimer, to_client_timeout
+from .tls import resolve_ssl
+
+__all__ = ["ClientSession", "request"]
+
+_SENTINEL: Any = object()
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_INLINE_BODY_MAX = 256 * 1024
+
+
+class _RequestContextManager:
+    """What ``session.get()`` returns: await it, or use it with ``async with``."""
+
+    __slots__ = ("_coro", "_resp")
+
+    def __init__(self, coro: Any) -> None:
+        self._coro = coro
+        self._resp: ClientResponse | None = None
+
+    def __await__(self) -> Any:
+        return self._coro.__await__()
+
+    async def __aenter__(self) -> ClientResponse:
+        self._resp = await self._coro
+        return self._resp
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._resp is not None:
+            self._resp.release()
+
+
+class ClientSession:
+    """A set of defaults and a connection pool for making requests.
+
+    ``async with ClientSession() as s: async with s.get(url) as r: ...``
+    """
+
+    def __init__(
+        self,
+        base_url: str | URL | None = None,
+        *,
+        connector: BaseConnector | None = None,
+        cookies: Any = None,
+        headers: Any = None,
+        skip_auto_headers: Iterable[str] | None = None,
+        auth: BasicAuth | None = None,
+        json_serialize: Callable[[Any], str] = _json.dumps,
+        cookie_jar: Any = None,
+        connector_owner: bool = True,
+        raise_for_status: bool | Callable[[ClientResponse], Any] = False,
+        timeout: Any = _SENTINEL,
+        auto_decompress: bool = True,
+        trust_env: bool = False,
+        read_bufsize: int = DEFAULT_HIGH_WATER,
+        max_line_size: int = 8190,
+        max_field_size: int = 8190,
+        max_redirects: int = 10,
+        trace_configs: list[Any] | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        if base_url is None or isinstance(base_url, URL):
+            self._base_url = base_url
+        else:
+            self._base_url = URL(base_url)
+        if self._base_url is not None and not self._base_url.is_absolute():
+            raise InvalidURL(base_url, "base_url= must be absolute")
+        self._connector = connector if connector is not None else TCPConnector()
+        self._connector_owner = connector_owner
+        self._default_headers = merge_headers(None, headers)
+        self._skip_auto_headers = frozenset(h.lower() for h in (skip_auto_headers or ()))
+        if auth is not None and not isinstance(auth, BasicAuth):
+            raise TypeError(f"auth=: expected BasicAuth, got {type(auth).__name__}")
+        self._default_auth = auth
+        self._json_serialize = json_serialize
+        self._cookie_jar = cookie_jar if cookie_jar is not None else CookieJar()
+        if cookies is not None:
+            self._cookie_jar.update_cookies(cookies)
+        self._raise_for_status = raise_for_status
+        self._timeout = DEFAULT_TIMEOUT if timeout is _SENTINEL else to_client_timeout(timeout)
+        self._auto_decompress = auto_decompress
+        self._trust_env = trust_env
+        self._read_bufsize = read_bufsize
+        self._limits = HeaderLimits(max_line_size=max_line_size, max_field_size=max_field_size)
+        self._max_redirects = max_redirects
+        self._trace_configs = list(trace_configs or ())
+        self._closed = False
+        self._loop = loop
+
+    # -- properties --------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._closed or self._connector.closed
+
+    @property
+    def connector(self) -> BaseConnector:
+        return self._connector
+
+    @property
+    def cookie_jar(self) -> Any:
+        return self._cookie_jar
+
+    @property
+    def headers(self) -> CIMultiDict[str]:
+        return self._default_headers
+
+    @property
+    def timeout(self) -> ClientTimeout:
+        return self._timeout
+
+    @property
+    def auth(self) -> BasicAuth | None:
+        return self._default_auth
+
+    @property
+    def trust_env(self) -> bool:
+        return self._trust_env
+
+    @property
+    def skip_auto_headers(self) -> frozenset[str]:
+        return self._skip_auto_headers
+
+    # -- verbs -------------------------------------------------------------------
+
+    def request(self, method: str, url: str | URL, **kwargs: Any) -> _RequestContextManager:
+        """Send a request; use with ``await`` or ``async with``."""
+        return _RequestContextManager(self._request(method, url, **kwargs))
+
+    def get(self, url: str | URL, **kwargs: Any) -> _RequestContextManager:
+        return _RequestContextManager(self._request("GET", url, **kwargs))
+
+    def options(self, url: str | URL, **kwargs: Any) -> _RequestContextManager:
+        return _RequestContextManager(self._request("OPTIONS", url, **kwargs))
+
+    def head(self, url: str | URL, **kwargs: Any) -> _RequestContextManager:
+        kwargs.setdefault("allow_redirects", False)
+        return _RequestContextManager(self._request("HEAD", url, **kwargs))
+
+    def post(self, url: str | URL, *, data: Any = None, **kwargs: Any) -> _RequestContextManager:
+        return _RequestContextManager(self._request("POST", url, data=data, **kwargs))
+
+    def put(self, url: str | URL, *, data: Any = None, **kwargs: Any) -> _RequestContextManager:
+        return _RequestContextManager(self._request("PUT", url, data=data, **kwargs))
+
+    def patch(self, url: str | URL, *, data: Any = None, **kwargs: Any) -> _RequestContextManager:
+        return _RequestContextManager(self._request("PATCH", url, data=data, **kwargs))
+
+    def delete(self, url: str | URL, **kwargs: Any) -> _RequestContextManager:
+        return _RequestContextManager(self._request("DELETE", url, **kwargs))
+
+    # -- the request -------------------------------------------------------------
+
+    async def _request(
+        self,
+        method: str,
+        str_or_url: str | URL,
+        *,
+        params: Any = None,
+        data: Any = None,
+        json: Any = None,
+        cookies: Any = None,
+        headers: Any = None,
+        skip_auto_headers: Iterable[str] | None = None,
+        auth: BasicAuth | None = None,
+        allow_redirects: bool = True,
+        max_redirects: int | None = None,
+        compress: bool | str | None = None,
+        chunked: bool | None = None,
+        expect100: bool = False,
+        raise_for_status: Any = None,
+        read_until_eof: bool = True,
+        timeout: Any = _SENTINEL,
+        ssl: Any = True,
+        verify_ssl: bool | None = None,
+        ssl_context: Any = None,
+        fingerprint: bytes | None = None,
+        auto_decompress: bool | None = None,
+        max_line_size: int | None = None,
+        max_field_size: int | None = None,
+        read_bufsize: int | None = None,
+        server_hostname: str | None = None,
+        trace_request_ctx: Any = None,
+    ) -> ClientResponse:
+        if self._closed:
+            raise RuntimeError("Session is closed")
+        method = validate_method(method)
+        url = build_url(str_or_url, params, self._base_url)
+        req_headers = merge_headers(self._default_headers, headers)
+        if data is not None and json is not None:
+            raise ValueError("data= and json= cannot both be set; pass one of them")
+        if auth is not None and not isinstance(auth, BasicAuth):
+            raise TypeError(f"auth=: expected BasicAuth, got {type(auth).__name__}")
+        payload: Payload | None = None
+        if json is not None:
+            payload = JsonPayload(json, dumps=self._json_serialize)
+        elif data is not None:
+            payload = get_payload(data)
+        if compress is True:
+            compress = "deflate"
+        if compress and "Content-Encoding" in req_headers:
+            raise ValueError("compress= cannot be used with a Content-Encoding header; "
+                             "set compress=False to send pre-compressed bytes")
+        if chunked and "Content-Length" in req_headers:
+            raise ValueError("chunked=True cannot be used with a Content-Length header")
+        compressor_name = compress or None
+        if compressor_name is not None:
+            Compressor(compressor_name)  # validates the name before anything is sent
+        tls = resolve_ssl(ssl, verify_ssl=verify_ssl, ssl_context=ssl_context,
+                          fingerprint=fingerprint)
+        skip = self._skip_auto_headers
+        if skip_auto_headers:
+            skip = skip | {h.lower() for h in skip_auto_headers}
+        timeouts = self._timeout if timeout is _SENTINEL else to_client_timeout(timeout)
+        if max_redirects is None:
+            max_redirects = self._max_redirects
+        if raise_for_status is None:
+            raise_for_status = self._raise_for_status
+
+        loop = asyncio.get_running_loop()
+        timer = DeadlineTimer(loop, timeouts.total)
+        history: list[ClientResponse] = []
+        url_auth = BasicAuth.from_url(url)
+        if url_auth is not None:
+            if auth is not None:
+                raise ValueError("Credentials given both in the URL and in auth=")
+            auth = url_auth
+            url = url.with_user(None)
+        if auth is None and self._default_auth is not None:
+            auth = self._default_auth
+        original_url = url
+        options = _RequestOptions(
+            auto_decompress=self._auto_decompress if auto_decompress is None else auto_decompress,
+            high_water=read_bufsize or self._read_bufsize,
+            limits=self._limits if max_line_size is None and max_field_size is None
+            else HeaderLimits(max_line_size=max_line_size or self._limits.max_line_size,
+                              max_field_size=max_field_size or self._limits.max_field_size),
+            read_timeout=timeouts.sock_read,
+            expect100=expect100,
+            chunked=bool(chunked),
+            compress=compressor_name,
+        )
+        try:
+            while True:
+                send_headers = self._prepare_headers(
+                    method, url, req_headers, payload, skip, auth, cookies, options
+                )
+                key = ConnectionKey(url.raw_host or "", url.port or 80, url.scheme == "https",
+                                    tls if url.scheme == "https" else None)
+                resp = await self._send(
+                    method, url, send_headers, payload, key, timer, timeouts, options,
+                    tuple(history),
+                )
+                set_cookies = resp.headers.getall("Set-Cookie", ())
+                if set_cookies:
+                    self._store_cookies(set_cookies, url)
+                if resp.status in _REDIRECT_STATUSES and allow_redirects:
+                    location = resp.headers.get("Location") or resp.headers.get("URI")
+                    if location:
+                        history.append(resp)
+                        if len(history) > max_redirects:
+                            resp.close()
+                            raise TooManyRedirects(
+                                resp.request_info, tuple(history), status=resp.status,
+                                message=f"Exceeded {max_redirects} redirects",
+                                headers=resp.headers, response=resp,
+                            )
+                        await _drain_for_redirect(resp)
+                        new_url = _redirect_target(url, location)
+                        if resp.status == 303 and method != "HEAD" or (
+                            resp.status in (301, 302) and method == "POST"
+                        ):
+                            method = "GET"
+                            payload = None
+                            for name in ("Content-Type", "Content-Length", "Content-Encoding",
+                                         "Transfer-Encoding"):
+                                req_headers.popall(name, None)
+                        elif payload is not None and not payload.replayable:
+                            from .exceptions import BodyNotReplayableError
+
+                            raise BodyNotReplayableError(
+                                f"Redirected with {resp.status} to {new_url}, but the body is a "
+                                "one-shot stream that cannot be sent again; pass bytes or a "
+                                "seekable file, or allow_redirects=False"
+                            )
+                        if not same_origin(original_url, new_url):
+                            auth = None
+                            req_headers.popall("Authorization", None)
+                        url = new_url
+                        continue
+                break
+            if raise_for_status:
+                if callable(raise_for_status):
+                    result = raise_for_status(resp)
+                    if asyncio.iscoroutine(result):
+                        await result
+                else:
+                    resp.raise_for_status()
+            return resp
+        except BaseException:
+            timer.cancel()
+            raise
+
+    def _prepare_headers(
+        self,
+        method: str,
+        url: URL,
+        req_headers: CIMultiDict[str],
+        payload: Payload | None,
+        skip: frozenset[str],
+        auth: BasicAuth | None,
+        cookies: Any,
+        options: _RequestOptions,
+    ) -> CIMultiDict[str]:
+        headers = CIMultiDict(req_headers)
+        if "Host" not in headers and "host" not in skip:
+            headers["Host"] = host_header(url)
+        if "User-Agent" not in headers and "user-agent" not in skip:
+            headers["User-Agent"] = DEFAULT_USER_AGENT
+        if "Accept" not in headers and "accept" not in skip:
+            headers["Accept"] = "*/*"
+        if "Accept-Encoding" not in headers and "accept-encoding" not in skip:
+            headers["Accept-Encoding"] = DEFAULT_ACCEPT_ENCODING
+        if auth is not None and "Authorization" not in headers:
+            headers["Authorization"] = auth.encode()
+        cookie_header = self._cookie_header(url, cookies)
+        if cookie_header:
+            headers["Cookie"] = cookie_header
+        if payload is not None:
+            if (payload.content_type and "Content-Type" not in headers
+                    and "content-type" not in skip):
+                headers["Content-Type"] = payload.content_type
+            for name, value in payload.headers.items():
+                headers.setdefault(name, value)
+            te = headers.get("Transfer-Encoding", "").lower()
+            if options.compress:
+                headers["Content-Encoding"] = options.compress
+            if options.chunked or options.compress or payload.size is None or "chunked" in te:
+                headers.popall("Content-Length", None)
+                if "chunked" not in te:
+                    headers["Transfer-Encoding"] = "chunked"
+            elif "Content-Length" not in headers:
+                headers["Content-Length"] = str(payload.size)
+        elif method in _BODY_METHODS and "Content-Length" not in headers:
+            headers["Content-Length"] = "0"
+        if options.expect100:
+            headers["Expect"] = "100-continue"
+        if self._connector.force_close and "Connection" not in headers:
+            headers["Connection"] = "close"
+        return headers
+
+    def _cookie_header(self, url: URL, cookies: Any) -> str:
+        jar = self._cookie_jar
+        parts: list[str] = []
+        if len(jar):
+            for name, morsel in jar.filter_cookies(url).items():
+                parts.append(f"{name}={morsel.coded_value}")
+        if cookies:
+            items = cookies.items() if hasattr(cookies, "items") else cookies
+            for name, value in items:
+                value = getattr(value, "coded_value", value)
+                parts.append(f"{name}={value}")
+        header = "; ".join(parts)
+        if any(c in header for c in "\r\n\x00"):
+            raise ValueError("cookies=: cookie names and values must not contain CR, LF or NUL")
+        return header
+
+    def _store_cookies(self, values: Iterable[str], url: URL) -> None:
+        updater = getattr(self._cookie_jar, "update_cookies_from_headers", None)
+        if updater is not None:
+            updater(list(values), url)
+
+    async def _send(
+        self,
+        method: str,
+        url: URL,
+        headers: CIMultiDict[str],
+        payload: Payload | None,
+        key: ConnectionKey,
+        timer: DeadlineTimer,
+        timeouts: ClientTimeout,
+        options: _RequestOptions,
+        history: tuple[ClientResponse, ...],
+    ) -> ClientResponse:
+        target = url.raw_path_qs or "/"
+        head_bytes = build_request_head(method, target, headers.items())
+        attempts = 2 if method in _IDEMPOTENT and (payload is None or payload.replayable) else 1
+        for attempt in range(attempts):
+            conn = await self._connect(key, timer, timeouts)
+            protocol = conn.protocol
+            reused = protocol.response_complete  # a fresh protocol has never completed one
+            writer_task = None
+            try:
+                protocol.start_response(
+                    method,
+                    auto_decompress=options.auto_decompress,
+                    high_water=options.high_water,
+                    timer=timer if timer._handle is not None else None,
+                    read_timeout=options.read_timeout,
+                    limits=options.limits,
+                    expect_continue=options.expect100,
+                )
+                if payload is None:
+                    protocol.send(head_bytes)
+                elif (isinstance(payload, BytesPayload) and not options.chunked
+                      and not options.compress and not options.expect100
+                      and len(payload.body) <= _INLINE_BODY_MAX):
+                    protocol.send(head_bytes + payload.body)
+                else:
+                    protocol.send(head_bytes)
+                    writer_task = asyncio.ensure_future(
+                        _write_body(protocol, payload, options, headers)
+                    )
+                    writer_task.add_done_callback(_report_writer_error(protocol))
+                head = await protocol.wait_head()
+            except (ServerDisconnectedError, ClientOSError) as exc:
+                conn.close()
+                if writer_task is not None:
+                    writer_task.cancel()
+                nothing_received = (
+                    protocol._parser is not None and not protocol._parser.received_any
+                )
+                if reused and nothing_received and attempt + 1 < attempts:
+                    continue
+                if isinstance(exc, ServerDisconnectedError):
+                    raise
+                raise ClientConnectionError(str(exc)) from exc
+            except BaseException:
+                conn.close()
+                if writer_task is not None:
+                    writer_task.cancel()
+                raise
+            if writer_task is not None and not writer_task.done():
+                protocol.should_close = True  # the server answered before the body was sent
+                writer_task.cancel()
+            request_info = RequestInfo(url, method, CIMultiDictProxy(headers), url)
+            return ClientResponse(
+                method,
+                url,
+                head=head,
+                connection=conn,
+                request_info=request_info,
+                history=history,
+                timer=timer if timer._handle is not None else None,
+                session=self,
+            )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _connect(self, key: ConnectionKey, timer: DeadlineTimer, timeouts: ClientTimeout):
+        timer.connecting = True
+        try:
+            with timer:
+                if timeouts.connect:
+                    try:
+                        return await asyncio.wait_for(
+                            self._connector.connect(key, timeouts), timeouts.connect
+                        )
+                    except asyncio.TimeoutError as exc:
+                        from .exceptions import ConnectTimeout
+
+                        if isinstance(exc, ConnectTimeout):
+                            raise
+                        raise ConnectTimeout(
+                            f"Connection to {key.host}:{key.port} timed out after "
+                            f"{timeouts.connect} s (connect timeout)"
+                        ) from None
+                return await self._connector.connect(key, timeouts)
+        finally:
+            timer.connecting = False
+
+    # -- lifetime ----------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Close the session and, if it owns it, the connector."""
+        if not self._closed:
+            self._closed = True
+            if self._connector_owner:
+                await self._connector.close()
+
+    def detach(self) -> None:
+        """Forget the connector without closing it."""
+        self._closed = True
+
+    async def __aenter__(self) -> ClientSession:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        if not getattr(self, "_closed", True) and getattr(self, "_connector_owner", False):
+            connector = getattr(self, "_connector", None)
+            if connector is not None and connector._acquired | {
+                p for idle in connector._idle.values() for p, _ in idle
+            }:
+                _warn(f"Unclosed client session {self!r}", ResourceWarning, source=self)
+
+
+class _RequestOptions:
+    __slots__ = ("auto_decompress", "high_water", "limits", "read_timeout", "expect100",
+                 "chunked", "compress")
+
+    def __init__(self, **kw: Any) -> None:
+        for name, value in kw.items():
+            setattr(self, name, value)
+
+
+def _redirect_target(url: URL, location: str) -> URL:
+    if any(c in location for c in "\r\n\x00"):
+        raise InvalidURL(location, "redirect Location contains CR, LF or NUL")
+    try:
+        target = url.join(URL(location))
+    except ValueError as exc:
+        raise InvalidURL(location, f"bad redirect Location: {exc}") from None
+    if target.scheme not in ("http", "https") or not target.raw_host:
+        raise InvalidURL(location, "redirect to an unsupported URL")
+    return target.with_fragment(None)
+
+
+async def _drain_for_redirect(resp: ClientResponse) -> None:
+    """Read a small redirect body so the connection can be reused; close a large one."""
+    length = resp.content_length
+    if length is not None and length <= 65536:
+        try:
+            await resp.read()
+        except Exception:
+            resp.close()
+            return
+    resp.release()
+
+
+async def _write_body(protocol: Any, payload: Payload, options: _RequestOptions,
+                      headers: CIMultiDict[str]) -> None:
+    if options.expect100 and not await protocol.wait_continue():
+        protocol.should_close = True
+        return
+    chunked = "chunked" in headers.get("Transfer-Encoding", "").lower()
+    writer = BodyWriter(protocol, chunked=chunked,
+                        compressor=Compressor(options.compress) if options.compress else None)
+    await payload.write(writer)
+    await writer.finish()
+    if not chunked and payload.size is not None and writer.bytes_written != payload.size:
+        raise ValueError(
+            f"data=: the body produced {writer.bytes_written} bytes but Content-Length "
+            f"is {payload.size}"
+        )
+
+
+def _report_writer_error(protocol: Any) -> Callable[[asyncio.Future[None]], None]:
+    def done(task: asyncio.Future[None]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            protocol._fail(exc)
+
+    return done
+
+
+def request(method: str, url: str | URL, **kwargs: Any) -> _RequestContextManager:
+    """A one-off request with its own session: ``async with request("GET", url) as r:``."""
+
+    async def run() -> ClientResponse:
+        session = ClientSession(connector=TCPConnector(force_close=True))
+        try:
+            resp = await session._request(method, url, **kwargs)
+            await resp.read()
+            return resp
+        finally:
+            await session.close()
+
+    return _RequestContextManager(run())

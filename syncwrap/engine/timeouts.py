@@ -1,0 +1,125 @@
+"""Timeouts: :class:`ClientTimeout` and the deadline timer that enforces ``total``."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from .exceptions import ConnectTimeout, ReadTimeout, Timeout
+
+__all__ = ["ClientTimeout", "DEFAULT_TIMEOUT", "DeadlineTimer", "to_client_timeout"]
+
+
+@dataclass(frozen=True)
+class ClientTimeout:
+    """Time limits in seconds; ``None`` or ``0`` disables a limit.
+
+    ``total``: the whole request including redirects and reading the body.
+    ``connect``: getting a connection, including waiting for a free pool slot.
+    ``sock_connect``: one TCP/TLS connection attempt.
+    ``sock_read``: the longest gap between two reads from the socket.
+    """
+
+    total: float | None = None
+    connect: float | None = None
+    sock_read: float | None = None
+    sock_connect: float | None = None
+    ceil_threshold: float = 5
+
+    def __post_init__(self) -> None:
+        for name in ("total", "connect", "sock_read", "sock_connect"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TypeError(f"ClientTimeout({name}=...) must be a number or None, got {value!r}")
+            if value < 0:
+                raise ValueError(f"ClientTimeout({name}=...) must not be negative, got {value!r}")
+            if value == 0:
+                object.__setattr__(self, name, None)
+
+
+DEFAULT_TIMEOUT = ClientTimeout(total=300)
+
+
+def to_client_timeout(value: Any, *, argument: str = "timeout") -> ClientTimeout:
+    """Accept a ClientTimeout, a number (total), None/0 (no limit) or a (connect, read) pair."""
+    if isinstance(value, ClientTimeout):
+        return value
+    if value is None:
+        return ClientTimeout()
+    if isinstance(value, tuple):
+        if len(value) != 2:
+            raise ValueError(f"{argument}=: a tuple must be (connect, read), got {value!r}")
+        connect, read = value
+        return ClientTimeout(connect=connect, sock_read=read)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(
+            f"{argument}=: expected a number, None, a (connect, read) tuple or ClientTimeout, "
+            f"got {type(value).__name__}"
+        )
+    return ClientTimeout(total=value)
+
+
+class DeadlineTimer:
+    """Cancels whatever task is inside it when the deadline passes.
+
+    ``with timer:`` around an await; when the deadline fires, the task waiting
+    there is cancelled and the cancellation surfaces as :class:`ReadTimeout`
+    (or :class:`ConnectTimeout` while ``connecting`` is true). Once expired,
+    entering the timer raises at once.
+    """
+
+    __slots__ = ("_loop", "_handle", "_tasks", "expired", "connecting", "_total")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, total: float | None) -> None:
+        self._loop = loop
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.expired = False
+        self.connecting = False
+        self._total = total
+        self._handle = loop.call_at(loop.time() + total, self._fire) if total else None
+
+    def _fire(self) -> None:
+        self._handle = None
+        self.expired = True
+        for task in self._tasks:
+            task.cancel()
+
+    def cancel(self) -> None:
+        """Stop the timer (the request finished)."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def error(self) -> Timeout:
+        cls = ConnectTimeout if self.connecting else ReadTimeout
+        return cls(f"Timed out after {self._total} s (total timeout)")
+
+    def __enter__(self) -> DeadlineTimer:
+        if self.expired:
+            raise self.error()
+        if self._handle is not None:
+            task = asyncio.current_task(self._loop)
+            if task is not None:
+                self._tasks.append(task)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._tasks:
+            task = asyncio.current_task(self._loop)
+            if task in self._tasks:
+                self._tasks.remove(task)
+        if exc_type is asyncio.CancelledError and self.expired:
+            task = asyncio.current_task(self._loop)
+            if task is not None and hasattr(task, "uncancel"):
+                task.uncancel()
+            raise self.error() from None
+        return None

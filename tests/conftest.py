@@ -1,0 +1,116 @@
+"""Shared fixtures: real servers on 127.0.0.1 (see tests/servers.py for the implementations)."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable, Iterator
+
+import pytest
+import trustme
+
+from tests.servers import (
+    CountingServer,
+    Handler,
+    RawServer,
+    WSGIServerThread,
+    load_httpbin_app,
+)
+
+
+@pytest.fixture(scope="session")
+def httpbin_url() -> Iterator[str]:
+    """Yields "http://127.0.0.1:PORT" (no trailing slash): httpbin on a threaded werkzeug server.
+
+    Werkzeug 3 answers HTTP/1.1 but always sends ``Connection: close`` (no keep-alive; use
+    counting_server or raw_server + keep_alive for connection reuse).  Shut down at session end.
+    """
+    server = WSGIServerThread(load_httpbin_app())
+    try:
+        yield server.url
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def tls_ca() -> trustme.CA:
+    """Yields a session-wide ``trustme.CA`` (the only CA the TLS fixtures trust)."""
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def tls_cert(tls_ca: trustme.CA) -> trustme.LeafCert:
+    """Yields a ``trustme.LeafCert`` for "localhost", "127.0.0.1" and "::1", issued by tls_ca."""
+    return tls_ca.issue_cert("localhost", "127.0.0.1", "::1")
+
+
+@pytest.fixture
+def server_ssl_context(tls_cert: trustme.LeafCert) -> ssl.SSLContext:
+    """Yields a fresh server-side ``ssl.SSLContext`` presenting tls_cert."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls_cert.configure_cert(ctx)
+    return ctx
+
+
+@pytest.fixture(scope="session")
+def httpbin_tls_url(tls_cert: trustme.LeafCert) -> Iterator[str]:
+    """Yields "https://127.0.0.1:PORT": the httpbin app over TLS with tls_cert.
+
+    Clients must trust tls_ca (use ca_pem_path or client_ssl_context).
+    """
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls_cert.configure_cert(ctx)
+    server = WSGIServerThread(load_httpbin_app(), ssl_context=ctx)
+    try:
+        yield server.url
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def ca_pem_path(tls_ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Yields the path (str) of a PEM file holding the tls_ca certificate."""
+    path = tmp_path_factory.mktemp("tls") / "ca.pem"
+    tls_ca.cert_pem.write_to_path(str(path))
+    return str(path)
+
+
+@pytest.fixture
+def client_ssl_context(tls_ca: trustme.CA) -> ssl.SSLContext:
+    """Yields a fresh client ``ssl.SSLContext`` (default verification) trusting only tls_ca."""
+    return ssl.create_default_context(cadata=tls_ca.cert_pem.bytes().decode("ascii"))
+
+
+@pytest.fixture
+def raw_server() -> Iterator[Callable[..., RawServer]]:
+    """Yields a factory ``raw_server(handler, conn_timeout=10.0) -> RawServer``.
+
+    Each call starts a listener on 127.0.0.1:0; every accepted connection is passed to
+    ``handler(conn)`` in its own thread and closed when the handler returns.  The result
+    unpacks as ``host, port`` and has ``.url``, ``.connections``, ``.errors``, ``.stopping``,
+    ``.join()``.  Canned handlers: ``respond``, ``never_respond``, ``reset_connection``,
+    ``keep_alive``, ``dribble`` in tests.servers.  All servers are closed at teardown.
+    """
+    servers: list[RawServer] = []
+
+    def start(handler: Handler, conn_timeout: float = 10.0) -> RawServer:
+        server = RawServer(handler, conn_timeout=conn_timeout)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture
+def counting_server() -> Iterator[CountingServer]:
+    """Yields a ``CountingServer``: HTTP/1.1 keep-alive, 200 to anything, ``?delay=`` seconds.
+
+    Attributes: ``.url``, ``.total_connections``, ``.open_connections``, ``.max_concurrent``,
+    ``.total_requests``; methods ``.reset()`` and ``.wait_idle(timeout)``.
+    """
+    server = CountingServer()
+    try:
+        yield server
+    finally:
+        server.close()
