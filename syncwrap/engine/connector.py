@@ -300,6 +300,13 @@ class TCPConnector(BaseConnector):
         force_close: bool = False,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
+        self._init_kwargs = {
+            "ssl": ssl, "use_dns_cache": use_dns_cache, "ttl_dns_cache": ttl_dns_cache,
+            "family": family, "local_addr": local_addr, "resolver": resolver,
+            "happy_eyeballs_delay": happy_eyeballs_delay, "interleave": interleave,
+            "limit": limit, "limit_per_host": limit_per_host,
+            "keepalive_timeout": keepalive_timeout, "force_close": force_close,
+        }
         super().__init__(
             limit=limit,
             limit_per_host=limit_per_host,
@@ -319,6 +326,12 @@ class TCPConnector(BaseConnector):
     @property
     def ssl(self) -> Any:
         return self._ssl
+
+    def clone(self) -> TCPConnector:
+        """A new, empty connector with the same settings (used after fork)."""
+        kwargs = dict(self._init_kwargs)
+        kwargs["ssl"] = self._ssl
+        return type(self)(**kwargs)
 
     def clear_dns_cache(self, host: str | None = None, port: int | None = None) -> None:
         self._dns.clear(host, port)

@@ -313,7 +313,7 @@ class CookieJar:
             if not _path_match(path, cookie_path) or (entry.morsel["secure"] and not secure):
                 continue
             matches.append((-len(cookie_path), entry.created, entry.morsel))
-        pass
+        matches.sort(key=lambda match: match[:2])
         return [morsel for _, _, morsel in matches]
 
     def filter_cookies(self, request_url: StrOrURL) -> SimpleCookie:

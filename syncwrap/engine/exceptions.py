@@ -193,7 +193,9 @@ class FingerprintMismatch(SSLError):
         self.expected = expected
         self.got = got
         super().__init__(
-            host, port, f"certificate fingerprint mismatch: expected {expected.hex()}, got {got.hex()}"
+            host,
+            port,
+            f"certificate fingerprint mismatch: expected {expected.hex()}, got {got.hex()}",
         )
 
 

@@ -53,7 +53,9 @@ class Compressor:
         elif encoding == "deflate":
             wbits = zlib.MAX_WBITS
         else:
-            raise ValueError(f"compress=: unsupported encoding {encoding!r}; use 'deflate' or 'gzip'")
+            raise ValueError(
+                f"compress=: unsupported encoding {encoding!r}; use 'deflate' or 'gzip'"
+            )
         self.encoding = encoding
         self._obj = zlib.compressobj(wbits=wbits)
 

@@ -26,8 +26,6 @@ from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
-from multidict import MultiDict, MultiDictProxy
-
 from syncwrap.engine.payload import (
     BytesPayload,
     FilePayload,
@@ -263,7 +261,7 @@ class FormData:
     def add_fields(self, *fields: Any) -> None:
         """Add dicts/MultiDicts, (name, value) pairs, or files (named after their file)."""
         for rec in fields:
-            if isinstance(rec, Mapping | MultiDict | MultiDictProxy):
+            if isinstance(rec, Mapping):  # dict, MultiDict
                 for key, value in form_items(rec):
                     self.add_field(key, value)
             elif is_body_source(rec) and not isinstance(rec, list | tuple):

@@ -88,7 +88,8 @@ def _add_params(url: URL, params: Any) -> URL:
             pairs.append((item[0], item[1]))
     else:
         raise TypeError(
-            f"params=: expected a dict, list of pairs, MultiDict or str, got {type(params).__name__}"
+            "params=: expected a dict, list of pairs, MultiDict or str, "
+            f"got {type(params).__name__}"
         )
     clean = []
     for key, value in pairs:

@@ -34,7 +34,9 @@ class ClientTimeout:
             if value is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, int | float):
-                raise TypeError(f"ClientTimeout({name}=...) must be a number or None, got {value!r}")
+                raise TypeError(
+                    f"ClientTimeout({name}=...) must be a number or None, got {value!r}"
+                )
             if value < 0:
                 raise ValueError(f"ClientTimeout({name}=...) must not be negative, got {value!r}")
             if value == 0:

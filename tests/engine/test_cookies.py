@@ -384,6 +384,9 @@ def test_rfc6265(steps: list, request_url: str, expected: str, unsafe: bool) -> 
         ("Sun Nov  6 08:49:37 1994", (1994, 11, 6, 8, 49, 37)),
         ("6 nov 2030 8:9:7", (2030, 11, 6, 8, 9, 7)),
         ("Thu, 01-Jan-1970 00:00:01 GMT", (1970, 1, 1, 0, 0, 1)),
+        ("Fri, 31-Dec-99 23:59:59 GMT", (1999, 12, 31, 23, 59, 59)),
+        ("01 Jan 69 00:00:00", (2069, 1, 1, 0, 0, 0)),
+        ("01 Jan 0 00:00:00", None),  # a year needs two digits
         ("Sun, 06 Nov 1994", None),
         ("Sun, 31 Nov 1994 08:49:37 GMT", None),
         ("", None),

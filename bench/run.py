@@ -1,0 +1,619 @@
+"""syncwrap benchmark suite: entry point.
+
+    python bench/run.py [--quick] [--only engine|facade|upload] [--reps N] [--json PATH]
+
+Starts a private nginx on 127.0.0.1 (bench/nginx.py), runs every case of the selected groups
+in its own subprocess (bench/worker.py), several times, and prints one table per group. See
+bench/README.md for what each case does and how the numbers are taken.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import importlib.metadata
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from common import BENCH_DIR, MIB, REPO_ROOT, RESULT_MARKER, Spec
+
+WORKER = BENCH_DIR / "worker.py"
+MEMORY_CAP = 4 << 30  # a worker above this RSS is killed (a client buffering without bound)
+RSS_TARGET = 64 * MIB
+LOOPS = ("asyncio", "uvloop")
+ASYNC_DOWNLOAD_VARIANTS = {
+    "syncwrap.engine": ("iter_any", "iter_chunked"),
+    "aiohttp": ("iter_chunked", "iter_any"),
+    "httpx.AsyncClient": ("aiter_raw", "aiter_bytes"),
+}
+SYNC_DOWNLOAD_VARIANT = {
+    "syncwrap.Session": "iter_content",
+    "requests.Session": "iter_content",
+    "httpx.Client": "iter_bytes",
+    "urllib3.PoolManager": "stream",
+}
+RAW = "raw socket"
+RAW_VARIANT = "recv_into"
+SYNC_CLIENTS = ("syncwrap.Session", "requests.Session", "httpx.Client", "urllib3.PoolManager")
+ASYNC_CLIENTS = ("syncwrap.engine", "aiohttp", "httpx.AsyncClient")
+UPLOAD_CLIENTS = ("syncwrap.Session", "syncwrap.engine", "requests.Session", "httpx.Client",
+                  "urllib3.PoolManager", "aiohttp")
+OTHER_UPLOADERS = tuple(c for c in UPLOAD_CLIENTS if not c.startswith("syncwrap"))
+VARIANT_LABEL = {"iter_chunked": "iter_chunked(65536)", "iter_content": "iter_content(1 MiB)",
+                 "iter_bytes": "iter_bytes(1 MiB)", "stream": "stream(1 MiB)"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    reps: int
+    size: int  # /big and upload size
+    warm_size: int
+    seq_count: int
+    seq_seconds: float
+    seq_warmup: int
+    conc: int
+    conc_count: int
+    conc_seconds: float
+    conc_warmup: int  # per task
+    threads: int
+    threads_count: int
+    threads_seconds: float
+    threads_warmup: int  # per thread
+    rtt_count: int
+    rtt_warmup: int
+    timeout: float  # per worker process
+
+
+FULL = Profile(reps=3, size=256 * MIB, warm_size=32 * MIB,
+               seq_count=20000, seq_seconds=3.0, seq_warmup=200,
+               conc=256, conc_count=20000, conc_seconds=10.0, conc_warmup=2,
+               threads=16, threads_count=10000, threads_seconds=10.0, threads_warmup=5,
+               rtt_count=20000, rtt_warmup=1000, timeout=180.0)
+QUICK = Profile(reps=1, size=16 * MIB, warm_size=2 * MIB,
+                seq_count=300, seq_seconds=0.3, seq_warmup=20,
+                conc=256, conc_count=1000, conc_seconds=1.0, conc_warmup=1,
+                threads=16, threads_count=400, threads_seconds=1.0, threads_warmup=2,
+                rtt_count=2000, rtt_warmup=100, timeout=30.0)
+
+
+# --------------------------------------------------------------------------- results
+
+
+def metric(spec: Spec, run: dict[str, Any]) -> float:
+    if spec.case == "rtt":
+        return run["elapsed"] / run["ops"] * 1e6
+    if spec.case in ("download", "upload_gen", "upload_file"):
+        return run["nbytes"] / run["elapsed"] / MIB
+    return run["ops"] / run["elapsed"]
+
+
+def unit(spec: Spec) -> str:
+    if spec.case == "rtt":
+        return "µs/call"
+    if spec.case in ("download", "upload_gen", "upload_file"):
+        return "MiB/s"
+    return "req/s"
+
+
+@dataclasses.dataclass
+class Outcome:
+    """All repetitions of one case. value = the best run (highest throughput or lowest
+    latency); RSS figures = the worst (highest) over the successful runs."""
+
+    spec: Spec
+    runs: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+    @property
+    def ok_runs(self) -> list[dict[str, Any]]:
+        return [r for r in self.runs if r["status"] == "ok" and r.get("elapsed", 0) > 0
+                and r.get("ops", 0) > 0]
+
+    @property
+    def values(self) -> list[float]:
+        return [metric(self.spec, r) for r in self.ok_runs]
+
+    @property
+    def value(self) -> float | None:
+        values = self.values
+        if not values:
+            return None
+        return min(values) if self.spec.case == "rtt" else max(values)
+
+    @property
+    def spread(self) -> float | None:
+        values = self.values
+        if len(values) < 2:
+            return None
+        return (max(values) - min(values)) / max(values)
+
+    @property
+    def rss_peak(self) -> int | None:
+        return max((r["rss_peak"] for r in self.ok_runs), default=None)
+
+    @property
+    def rss_delta(self) -> int | None:
+        return max((max(0, r["rss_peak"] - r["rss_base"]) for r in self.ok_runs), default=None)
+
+    @property
+    def status(self) -> str:
+        if self.ok_runs:
+            return "ok"
+        return self.runs[0]["status"] if self.runs else "not run"
+
+    @property
+    def problems(self) -> list[str]:
+        return sorted({f"{r['status']}: {r.get('reason', '')}" for r in self.runs
+                       if r["status"] != "ok"})
+
+
+def spec_key(spec: Spec) -> tuple[str, str, str, str]:
+    return spec.case, spec.client, spec.variant, spec.loop
+
+
+# --------------------------------------------------------------------------- running workers
+
+
+def run_worker(spec: Spec, timeout: float) -> dict[str, Any]:
+    """Run one case in a fresh interpreter; bounded in time and memory."""
+    psutil = _PSUTIL
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([sys.executable, str(WORKER), json.dumps(dataclasses.asdict(spec))],
+                                stdout=out, stderr=err, cwd=str(REPO_ROOT))
+        killed = ""
+        try:
+            watched = psutil.Process(proc.pid) if psutil else None
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    proc.wait(timeout=0.1)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                if time.monotonic() > deadline:
+                    killed = f"timeout: still running after {timeout:.0f} s"
+                elif watched is not None and _rss(watched) > MEMORY_CAP:
+                    killed = f"error: RSS above {MEMORY_CAP >> 20} MiB"
+                if killed:
+                    proc.kill()
+                    proc.wait()
+                    break
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        if killed:
+            status, reason = killed.split(": ", 1)
+            return {"status": status, "reason": reason}
+        out.seek(0)
+        for line in reversed(out.read().decode(errors="replace").splitlines()):
+            if line.startswith(RESULT_MARKER):
+                return json.loads(line[len(RESULT_MARKER):])
+        err.seek(0)
+        tail = err.read().decode(errors="replace").strip().splitlines()[-3:]
+        return {"status": "error",
+                "reason": f"worker exited {proc.returncode}: {' | '.join(tail)}"[:300]}
+
+
+def _rss(process: Any) -> int:
+    try:
+        return process.memory_info().rss
+    except Exception:  # the process may just have exited
+        return 0
+
+
+_PSUTIL: Any = None  # the psutil module once ensure_psutil() found or installed it
+
+
+def ensure_psutil() -> None:
+    """psutil watches the workers' memory; installed with pip when missing."""
+    global _PSUTIL
+    try:
+        import psutil
+    except ImportError:
+        print("bench: installing psutil", file=sys.stderr, flush=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "psutil"], check=False)
+        importlib.invalidate_caches()
+        try:
+            import psutil
+        except ImportError:
+            print("bench: psutil unavailable; workers are bounded in time only", file=sys.stderr)
+            return
+    _PSUTIL = psutil
+
+
+def run_group(name: str, specs: list[Spec], profile: Profile,
+              results: dict[tuple[str, str, str, str], Outcome]) -> None:
+    """Run every spec ``profile.reps`` times, interleaved (rep 1 of all, then rep 2, ...) so
+    slow drifts of the machine spread evenly over the clients. Cases already measured in this
+    invocation (the raw floor is shared by groups) are not run again."""
+    todo = [s for s in specs if spec_key(s) not in results]
+    for spec in todo:
+        results[spec_key(spec)] = Outcome(spec)
+    total = len(todo) * profile.reps
+    done = 0
+    for rep in range(profile.reps):
+        for spec in todo:
+            outcome = results[spec_key(spec)]
+            if rep and outcome.status == "n/a":
+                continue  # not available: no point asking again
+            done += 1
+            run = run_worker(spec, profile.timeout)
+            outcome.runs.append(run)
+            if run["status"] == "ok":
+                shown = (f"{metric(spec, run):,.1f} {unit(spec)}, "
+                         f"peak RSS {fmt_mib(run['rss_peak'])}")
+            else:
+                shown = f"{run['status']}: {run.get('reason', '')}"[:120]
+            print(f"  [{name} {done}/{total}] {spec.label}: {shown}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- specs
+
+
+def engine_specs(p: Profile, base: dict[str, Any]) -> list[Spec]:
+    specs = []
+    for loop in LOOPS:
+        for client in ASYNC_CLIENTS:
+            specs.append(Spec(group="engine", case="seq", client=client, loop=loop,
+                              count=p.seq_count, seconds=p.seq_seconds, warmup=p.seq_warmup,
+                              **base))
+            specs.append(Spec(group="engine", case="conc", client=client, loop=loop,
+                              count=p.conc_count, seconds=p.conc_seconds, warmup=p.conc_warmup,
+                              concurrency=p.conc, **base))
+            for variant in ASYNC_DOWNLOAD_VARIANTS[client]:
+                specs.append(Spec(group="engine", case="download", client=client, loop=loop,
+                                  variant=variant, **base))
+    return specs + raw_specs(p, base)
+
+
+def raw_specs(p: Profile, base: dict[str, Any]) -> list[Spec]:
+    return [
+        Spec(group="raw", case="seq", client=RAW, count=p.seq_count, seconds=p.seq_seconds,
+             warmup=p.seq_warmup, **base),
+        Spec(group="raw", case="download", client=RAW, variant=RAW_VARIANT, **base),
+    ]
+
+
+def facade_specs(p: Profile, base: dict[str, Any]) -> list[Spec]:
+    specs = []
+    for client in SYNC_CLIENTS:
+        specs.append(Spec(group="facade", case="seq", client=client, count=p.seq_count,
+                          seconds=p.seq_seconds, warmup=p.seq_warmup, **base))
+        specs.append(Spec(group="facade", case="threads", client=client, count=p.threads_count,
+                          seconds=p.threads_seconds, warmup=p.threads_warmup,
+                          concurrency=p.threads, **base))
+        specs.append(Spec(group="facade", case="download", client=client,
+                          variant=SYNC_DOWNLOAD_VARIANT[client], **base))
+    rtt = dict(group="facade", case="rtt", count=p.rtt_count, warmup=p.rtt_warmup, **base)
+    specs.append(Spec(client="syncwrap.run", **rtt))
+    for loop in LOOPS:
+        specs.append(Spec(client="reference thread", loop=loop, **rtt))
+    return specs + raw_specs(p, base)
+
+
+def upload_specs(p: Profile, base: dict[str, Any]) -> list[Spec]:
+    specs = []
+    for case in ("upload_gen", "upload_file"):
+        for client in (*UPLOAD_CLIENTS, RAW):
+            loop = "asyncio" if client in ASYNC_CLIENTS else ""
+            variant = ("sendall" if case == "upload_gen" else "sendfile") if client == RAW else ""
+            specs.append(Spec(group="upload", case=case, client=client, loop=loop,
+                              variant=variant, **base))
+    return specs
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def fmt_mib(n: int | None) -> str:
+    return "-" if n is None else f"{n / MIB:.1f} MiB"
+
+
+def fmt_value(o: Outcome) -> str:
+    if o.value is None:
+        return {"ok": "?", "n/a": "n/a", "error": "ERROR", "timeout": "TIMEOUT"}.get(
+            o.status, o.status)
+    digits = 1 if o.spec.case == "rtt" else 0
+    return f"{o.value:,.{digits}f} {unit(o.spec)}"
+
+
+def fmt_ratio(a: Outcome | None, b: Outcome | None) -> str:
+    if a is None or b is None or a.value is None or b.value is None or b.value == 0:
+        return ""
+    return f"{a.value / b.value:.2f}"
+
+
+def fmt_spread(o: Outcome) -> str:
+    return "-" if o.spread is None else f"{o.spread * 100:.0f}%"
+
+
+def client_label(spec: Spec) -> str:
+    if spec.variant:
+        return f"{spec.client} {VARIANT_LABEL.get(spec.variant, spec.variant)}"
+    return spec.client
+
+
+def render(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+              for i, h in enumerate(headers)]
+    numeric = [i >= 2 for i in range(len(headers))]  # first two columns are names
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.rjust(w) if num else c.ljust(w)
+                         for c, w, num in zip(cells, widths, numeric, strict=True)).rstrip()
+
+    sep = "  ".join("-" * w for w in widths)
+    return "\n".join([line(headers), sep, *(line(r) for r in rows)])
+
+
+def stats_cells(o: Outcome) -> list[str]:
+    return [fmt_value(o), fmt_spread(o), fmt_mib(o.rss_peak), fmt_mib(o.rss_delta)]
+
+
+def problems_text(outcomes: Iterable[Outcome]) -> str:
+    lines = []
+    for o in outcomes:
+        for problem in o.problems:
+            lines.append(f"  {o.spec.label}: {problem}")
+    return ("not measured / failed:\n" + "\n".join(lines)) if lines else ""
+
+
+def verdict(ratio: float | None, target: float, more_is_better: bool = True) -> str:
+    if ratio is None:
+        return "n/a"
+    ok = ratio >= target if more_is_better else ratio < target
+    return "PASS" if ok else "MISS"
+
+
+def _ratio_value(a: Outcome | None, b: Outcome | None) -> float | None:
+    if a is None or b is None or a.value is None or not b.value:
+        return None
+    return a.value / b.value
+
+
+def _best(outcomes: Iterable[Outcome | None]) -> Outcome | None:
+    present = [o for o in outcomes if o is not None and o.value is not None]
+    return max(present, key=lambda o: o.value or 0.0, default=None)
+
+
+class Report:
+    def __init__(self, results: dict[tuple[str, str, str, str], Outcome]) -> None:
+        self.results = results
+
+    def get(self, case: str, client: str, variant: str = "", loop: str = "") -> Outcome | None:
+        return self.results.get((case, client, variant, loop))
+
+    def best_variant(self, case: str, client: str, loop: str) -> Outcome | None:
+        return _best(o for k, o in self.results.items()
+                     if k[0] == case and k[1] == client and k[3] == loop)
+
+    def raw(self, case: str) -> Outcome | None:
+        return self.get(case, RAW, RAW_VARIANT if case == "download" else "")
+
+    # ------------------------------------------------------------------ A. engine
+
+    def engine(self) -> str:
+        headers = ["case", "client", "loop", "result", "spread", "peak RSS", "ΔRSS",
+                   "vs aiohttp", "vs raw"]
+        rows, shown = [], []
+        for case in ("seq", "conc", "download"):
+            for loop in LOOPS:
+                aio = self.best_variant(case, "aiohttp", loop)
+                for o in self.results.values():
+                    s = o.spec
+                    if s.group == "engine" and s.case == case and s.loop == loop:
+                        rows.append([CASE_LABEL[case], client_label(s), loop, *stats_cells(o),
+                                     fmt_ratio(o, aio), fmt_ratio(o, self.raw(case))])
+                        shown.append(o)
+            raw = self.raw(case)
+            if raw is not None:
+                rows.append([CASE_LABEL[case], client_label(raw.spec), "-", *stats_cells(raw),
+                             "", "1.00"])
+                shown.append(raw)
+        targets = []
+        for loop in LOOPS:
+            for case in ("seq", "conc"):
+                r = _ratio_value(self.get(case, "syncwrap.engine", "", loop),
+                                 self.get(case, "aiohttp", "", loop))
+                targets.append(f"  syncwrap.engine / aiohttp, {CASE_LABEL[case]}, {loop}: "
+                               f"{_fmt_opt(r)} (target >= 1.20) {verdict(r, 1.2)}")
+            dl = self.get("download", "syncwrap.engine", "iter_any", loop)
+            r = _ratio_value(dl, self.raw("download"))
+            rss = dl.rss_peak if dl is not None else None
+            targets.append(f"  syncwrap.engine iter_any download / raw floor, {loop}: "
+                           f"{_fmt_opt(r)} (target >= 0.90) {verdict(r, 0.9)}; peak RSS "
+                           f"{fmt_mib(rss)} (target < 64 MiB) "
+                           f"{verdict(None if rss is None else rss / RSS_TARGET, 1.0, False)}")
+        return self._section("A. Engine (async)", headers, rows, shown, targets)
+
+    # ------------------------------------------------------------------ B. facade
+
+    def facade(self) -> str:
+        headers = ["case", "client", "result", "spread", "peak RSS", "ΔRSS",
+                   "vs requests", "vs httpx", "vs raw"]
+        rows, shown = [], []
+        for case in ("seq", "threads", "download"):
+            req = self.best_variant(case, "requests.Session", "")
+            hx = self.best_variant(case, "httpx.Client", "")
+            for o in self.results.values():
+                s = o.spec
+                if s.group == "facade" and s.case == case:
+                    rows.append([CASE_LABEL[case], client_label(s), *stats_cells(o),
+                                 fmt_ratio(o, req), fmt_ratio(o, hx),
+                                 fmt_ratio(o, self.raw(case))])
+                    shown.append(o)
+            raw = self.raw(case)
+            if raw is not None:
+                rows.append([CASE_LABEL[case], client_label(raw.spec), *stats_cells(raw),
+                             "", "", "1.00"])
+                shown.append(raw)
+        rtt_rows = []
+        ref = self.get("rtt", "reference thread", "", "asyncio")
+        for o in self.results.values():
+            if o.spec.case == "rtt":
+                rtt_rows.append([client_label(o.spec), o.spec.loop or "(its own)", fmt_value(o),
+                                 fmt_spread(o), fmt_ratio(o, ref)])
+                shown.append(o)
+        rtt = render(["loop round trip", "loop", "mean", "spread", "vs reference asyncio"],
+                     rtt_rows) if rtt_rows else ""
+        targets = []
+        sw = "syncwrap.Session"
+        for case in ("seq", "threads", "download"):
+            o = self.best_variant(case, sw, "")
+            r1 = _ratio_value(o, self.best_variant(case, "requests.Session", ""))
+            r2 = _ratio_value(o, self.best_variant(case, "httpx.Client", ""))
+            targets.append(f"  {sw} {CASE_LABEL[case]}: vs requests {_fmt_opt(r1)}, "
+                           f"vs httpx {_fmt_opt(r2)}")
+        r = _ratio_value(self.best_variant("download", sw, ""), self.raw("download"))
+        targets.append(f"  {sw} download / raw floor: {_fmt_opt(r)}")
+        return self._section("B. Facade (sync)", headers, rows, shown, targets, extra=rtt)
+
+    # ------------------------------------------------------------------ C. upload
+
+    def upload(self) -> str:
+        headers = ["source", "client", "result", "spread", "peak RSS", "ΔRSS",
+                   "vs best other", "vs raw"]
+        rows, shown, targets = [], [], []
+        for case in ("upload_gen", "upload_file"):
+            best_other = _best(self.best_variant(case, c, self._upload_loop(c))
+                               for c in OTHER_UPLOADERS)
+            raw = _best(o for k, o in self.results.items() if k[0] == case and k[1] == RAW)
+            for o in self.results.values():
+                if o.spec.case == case:
+                    rows.append([CASE_LABEL[case], client_label(o.spec), *stats_cells(o),
+                                 fmt_ratio(o, best_other), fmt_ratio(o, raw)])
+                    shown.append(o)
+            for client in ("syncwrap.Session", "syncwrap.engine"):
+                o = self.best_variant(case, client, self._upload_loop(client))
+                r = _ratio_value(o, best_other)
+                other = best_other.spec.client if best_other else "n/a"
+                targets.append(f"  {client} {CASE_LABEL[case]}: vs fastest other ({other}) "
+                               f"{_fmt_opt(r)}; peak RSS {fmt_mib(o.rss_peak if o else None)}")
+        return self._section("C. Upload", headers, rows, shown, targets)
+
+    @staticmethod
+    def _upload_loop(client: str) -> str:
+        return "asyncio" if client in ASYNC_CLIENTS else ""
+
+    @staticmethod
+    def _section(title: str, headers: list[str], rows: list[list[str]], shown: list[Outcome],
+                 targets: list[str], extra: str = "") -> str:
+        parts = [f"\n=== {title} ===", render(headers, rows)]
+        if extra:
+            parts += ["", extra]
+        parts += ["", "ratios:", *targets]
+        problems = problems_text(shown)
+        if problems:
+            parts += ["", problems]
+        return "\n".join(parts)
+
+
+CASE_LABEL = {"seq": "sequential", "conc": "256 concurrent", "threads": "16 threads",
+              "download": "download", "upload_gen": "generator", "upload_file": "file",
+              "rtt": "loop round trip"}
+
+
+def _fmt_opt(r: float | None) -> str:
+    return "n/a" if r is None else f"{r:.2f}"
+
+
+# --------------------------------------------------------------------------- main
+
+
+def versions() -> str:
+    out = []
+    for name in ("aiohttp", "httpx", "requests", "urllib3", "uvloop", "psutil"):
+        try:
+            out.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            out.append(f"{name} -")
+    return ", ".join(out)
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="syncwrap benchmark suite")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: small counts, 16 MiB bodies, 1 repetition (< 60 s)")
+    parser.add_argument("--only", action="append", choices=("engine", "facade", "upload"),
+                        help="run only this group (repeatable)")
+    parser.add_argument("--reps", type=int, help="repetitions per case (default 3; quick 1)")
+    parser.add_argument("--json", metavar="PATH", help="also write all runs as JSON here")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="do not pin the client to one CPU and nginx to another")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    profile = QUICK if args.quick else FULL
+    if args.reps:
+        profile = dataclasses.replace(profile, reps=max(1, min(args.reps, 20)))
+    groups = args.only or ["engine", "facade", "upload"]
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that nginx gets stopped
+
+    ensure_psutil()
+    from nginx import Nginx
+
+    cpus = sorted(os.sched_getaffinity(0))
+    pin = not args.no_pin and len(cpus) >= 2
+    client_cpu, server_cpu = (cpus[0], cpus[-1]) if pin else (-1, -1)
+    started = time.monotonic()
+    with Nginx(profile.size, profile.warm_size, cpu=server_cpu) as server:
+        nginx_version = subprocess.run([server.binary, "-v"], capture_output=True,
+                                       text=True).stderr.strip()
+        print(f"syncwrap bench ({'quick' if args.quick else 'full'}): Python "
+              f"{platform.python_version()}, {cpu_model()}, {os.cpu_count()} CPUs; "
+              f"{nginx_version}, 1 worker\n{versions()}\n"
+              + (f"client pinned to CPU {client_cpu}, nginx worker to CPU {server_cpu}"
+                 if pin else "no CPU pinning")
+              + f"; body {profile.size // MIB} MiB; {profile.reps} run(s) per case: best "
+              "throughput / lowest latency shown, peak RSS = highest over runs", flush=True)
+        base = dict(base_url=server.base_url, size=profile.size, warm_size=profile.warm_size,
+                    data_file=str(server.big_file), warm_file=str(server.warm_file),
+                    pin_cpu=client_cpu)
+        results: dict[tuple[str, str, str, str], Outcome] = {}
+        report = Report(results)
+        plan: list[tuple[str, Callable[[Profile, dict[str, Any]], list[Spec]],
+                         Callable[[], str]]] = [
+            ("engine", engine_specs, report.engine),
+            ("facade", facade_specs, report.facade),
+            ("upload", upload_specs, report.upload),
+        ]
+        for name, make_specs, render_group in plan:
+            if name not in groups:
+                continue
+            if name == "upload" and not server.can_upload:
+                print("\n=== C. Upload === skipped: nginx has no echo module for the sink")
+                continue
+            run_group(name, make_specs(profile, base), profile, results)
+            print(render_group(), flush=True)
+    print(f"\ntotal {time.monotonic() - started:.0f} s")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump([{"spec": dataclasses.asdict(o.spec), "value": o.value, "unit": unit(o.spec),
+                        "runs": o.runs} for o in results.values()], f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,302 @@
+"""The loop thread: one background event loop per process that runs the engine.
+
+``get_loop()`` starts it on first use; ``run(coro, timeout=None)`` runs a
+coroutine there and blocks the calling thread until it finishes. A waiting
+call is interruptible with Ctrl-C (the coroutine is cancelled on the loop). A
+blocking call made *on* the loop thread raises RuntimeError instead of
+deadlocking. After ``os.fork()`` the child starts a fresh loop thread; at
+interpreter exit the loop is stopped quietly within a bounded time.
+
+uvloop is used when installed (the ``speedups`` extra) unless the environment
+variable ``SYNCWRAP_NO_UVLOOP=1`` is set or :func:`use_uvloop(False)` is called
+before the loop starts.
+"""
+
+from __future__ import annotations
+
+import _thread
+import asyncio
+import atexit
+import os
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from .engine.exceptions import Timeout
+
+__all__ = ["get_loop", "run", "use_uvloop", "in_loop_thread", "generation", "LoopThread"]
+
+T = TypeVar("T")
+
+_lock = threading.Lock()
+_current: LoopThread | None = None
+_prefer_uvloop = os.environ.get("SYNCWRAP_NO_UVLOOP", "") in ("", "0")
+_generation = 0
+_forked_away: list[Any] = []  # loops inherited across fork: never touched, never collected
+_exiting = False
+
+
+def use_uvloop(enabled: bool) -> None:
+    """Choose whether the loop thread uses uvloop (when installed). Call before first use."""
+    global _prefer_uvloop
+    _prefer_uvloop = bool(enabled)
+
+
+def _new_event_loop() -> asyncio.AbstractEventLoop:
+    if _prefer_uvloop:
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
+class LoopThread:
+    """A daemon thread running one event loop forever."""
+
+    def __init__(self) -> None:
+        self.loop = _new_event_loop()
+        self.loop.set_exception_handler(_quiet_exception_handler)
+        started = threading.Event()
+        self.thread = threading.Thread(
+            target=self._run, args=(started,), name="syncwrap-loop", daemon=True
+        )
+        self.thread.start()
+        started.wait()
+        self.ident = self.thread.ident
+        self.pid = os.getpid()
+
+    def _run(self, started: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.call_soon(started.set)
+        try:
+            self.loop.run_forever()
+        finally:
+            asyncio.set_event_loop(None)
+
+
+def _quiet_exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    # Connection errors of abandoned transports are expected at exit and after cancellation.
+    if _exiting:
+        return
+    exc = context.get("exception")
+    if isinstance(exc, ConnectionError | OSError) and "transport" in context:
+        return
+    loop.default_exception_handler(context)
+
+
+def _loop_thread() -> LoopThread:
+    current = _current
+    if current is not None and current.pid == os.getpid():
+        return current
+    return _start()
+
+
+def _start() -> LoopThread:
+    global _current
+    with _lock:
+        if _current is None or _current.pid != os.getpid():
+            _current = LoopThread()
+        return _current
+
+
+def get_loop() -> asyncio.AbstractEventLoop:
+    """The loop thread's event loop, started if needed."""
+    return _loop_thread().loop
+
+
+def in_loop_thread() -> bool:
+    """True when called from the loop thread itself."""
+    current = _current
+    return current is not None and current.ident == threading.get_ident()
+
+
+def generation() -> int:
+    """A number that changes in a child process after fork (sessions rebuild their state)."""
+    return _generation
+
+
+class _Call:
+    """One submitted coroutine and the lock its caller waits on."""
+
+    __slots__ = ("coro", "lock", "result", "error", "task")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any]) -> None:
+        self.coro = coro
+        self.lock = _thread.allocate_lock()
+        self.lock.acquire()
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.task: asyncio.Task[Any] | None = None
+
+    def start(self) -> None:  # on the loop thread
+        try:
+            self.task = task = asyncio.ensure_future(self.coro)
+        except BaseException as exc:  # noqa: BLE001 - reported to the caller
+            self.error = exc
+            self.lock.release()
+            return
+        task.add_done_callback(self.done)
+
+    def done(self, task: asyncio.Task[Any]) -> None:  # on the loop thread
+        if task.cancelled():
+            self.error = asyncio.CancelledError()
+        else:
+            self.error = task.exception()
+            if self.error is None:
+                self.result = task.result()
+        if not _exiting:
+            self.lock.release()
+
+    def cancel(self) -> None:  # on the loop thread
+        if self.task is not None:
+            self.task.cancel()
+        else:
+            self.coro.close()
+
+
+def run(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+    """Run ``coro`` on the loop thread and return its result (or raise its exception).
+
+    ``timeout`` bounds the wait (raising :class:`syncwrap.Timeout`). Ctrl-C while
+    waiting cancels the coroutine and raises KeyboardInterrupt at once.
+    """
+    current = _loop_thread()
+    if current.ident == threading.get_ident():
+        coro.close()
+        raise RuntimeError(
+            "syncwrap: a blocking call was made on syncwrap's own event-loop thread "
+            "(from a callback or async code running there); it would deadlock. "
+            "Use syncwrap.engine's async API there instead."
+        )
+    call = _Call(coro)
+    loop = current.loop
+    try:
+        loop.call_soon_threadsafe(call.start)
+    except RuntimeError:  # the loop is closed: interpreter exit
+        coro.close()
+        raise
+    try:
+        if timeout is None:
+            call.lock.acquire()
+        elif not call.lock.acquire(timeout=max(timeout, 0)):
+            _cancel_and_wait(loop, call)
+            raise Timeout(f"syncwrap.run(): no result within {timeout} s")
+    except BaseException:  # KeyboardInterrupt and other async exceptions
+        _cancel_and_wait(loop, call)
+        raise
+    if call.error is not None:
+        error = call.error
+        call.error = None
+        raise error
+    return call.result  # type: ignore[no-any-return]
+
+
+def _cancel_and_wait(loop: asyncio.AbstractEventLoop, call: _Call, wait: float = 1.0) -> None:
+    """Cancel the call on the loop and give its cleanup a moment (bounded) to run."""
+    try:
+        loop.call_soon_threadsafe(call.cancel)
+    except RuntimeError:
+        return
+    try:
+        call.lock.acquire(timeout=wait)
+    except BaseException:  # a second Ctrl-C: stop waiting
+        pass
+
+
+def submit(coro: Coroutine[Any, Any, Any]) -> None:
+    """Start ``coro`` on the loop thread without waiting (fire and forget)."""
+    loop = get_loop()
+
+    def start() -> None:
+        asyncio.ensure_future(coro)
+
+    try:
+        loop.call_soon_threadsafe(start)
+    except RuntimeError:
+        coro.close()
+
+
+def call_soon(callback: Any, *args: Any) -> None:
+    """Schedule a plain callback on the loop thread, if it is running."""
+    current = _current
+    if current is None or current.pid != os.getpid():
+        return
+    try:
+        current.loop.call_soon_threadsafe(callback, *args)
+    except RuntimeError:
+        pass
+
+
+# -- fork and exit -------------------------------------------------------------
+
+_exit_hooks: list[Any] = []
+
+
+def on_shutdown(hook: Any) -> None:
+    """Register an async callable run on the loop when the interpreter exits."""
+    _exit_hooks.append(hook)
+
+
+def _after_fork_in_child() -> None:
+    global _current, _generation, _lock
+    _generation += 1
+    _lock = threading.Lock()
+    if _current is not None:
+        _forked_away.append(_current)  # its loop and sockets belong to the parent
+    _current = None
+
+
+async def _shutdown_on_loop() -> None:
+    for hook in list(_exit_hooks):
+        try:
+            result = hook()
+            if asyncio.iscoroutine(result):
+                await result
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
+    me = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks() if t is not me]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=0.3)
+
+
+def _shutdown() -> None:
+    global _exiting
+    current = _current
+    if current is None or current.pid != os.getpid() or not current.thread.is_alive():
+        return
+    loop = current.loop
+    done = threading.Event()
+
+    def stop(_fut: Any = None) -> None:
+        loop.stop()
+        done.set()
+
+    def begin() -> None:
+        global _exiting
+        _exiting = True
+        task = asyncio.ensure_future(_shutdown_on_loop())
+        task.add_done_callback(stop)
+
+    try:
+        loop.call_soon_threadsafe(begin)
+    except RuntimeError:
+        return
+    done.wait(0.6)
+    current.thread.join(0.2)
+    _exiting = True
+    if not current.thread.is_alive():
+        try:
+            loop.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(_shutdown)

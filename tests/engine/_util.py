@@ -1,0 +1,90 @@
+"""Small helpers for the engine tests (no mocks: everything talks to real local servers)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any, TypeVar
+
+from syncwrap.engine import ClientTimeout
+from tests.servers import ParsedRequest, parse_request, read_request, wait_client_close
+
+T = TypeVar("T")
+
+#: A small bound for every request in the engine tests: nothing may hang.
+SHORT = ClientTimeout(total=5)
+
+
+def run(coro: Coroutine[Any, Any, T], timeout: float = 20.0) -> T:
+    """Run ``coro`` on a fresh event loop, bounded by ``timeout`` seconds."""
+
+    async def bounded() -> T:
+        return await asyncio.wait_for(coro, timeout)
+
+    return asyncio.run(bounded())
+
+
+def canned(*responses: bytes, requests: list[ParsedRequest] | None = None,
+           linger: float = 10.0) -> Callable[[socket.socket], None]:
+    """Handler: answer the n-th request on a connection with ``responses[n]`` verbatim.
+
+    Every parsed request is appended to ``requests``.  After the last canned response the
+    connection stays open until the client closes it (or ``linger`` seconds pass).
+    """
+
+    def handler(conn: socket.socket) -> None:
+        for data in responses:
+            raw = read_request(conn)
+            if not raw:
+                return
+            if requests is not None:
+                requests.append(parse_request(raw))
+            conn.sendall(data)
+        wait_client_close(conn, linger)
+
+    return handler
+
+
+def recording(answer: bytes | Callable[[ParsedRequest], bytes],
+              requests: list[ParsedRequest]) -> Callable[[socket.socket], None]:
+    """Keep-alive handler: every request is recorded and answered with ``answer``."""
+
+    def handler(conn: socket.socket) -> None:
+        while raw := read_request(conn):
+            req = parse_request(raw)
+            requests.append(req)
+            data = answer(req) if callable(answer) else answer
+            conn.sendall(data)
+
+    return handler
+
+
+def raw_request_lines(conn: socket.socket) -> bytes:
+    """Read one request head exactly as sent."""
+    return read_request(conn)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Poll a condition set by another thread; False after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.005)
+    return predicate()
+
+
+def chunked_body(pieces: Iterable[bytes], trailers: bytes = b"") -> bytes:
+    """Frame ``pieces`` as a chunked body (with optional raw trailer lines)."""
+    out = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces)
+    return out + b"0\r\n" + trailers + b"\r\n"
+
+
+class Event(threading.Event):
+    """A threading.Event that can be awaited from the loop without blocking it."""
+
+    async def wait_async(self, timeout: float = 5.0) -> bool:
+        return await asyncio.to_thread(self.wait, timeout)
