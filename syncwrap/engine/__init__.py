@@ -8,6 +8,7 @@ from .connector import BaseConnector, Connection, TCPConnector
 from .cookies import CookieJar, DummyCookieJar
 from .exceptions import *  # noqa: F403
 from .exceptions import __all__ as _exc_all
+from .multipart import FormData, MultipartWriter
 from .payload import BytesPayload, JsonPayload, Payload, StringPayload
 from .resolver import DefaultResolver, ThreadedResolver
 from .response import ClientResponse, ContentTypeError, RequestInfo
@@ -29,7 +30,9 @@ __all__ = [
     "DefaultResolver",
     "DummyCookieJar",
     "Fingerprint",
+    "FormData",
     "JsonPayload",
+    "MultipartWriter",
     "Payload",
     "RequestInfo",
     "StreamReader",

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 import aiohappyeyeballs
 
+from . import tracing as _tracing
 from .exceptions import ClientConnectorError, ConnectTimeout, SSLError
 from .protocol import ResponseHandler
 from .resolver import DefaultResolver, DNSCache
@@ -158,17 +159,28 @@ class BaseConnector:
         """Borrow a connection for ``key``, waiting for a free slot if the pool is full."""
         if self._closed:
             raise ClientConnectorError(key.host, key.port, "connector is closed")
+        traces = _tracing.current_traces()  # () unless the request is traced
         if not self._has_slot(key):
+            if traces:
+                await _tracing.connection_queued_start(traces)
             await self._wait_for_slot(key)
+            if traces:
+                await _tracing.connection_queued_end(traces)
+                await self._wait_for_slot(key)  # the callbacks yielded: re-check the slot
         protocol = self._pop_idle(key)
         if protocol is not None:
             self._acquired.add(protocol)
             self._take(key)
-            return Connection(self, key, protocol)
+            conn = Connection(self, key, protocol)
+            if traces:
+                await _traced(_tracing.connection_reuseconn(traces), conn)
+            return conn
         placeholder = ResponseHandler(self._get_loop())  # holds the slot while connecting
         self._acquired.add(placeholder)
         self._take(key)
         try:
+            if traces:
+                await _tracing.connection_create_start(traces)
             protocol = await self._create_connection(key, timeout)
         except BaseException:
             self._acquired.discard(placeholder)
@@ -179,7 +191,10 @@ class BaseConnector:
         self._acquired.add(protocol)
         if self._closed:
             protocol.close()
-        return Connection(self, key, protocol)
+        conn = Connection(self, key, protocol)
+        if traces:
+            await _traced(_tracing.connection_create_end(traces), conn)
+        return conn
 
     def _pop_idle(self, key: ConnectionKey) -> ResponseHandler | None:
         idle = self._idle.get(key)
@@ -273,6 +288,15 @@ class BaseConnector:
         }
 
 
+async def _traced(signal: Any, conn: Connection) -> None:
+    """Await a trace signal; if a callback fails, give the connection back first."""
+    try:
+        await signal
+    except BaseException:
+        conn.close()
+        raise
+
+
 class TCPConnector(BaseConnector):
     """Connections over TCP, with TLS for https.
 
@@ -349,8 +373,13 @@ class TCPConnector(BaseConnector):
 
     async def _open(self, key: ConnectionKey) -> ResponseHandler:
         loop = self._get_loop()
+        traces = _tracing.current_traces()
         try:
-            results = await self._dns.resolve(key.host, key.port, family=self._family)
+            if traces:
+                results = await _tracing.traced_resolve(self._dns, traces, key.host, key.port,
+                                                        self._family)
+            else:
+                results = await self._dns.resolve(key.host, key.port, family=self._family)
         except OSError as exc:
             raise ClientConnectorError(key.host, key.port, exc) from exc
         addr_infos = [

@@ -48,7 +48,8 @@ class ResponseHead:
         "reason",
         "version",
         "headers",
-        "raw_headers",
+        "_raw_lines",
+        "_raw_headers",
         "keep_alive",
         "chunked",
         "content_length",
@@ -61,7 +62,7 @@ class ResponseHead:
         reason: str,
         version: tuple[int, int],
         headers: CIMultiDictProxy[str],
-        raw_headers: tuple[tuple[bytes, bytes], ...],
+        raw_lines: list[str],
         keep_alive: bool,
         chunked: bool,
         content_length: int | None,
@@ -71,11 +72,23 @@ class ResponseHead:
         self.reason = reason
         self.version = version
         self.headers = headers
-        self.raw_headers = raw_headers
+        self._raw_lines = raw_lines
+        self._raw_headers: tuple[tuple[bytes, bytes], ...] | None = None
         self.keep_alive = keep_alive
         self.chunked = chunked
         self.content_length = content_length
         self.upgrade = upgrade
+
+    @property
+    def raw_headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        """The header (name, value) pairs as bytes, exactly as received."""
+        if self._raw_headers is None:
+            pairs = []
+            for line in self._raw_lines:
+                name, _, value = line.encode("utf-8", "surrogateescape").partition(b":")
+                pairs.append((name, value.strip(b" \t")))
+            self._raw_headers = tuple(pairs)
+        return self._raw_headers
 
 
 _NO_BODY_STATUSES = frozenset({204, 304})
@@ -112,14 +125,12 @@ class ResponseParser:
         self._on_informational = on_informational
         self._limits = limits
         self._parser = httptools.HttpResponseParser(self)
-        self._reason = b""
-        self._raw: list[tuple[bytes, bytes]] = []
-        self._head_bytes = 0
+        self._buf = b""  # bytes fed while the head is incomplete
+        self._scan = 0  # where the next head starts in _buf (after any 1xx)
         self._head: ResponseHead | None = None
         self._mode = _PARSER
         self._remaining = 0
         self.received_any = False
-        self.trailers: list[tuple[bytes, bytes]] = []
         #: True when bytes arrived after the end of the message (never reuse the connection).
         self.extra_data = False
 
@@ -160,7 +171,7 @@ class ResponseParser:
             return
         self.received_any = True
         if self._head is None:
-            self._head_bytes += len(data)
+            self._buf = self._buf + data if self._buf else data
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -169,11 +180,13 @@ class ResponseParser:
             if self._mode == _DONE:
                 self.extra_data = True
                 return
-            cause = exc.__context__ if isinstance(exc.__context__, MalformedResponseError) else None
+            cause = exc.__context__  # e.g. a ContentDecodingError raised by on_body
+            if not isinstance(cause, MalformedResponseError | ClientPayloadError):
+                cause = None
             if cause is not None:
                 raise cause from None
             raise MalformedResponseError(f"Malformed HTTP response: {_describe(exc)}") from None
-        if self._head is None and self._head_bytes > self._limits.max_head_size:
+        if self._head is None and len(self._buf) - self._scan > self._limits.max_head_size:
             raise MalformedResponseError(
                 f"Response head larger than {self._limits.max_head_size} bytes"
             )
@@ -212,44 +225,48 @@ class ResponseParser:
     # -- httptools callbacks ---------------------------------------------------
 
     def on_message_begin(self) -> None:
-        self._raw = []
-        self._reason = b""
-
-    def on_status(self, status: bytes) -> None:
-        self._reason += status
-        if len(self._reason) > self._limits.max_line_size:
-            raise MalformedResponseError(
-                f"Status line longer than {self._limits.max_line_size} bytes"
-            )
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        limits = self._limits
-        if len(name) + len(value) > limits.max_field_size:
-            raise MalformedResponseError(
-                f"Header {name[:40]!r} longer than {limits.max_field_size} bytes"
-            )
-        if self._head is not None:
-            self.trailers.append((name, value))
-            return
-        raw = self._raw
-        raw.append((name, value))
-        if len(raw) > limits.max_headers:
-            raise MalformedResponseError(f"More than {limits.max_headers} response headers")
+        if self._mode == _DONE:  # another message after ours: stop; feed() flags extra_data
+            raise MalformedResponseError("Data after the end of the response")
 
     def on_headers_complete(self) -> None:
         parser = self._parser
         status = parser.get_status_code()
-        raw = tuple(self._raw)
-        headers = CIMultiDict(
-            (n.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
-            for n, v in raw
-        )
+        limits = self._limits
+        buf = self._buf
+        start = self._scan
+        end = buf.find(b"\r\n\r\n", start)
+        if end < 0:
+            raise MalformedResponseError("Malformed HTTP response: no end of the head found")
+        self._scan = end + 4
+        lines = buf[start:end].decode("utf-8", "surrogateescape").split("\r\n")
+        status_line = lines[0]
+        if len(status_line) > limits.max_line_size:
+            raise MalformedResponseError(f"Status line longer than {limits.max_line_size} bytes")
+        parts = status_line.split(" ", 2)
+        reason = parts[2] if len(parts) == 3 else ""
+        del lines[0]
+        if len(lines) > limits.max_headers:
+            raise MalformedResponseError(f"More than {limits.max_headers} response headers")
+        if lines and max(map(len, lines)) > limits.max_field_size:
+            raise MalformedResponseError(
+                f"A response header is longer than {limits.max_field_size} bytes"
+            )
+        pairs = []
+        for line in lines:
+            if line[:1] in (" ", "\t") and pairs:  # obsolete line folding
+                name, value = pairs.pop()
+                pairs.append((name, f"{value} {line.strip()}"))
+                continue
+            name, _, value = line.partition(":")
+            pairs.append((name, value.strip(" \t")))
+        headers = CIMultiDict(pairs)
         version_text = parser.get_http_version()
         version = (1, 1) if version_text == "1.1" else (1, 0) if version_text == "1.0" else (
             int(version_text[0]),
             int(version_text[2]) if len(version_text) > 2 else 0,
         )
-        chunked = "chunked" in headers.get("Transfer-Encoding", "").lower()
+        te = headers.get("Transfer-Encoding")
+        chunked = te is not None and "chunked" in te.lower()
         content_length = None
         if not chunked:
             cl = headers.getall("Content-Length", ())
@@ -259,10 +276,10 @@ class ResponseParser:
                 content_length = int(cl[0])
         head = ResponseHead(
             status,
-            self._reason.decode("utf-8", "surrogateescape"),
+            reason,
             version,
             CIMultiDictProxy(headers),
-            raw,
+            lines,
             parser.should_keep_alive(),
             chunked,
             content_length,
@@ -274,6 +291,7 @@ class ResponseParser:
             if status != 101:
                 return
         self._head = head
+        self._buf = b""
         no_body = self._is_head_request or status in _NO_BODY_STATUSES or status == 101
         if no_body:
             head.content_length = 0 if not self._is_head_request else head.content_length

@@ -380,7 +380,9 @@ class AsyncIterablePayload(Payload):
 
     async def close(self) -> None:
         aclose = getattr(self._iterator, "aclose", None)
-        if aclose is not None and inspect.isasyncgen(self._iterator):
+        # A generator still running belongs to a cancelled write: the cancellation ends it.
+        if (aclose is not None and inspect.isasyncgen(self._iterator)
+                and not self._iterator.ag_running):
             await aclose()
 
 

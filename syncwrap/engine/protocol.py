@@ -82,8 +82,8 @@ class ResponseHandler(asyncio.Protocol):
         except Exception as exc:  # parse errors and decoding errors
             self._fail(exc)
             return
-        if parser.extra_data:
-            self.should_close = True
+        if parser.extra_data:  # the response may already be back in the pool: close now
+            self.close()
 
     def eof_received(self) -> bool:
         return False

@@ -72,7 +72,14 @@ def _add_params(url: URL, params: Any) -> URL:
     if isinstance(params, str):
         if any(c in params for c in _FORBIDDEN_URL_CHARS):
             raise InvalidURL(params, "params= contains CR, LF or NUL")
-        return url.extend_query(params) if params else url
+        if not params:
+            return url
+        # Parse the query as part of a URL string: existing %-escapes are kept (not
+        # re-encoded to %25..), "+" stays "+", only characters illegal in a URL get quoted.
+        params = params.replace("#", "%23")
+        query = f"{url.raw_query_string}&{params}" if url.raw_query_string else params
+        fragment = f"#{url.raw_fragment}" if url.raw_fragment else ""
+        return URL(f"{url.with_fragment(None).with_query(None)}?{query}{fragment}")
     if isinstance(params, Mapping | MultiDict | MultiDictProxy):
         pairs: list[tuple[str, Any]] = []
         for key, value in params.items():

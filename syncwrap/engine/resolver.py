@@ -77,6 +77,22 @@ class DNSCache:
         self._cache: dict[tuple[str, int, int], tuple[list[ResolveResult], float]] = {}
         self._pending: dict[tuple[str, int, int], asyncio.Future[list[ResolveResult]]] = {}
 
+    @property
+    def enabled(self) -> bool:
+        return self._enabled
+
+    def cached(self, host: str, port: int, family: int = 0) -> bool:
+        """Whether resolve() would answer without a new lookup (fresh or in flight)."""
+        if not self._enabled:
+            return False
+        key = (host, port, family)
+        if key in self._pending:
+            return True
+        entry = self._cache.get(key)
+        if entry is None:
+            return False
+        return self._ttl is None or entry[1] > asyncio.get_running_loop().time()
+
     def clear(self, host: str | None = None, port: int | None = None) -> None:
         if host is None:
             self._cache.clear()

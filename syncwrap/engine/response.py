@@ -5,12 +5,13 @@ from __future__ import annotations
 import json as _json
 import re
 from collections.abc import Callable
-from http.cookies import CookieError, SimpleCookie
+from http.cookies import SimpleCookie
 from typing import Any, NamedTuple
 
 from multidict import CIMultiDictProxy, MultiDict, MultiDictProxy
 from yarl import URL
 
+from .cookies import parse_set_cookie
 from .exceptions import ClientResponseError
 from .http_parser import ResponseHead
 from .streams import EMPTY_PAYLOAD, StreamReader
@@ -73,6 +74,9 @@ def parse_links(values: list[str], base: URL) -> MultiDictProxy[MultiDictProxy[s
 
 class ClientResponse:
     """A response; read its body with :meth:`read`, :meth:`text`, :meth:`json` or ``content``."""
+
+    #: The request's traces (set by a tracing session): read() fires on_response_chunk_received.
+    _traces: tuple[Any, ...] = ()
 
     def __init__(
         self,
@@ -162,14 +166,17 @@ class ClientResponse:
 
     @property
     def cookies(self) -> SimpleCookie:
-        """Cookies this response set (Morsels by name)."""
+        """Cookies this response set (Morsels by name; for a repeated name, the last).
+
+        Parsed per RFC 6265 (cookies.parse_set_cookie), so an Expires date with
+        its comma, or a value SimpleCookie would refuse, is kept as sent.
+        """
         if self._cookies is None:
             cookies = SimpleCookie()
             for value in self.headers.getall("Set-Cookie", ()):
-                try:
-                    cookies.load(value)
-                except CookieError:
-                    continue
+                morsel = parse_set_cookie(value, self._url)
+                if morsel is not None:
+                    cookies[morsel.key] = morsel  # a Morsel is stored as it is
             self._cookies = cookies
         return self._cookies
 
@@ -192,6 +199,9 @@ class ClientResponse:
                 self.close()
                 raise
             self._finish()
+            if self._traces:
+                for trace in self._traces:
+                    await trace.send_response_chunk_received(self.method, self._url, self._body)
         return self._body
 
     def get_encoding(self) -> str:

@@ -11,7 +11,9 @@ from typing import Any
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from . import tracing as _tracing
 from .auth import BasicAuth
+from .auth_flow import authorize as _authorize, check_auth
 from .connector import BaseConnector, ConnectionKey, TCPConnector
 from .cookies import CookieJar
 from .exceptions import (
@@ -23,6 +25,7 @@ from .exceptions import (
 )
 from .http_parser import HeaderLimits
 from .http_writer import Compressor, build_request_head, validate_method
+from .netrc_auth import netrc_auth
 from .payload import BytesPayload, JsonPayload, Payload, get_payload
 from .protocol import BodyWriter
 from .request import (
@@ -107,8 +110,7 @@ class ClientSession:
         self._connector_owner = connector_owner
         self._default_headers = merge_headers(None, headers)
         self._skip_auto_headers = frozenset(h.lower() for h in (skip_auto_headers or ()))
-        if auth is not None and not isinstance(auth, BasicAuth):
-            raise TypeError(f"auth=: expected BasicAuth, got {type(auth).__name__}")
+        check_auth(auth)  # BasicAuth or an AuthFlow (DigestAuth...)
         self._default_auth = auth
         self._json_serialize = json_serialize
         self._cookie_jar = cookie_jar if cookie_jar is not None else CookieJar()
@@ -122,6 +124,8 @@ class ClientSession:
         self._limits = HeaderLimits(max_line_size=max_line_size, max_field_size=max_field_size)
         self._max_redirects = max_redirects
         self._trace_configs = list(trace_configs or ())
+        for trace_config in self._trace_configs:
+            trace_config.freeze()
         self._closed = False
         self._loop = loop
 
@@ -150,6 +154,10 @@ class ClientSession:
     @property
     def auth(self) -> BasicAuth | None:
         return self._default_auth
+
+    @property
+    def trace_configs(self) -> list[Any]:
+        return self._trace_configs
 
     @property
     def trust_env(self) -> bool:
@@ -228,12 +236,12 @@ class ClientSession:
         if data is not None and json is not None:
             raise ValueError("data= and json= cannot both be set; pass one of them")
         if auth is not None and not isinstance(auth, BasicAuth):
-            raise TypeError(f"auth=: expected BasicAuth, got {type(auth).__name__}")
+            check_auth(auth)
         payload: Payload | None = None
         if json is not None:
             payload = JsonPayload(json, dumps=self._json_serialize)
-        elif data is not None:
-            payload = get_payload(data)
+        elif data is not None:  # a str body is encoded with the Content-Type's charset
+            payload = get_payload(data, req_headers.get("Content-Type"))
         if compress is True:
             compress = "deflate"
         if compress and "Content-Encoding" in req_headers:
@@ -246,6 +254,8 @@ class ClientSession:
             Compressor(compressor_name)  # validates the name before anything is sent
         tls = resolve_ssl(ssl, verify_ssl=verify_ssl, ssl_context=ssl_context,
                           fingerprint=fingerprint)
+        if tls is resolve_ssl(True):  # the request's default defers to the connector's ssl=
+            tls = getattr(self._connector, "ssl", tls)
         skip = self._skip_auto_headers
         if skip_auto_headers:
             skip = skip | {h.lower() for h in skip_auto_headers}
@@ -278,11 +288,32 @@ class ClientSession:
             chunked=bool(chunked),
             compress=compressor_name,
         )
+        body = payload  # a 303 drops `payload`; the body is still closed at the end
+        traces: _tracing.Traces = ()
+        trace_token = None
+        retried_at: URL | None = None  # the URL an AuthFlow has had its one retry for
         try:
-            while True:
-                send_headers = self._prepare_headers(
-                    method, url, req_headers, payload, skip, auth, cookies, options
+            if self._trace_configs:
+                traces = await _tracing.request_start(
+                    self, self._trace_configs, trace_request_ctx, method, url, req_headers
                 )
+                trace_token = _tracing.activate(traces)
+            while True:
+                hop_auth = auth
+                if hop_auth is None and self._trust_env:
+                    hop_auth = netrc_auth(url)
+                flow = None
+                if hop_auth is not None and not isinstance(hop_auth, BasicAuth):
+                    flow, hop_auth = hop_auth, None  # an AuthFlow (DigestAuth...)
+                if traces:
+                    payload = _tracing.traced_payload(payload, traces, method, url)
+                send_headers = self._prepare_headers(
+                    method, url, req_headers, payload, skip, hop_auth, cookies, options
+                )
+                if flow is not None and "Authorization" not in req_headers:
+                    send_headers = await _authorize(flow, method, url, send_headers, payload)
+                else:
+                    flow = None
                 key = ConnectionKey(url.raw_host or "", url.port or 80, url.scheme == "https",
                                     tls if url.scheme == "https" else None)
                 resp = await self._send(
@@ -292,9 +323,17 @@ class ClientSession:
                 set_cookies = resp.headers.getall("Set-Cookie", ())
                 if set_cookies:
                     self._store_cookies(set_cookies, url)
+                if (flow is not None and await flow.on_response(resp) and retried_at is not url
+                        and (payload is None or payload.replayable)):
+                    retried_at = url  # once per URL: a flow cannot loop
+                    await _drain_for_redirect(resp)
+                    continue
                 if resp.status in _REDIRECT_STATUSES and allow_redirects:
                     location = resp.headers.get("Location") or resp.headers.get("URI")
                     if location:
+                        if traces:
+                            await _tracing.request_redirect(traces, method, url, req_headers,
+                                                            resp)
                         history.append(resp)
                         if len(history) > max_redirects:
                             resp.close()
@@ -334,10 +373,20 @@ class ClientSession:
                         await result
                 else:
                     resp.raise_for_status()
+            if traces:
+                resp._traces = traces  # for on_response_chunk_received in read()
+                await _tracing.request_end(traces, method, url, req_headers, resp)
             return resp
-        except BaseException:
+        except BaseException as exc:
             timer.cancel()
+            if traces:
+                await _tracing.request_exception(traces, method, url, req_headers, exc)
             raise
+        finally:
+            if trace_token is not None:
+                _tracing.deactivate(trace_token)
+            if body is not None:  # e.g. closes an async generator left unfinished
+                await body.close()
 
     def _prepare_headers(
         self,
@@ -389,16 +438,20 @@ class ClientSession:
 
     def _cookie_header(self, url: URL, cookies: Any) -> str:
         jar = self._cookie_jar
-        parts: list[str] = []
+        pairs: list[tuple[str, str]] = []
         if len(jar):
-            for name, morsel in jar.filter_cookies(url).items():
-                parts.append(f"{name}={morsel.coded_value}")
+            # Every matching cookie in RFC 6265 order, same-named ones on other paths too.
+            cookies_for = getattr(jar, "cookies_for", None)
+            morsels = (cookies_for(url) if cookies_for is not None
+                       else jar.filter_cookies(url).values())
+            pairs = [(morsel.key, morsel.coded_value) for morsel in morsels]
         if cookies:
             items = cookies.items() if hasattr(cookies, "items") else cookies
-            for name, value in items:
-                value = getattr(value, "coded_value", value)
-                parts.append(f"{name}={value}")
-        header = "; ".join(parts)
+            extra = [(str(name), str(getattr(value, "coded_value", value)))
+                     for name, value in items]
+            names = {name for name, _ in extra}  # this request's cookies win over the jar's
+            pairs = [pair for pair in pairs if pair[0] not in names] + extra
+        header = "; ".join(f"{name}={value}" for name, value in pairs)
         if any(c in header for c in "\r\n\x00"):
             raise ValueError("cookies=: cookie names and values must not contain CR, LF or NUL")
         return header
@@ -471,10 +524,12 @@ class ClientSession:
             if writer_task is not None and not writer_task.done():
                 protocol.should_close = True  # the server answered before the body was sent
                 writer_task.cancel()
-            request_info = RequestInfo(url, method, CIMultiDictProxy(headers), url)
+            # url is without the fragment (never sent); real_url keeps it, as in aiohttp
+            request_info = RequestInfo(url.with_fragment(None), method,
+                                       CIMultiDictProxy(headers), url)
             return ClientResponse(
                 method,
-                url,
+                url.with_fragment(None),
                 head=head,
                 connection=conn,
                 request_info=request_info,

@@ -46,6 +46,7 @@ class StreamReader:
         self._eof_waiters: list[asyncio.Future[None]] = []
         self._exception: BaseException | None = None
         self._http_chunk_ends: deque[int] = deque()
+        self._last_chunk_end = 0
         self._timer = timer
         self.total_bytes = 0
 
@@ -73,7 +74,10 @@ class StreamReader:
 
     def end_http_chunk_receiving(self) -> None:
         """Mark the end of an HTTP chunk (for :meth:`readchunk` / :meth:`iter_chunks`)."""
+        if self.total_bytes == self._last_chunk_end:
+            return  # no data since the last mark (the terminating 0 chunk): no empty chunk
         self._http_chunk_ends.append(self.total_bytes)
+        self._last_chunk_end = self.total_bytes
 
     def feed_eof(self) -> None:
         """No more data will come; the connection is no longer ours to pause."""
@@ -314,6 +318,7 @@ class _EmptyStreamReader(StreamReader):
         self._eof = True
         self._exception = None
         self._http_chunk_ends = deque()
+        self._last_chunk_end = 0
         self.total_bytes = 0
         self._paused = False
         self._waiter = None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-import time
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
@@ -60,21 +59,6 @@ def recording(answer: bytes | Callable[[ParsedRequest], bytes],
             conn.sendall(data)
 
     return handler
-
-
-def raw_request_lines(conn: socket.socket) -> bytes:
-    """Read one request head exactly as sent."""
-    return read_request(conn)
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    """Poll a condition set by another thread; False after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
 
 
 def chunked_body(pieces: Iterable[bytes], trailers: bytes = b"") -> bytes:
