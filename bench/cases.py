@@ -25,6 +25,11 @@ from common import (
     check_upload_echo,
 )
 
+
+def check_upload(spec: Spec, answer: bytes, size: int) -> None:
+    check_upload_echo(answer, size, spec.upload_exact)
+
+
 # --------------------------------------------------------------------------- async cases
 
 
@@ -90,24 +95,23 @@ async def async_download(client: Any, spec: Spec) -> Sample:
 
 
 async def async_upload_gen(client: Any, spec: Spec) -> Sample:
-    url = spec.base_url + "/upload"
-    check_upload_echo(await client.upload(url, abody_chunks(spec.warm_size)), spec.warm_size)
+    check_upload(spec, await client.upload(spec.upload_url, abody_chunks(spec.warm_size)),
+                 spec.warm_size)
     watch = Stopwatch()
-    answer = await client.upload(url, abody_chunks(spec.size))
+    answer = await client.upload(spec.upload_url, abody_chunks(spec.size))
     sample = watch.sample(ops=1, nbytes=spec.size)
-    check_upload_echo(answer, spec.size)
+    check_upload(spec, answer, spec.size)
     return sample
 
 
 async def async_upload_file(client: Any, spec: Spec) -> Sample:
-    url = spec.base_url + "/upload"
     with open(spec.warm_file, "rb") as f:
-        check_upload_echo(await client.upload(url, f), spec.warm_size)
+        check_upload(spec, await client.upload(spec.upload_url, f), spec.warm_size)
     watch = Stopwatch()
     with open(spec.data_file, "rb") as f:
-        answer = await client.upload(url, f)
+        answer = await client.upload(spec.upload_url, f)
     sample = watch.sample(ops=1, nbytes=spec.size)
-    check_upload_echo(answer, spec.size)
+    check_upload(spec, answer, spec.size)
     return sample
 
 
@@ -212,25 +216,24 @@ def _file_body(spec: Spec, f: Any, size: int) -> Any:
 
 
 def sync_upload_gen(client: Any, spec: Spec) -> Sample:
-    url = spec.base_url + "/upload"
-    check_upload_echo(client.upload(url, _gen_body(spec, spec.warm_size)), spec.warm_size)
+    check_upload(spec, client.upload(spec.upload_url, _gen_body(spec, spec.warm_size)),
+                 spec.warm_size)
     watch = Stopwatch()
-    answer = client.upload(url, _gen_body(spec, spec.size))
+    answer = client.upload(spec.upload_url, _gen_body(spec, spec.size))
     sample = watch.sample(ops=1, nbytes=spec.size)
-    check_upload_echo(answer, spec.size)
+    check_upload(spec, answer, spec.size)
     return sample
 
 
 def sync_upload_file(client: Any, spec: Spec) -> Sample:
-    url = spec.base_url + "/upload"
     with open(spec.warm_file, "rb") as f:
-        check_upload_echo(client.upload(url, _file_body(spec, f, spec.warm_size)),
-                          spec.warm_size)
+        check_upload(spec, client.upload(spec.upload_url, _file_body(spec, f, spec.warm_size)),
+                     spec.warm_size)
     watch = Stopwatch()
     with open(spec.data_file, "rb") as f:
-        answer = client.upload(url, _file_body(spec, f, spec.size))
+        answer = client.upload(spec.upload_url, _file_body(spec, f, spec.size))
     sample = watch.sample(ops=1, nbytes=spec.size)
-    check_upload_echo(answer, spec.size)
+    check_upload(spec, answer, spec.size)
     return sample
 
 

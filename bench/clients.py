@@ -300,7 +300,7 @@ class RawSocket:
         size, source = data
         sock.sendall(self._head("POST", path, host, size))
         if hasattr(source, "read"):
-            sock.sendfile(source)
+            sock.sendfile(source, 0, size)
         else:
             for chunk in source:
                 sock.sendall(chunk)

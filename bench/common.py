@@ -49,6 +49,8 @@ class Spec:
     warmup: int = 0  # warm-up requests (per worker for conc / threads)
     size: int = 0  # body size for download / upload
     warm_size: int = 0  # body size of the warm-up transfer
+    upload_url: str = ""  # the upload sink (bench/sink.py, or nginx's /upload)
+    upload_exact: bool = True  # the sink answers the exact body size (nginx: $request_length)
     data_file: str = ""  # the file served as /big, also used for file uploads
     warm_file: str = ""  # the file served as /warm, also used for file upload warm-up
     pin_cpu: int = -1  # pin the worker to this CPU (-1: no pinning)
@@ -165,15 +167,16 @@ async def abody_chunks(size: int) -> AsyncIterator[bytes]:
         yield tail
 
 
-def check_upload_echo(body: bytes | str, size: int) -> None:
-    """The sink answers with nginx's $request_length (request head + body + chunk framing)."""
-    text = body.decode() if isinstance(body, bytes) else body
+def check_upload_echo(body: bytes | str, size: int, exact: bool) -> None:
+    """bench/sink.py answers the number of body bytes it received (``exact``); nginx's echo
+    sink answers $request_length, i.e. request head + body + chunk framing (at least size)."""
+    text = body.decode() if isinstance(body, (bytes, bytearray)) else body
     try:
         received = int(text.strip())
     except ValueError:
         raise BadResponse(f"upload sink answered {text[:80]!r}") from None
-    if received < size:
-        raise BadResponse(f"upload sink received {received} bytes, expected >= {size}")
+    if received < size or (exact and received != size):
+        raise BadResponse(f"upload sink received {received} bytes, expected {size}")
 
 
 def check_status(status: int) -> None:

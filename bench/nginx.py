@@ -4,11 +4,12 @@ Locations:
   /small   ~100-byte body from ``return 200``
   /big     the download file (256 MiB by default), served with sendfile
   /warm    a smaller file for warming a connection up before a timed download
-  /upload  upload sink: reads the WHOLE request body (Content-Length or chunked) before it
-           answers with ``$request_length`` (request head + body bytes). ``return 200`` alone
-           would answer before the body has been read (nginx then discards it in the
-           background), so the echo module's ``echo_read_request_body`` is used; nginx spools
-           the body to a temp file that it deletes at once.
+  /upload  (only with ``upload=True``; run.py --sink nginx) an upload sink that reads the WHOLE
+           request body (Content-Length or chunked) before it answers ``$request_length``
+           (request head + body bytes). ``return 200`` alone would answer before the body has
+           been read (nginx then drains it in the background), so the echo module's
+           ``echo_read_request_body`` is used; nginx spools the body to a temp file that it
+           deletes at once. The default sink is bench/sink.py instead (see there why).
 
 Usable on its own for manual poking:  python bench/nginx.py [--size MiB] [--seconds N]
 """
@@ -76,8 +77,9 @@ def _apt_install(*packages: str) -> bool:
             policy.unlink()
 
 
-def ensure_nginx() -> tuple[str, str | None]:
-    """Install nginx (and its echo module) when missing; returns (binary, echo module)."""
+def ensure_nginx(want_echo: bool) -> tuple[str, str | None]:
+    """Install nginx (and, if wanted, its echo module) when missing.
+    Returns (binary, echo module path or "" if built in, None if not available/wanted)."""
     nginx = find_nginx()
     if nginx is None:
         if not (_apt_install("nginx-light") or _apt_install("nginx")):
@@ -85,6 +87,8 @@ def ensure_nginx() -> tuple[str, str | None]:
         nginx = find_nginx()
         if nginx is None:
             raise RuntimeError("nginx was installed but its binary was not found")
+    if not want_echo:
+        return nginx, None
     echo = find_echo_module(nginx)
     if echo is None and _apt_install("libnginx-mod-http-echo"):
         echo = find_echo_module(nginx)
@@ -118,11 +122,11 @@ def _cpu_mask(cpu: int) -> str:
 class Nginx:
     """Context manager: a private nginx (1 worker) in its own temp prefix; stopped on exit."""
 
-    def __init__(self, size: int, warm_size: int, cpu: int = -1) -> None:
+    def __init__(self, size: int, warm_size: int, cpu: int = -1, upload: bool = False) -> None:
         self.size = size
         self.warm_size = warm_size
         self.cpu = cpu
-        self.binary, self.echo_module = ensure_nginx()
+        self.binary, self.echo_module = ensure_nginx(want_echo=upload)
         self.prefix = Path(tempfile.mkdtemp(prefix="syncwrap-bench-"))
         self.prefix.chmod(0o755)  # nginx workers run as an unprivileged user when we are root
         self.big_file = self.prefix / "big.bin"
@@ -256,8 +260,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=256, help="size of /big in MiB")
     parser.add_argument("--seconds", type=float, default=600, help="serve this long (max 3600)")
+    parser.add_argument("--upload", action="store_true", help="add the echo-module /upload sink")
     args = parser.parse_args()
-    with Nginx(args.size << 20, min(args.size << 20, 32 << 20)) as server:
+    with Nginx(args.size << 20, min(args.size << 20, 32 << 20), upload=args.upload) as server:
         print(f"serving {server.base_url} (/small /big /warm"
               f"{' /upload' if server.can_upload else ''}) for {args.seconds:.0f} s; Ctrl-C stops",
               flush=True)

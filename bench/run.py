@@ -10,6 +10,7 @@ bench/README.md for what each case does and how the numbers are taken.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import importlib
 import importlib.metadata
@@ -75,7 +76,7 @@ class Profile:
 
 FULL = Profile(reps=3, size=256 * MIB, warm_size=32 * MIB,
                seq_count=20000, seq_seconds=3.0, seq_warmup=200,
-               conc=256, conc_count=20000, conc_seconds=10.0, conc_warmup=2,
+               conc=256, conc_count=20000, conc_seconds=6.0, conc_warmup=2,
                threads=16, threads_count=10000, threads_seconds=10.0, threads_warmup=5,
                rtt_count=20000, rtt_warmup=1000, timeout=180.0)
 QUICK = Profile(reps=1, size=16 * MIB, warm_size=2 * MIB,
@@ -558,6 +559,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="run only this group (repeatable)")
     parser.add_argument("--reps", type=int, help="repetitions per case (default 3; quick 1)")
     parser.add_argument("--json", metavar="PATH", help="also write all runs as JSON here")
+    parser.add_argument("--sink", choices=("python", "nginx"), default="python",
+                        help="upload sink: bench/sink.py (default) or nginx + echo module")
     parser.add_argument("--no-pin", action="store_true",
                         help="do not pin the client to one CPU and nginx to another")
     return parser.parse_args(argv)
@@ -573,12 +576,21 @@ def main(argv: list[str] | None = None) -> int:
 
     ensure_psutil()
     from nginx import Nginx
+    from sink import UploadSink
 
     cpus = sorted(os.sched_getaffinity(0))
     pin = not args.no_pin and len(cpus) >= 2
     client_cpu, server_cpu = (cpus[0], cpus[-1]) if pin else (-1, -1)
     started = time.monotonic()
-    with Nginx(profile.size, profile.warm_size, cpu=server_cpu) as server:
+    uploads = "upload" in groups
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(Nginx(profile.size, profile.warm_size, cpu=server_cpu,
+                                           upload=uploads and args.sink == "nginx"))
+        upload_url, upload_exact = "", True
+        if uploads and args.sink == "python":
+            upload_url = stack.enter_context(UploadSink(cpu=server_cpu)).url
+        elif uploads and server.can_upload:
+            upload_url, upload_exact = server.base_url + "/upload", False
         nginx_version = subprocess.run([server.binary, "-v"], capture_output=True,
                                        text=True).stderr.strip()
         print(f"syncwrap bench ({'quick' if args.quick else 'full'}): Python "
@@ -586,9 +598,15 @@ def main(argv: list[str] | None = None) -> int:
               f"{nginx_version}, 1 worker\n{versions()}\n"
               + (f"client pinned to CPU {client_cpu}, nginx worker to CPU {server_cpu}"
                  if pin else "no CPU pinning")
-              + f"; body {profile.size // MIB} MiB; {profile.reps} run(s) per case: best "
-              "throughput / lowest latency shown, peak RSS = highest over runs", flush=True)
+              + f"; body {profile.size // MIB} MiB; upload sink: "
+              + ("bench/sink.py" if args.sink == "python" else "nginx echo module")
+              + f"; load average {os.getloadavg()[0]:.2f}\n{profile.reps} run(s) per case: "
+              "best throughput / lowest latency shown, peak RSS = highest over runs", flush=True)
+        if os.getloadavg()[0] > 0.5:
+            print("WARNING: the machine is busy (load average > 0.5): numbers will be noisy",
+                  flush=True)
         base = dict(base_url=server.base_url, size=profile.size, warm_size=profile.warm_size,
+                    upload_url=upload_url, upload_exact=upload_exact,
                     data_file=str(server.big_file), warm_file=str(server.warm_file),
                     pin_cpu=client_cpu)
         results: dict[tuple[str, str, str, str], Outcome] = {}
@@ -602,8 +620,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, make_specs, render_group in plan:
             if name not in groups:
                 continue
-            if name == "upload" and not server.can_upload:
-                print("\n=== C. Upload === skipped: nginx has no echo module for the sink")
+            if name == "upload" and not upload_url:
+                print("\n=== C. Upload === skipped: nginx has no echo module (try --sink python)")
                 continue
             run_group(name, make_specs(profile, base), profile, results)
             print(render_group(), flush=True)

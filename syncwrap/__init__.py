@@ -7,13 +7,20 @@
 
 from . import engine
 from .api import Response, Session, delete, get, head, options, patch, post, put, request
+from .cookies_view import CookieConflictError, CookiesView
 from .engine import (
+    AuthFlow,
+    AuthRequest,
     BasicAuth,
     ClientTimeout,
     CookieJar,
+    DigestAuth,
     DummyCookieJar,
     Fingerprint,
+    FormData,
+    MultipartWriter,
     TCPConnector,
+    TraceConfig,
 )
 from .engine.exceptions import *  # noqa: F403
 from .engine.exceptions import __all__ as _exceptions
@@ -22,14 +29,22 @@ from .loop import run
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuthFlow",
+    "AuthRequest",
     "BasicAuth",
     "ClientTimeout",
+    "CookieConflictError",
     "CookieJar",
+    "CookiesView",
+    "DigestAuth",
     "DummyCookieJar",
     "Fingerprint",
+    "FormData",
+    "MultipartWriter",
     "Response",
     "Session",
     "TCPConnector",
+    "TraceConfig",
     "delete",
     "engine",
     "get",

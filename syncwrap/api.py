@@ -17,8 +17,10 @@ from typing import Any
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from . import hooks as _hooks
 from . import loop as loop_thread
-from .engine.auth import BasicAuth
+from . import uploads
+from .cookies_view import CookiesView
 from .engine.connector import BaseConnector, TCPConnector
 from .engine.cookies import CookieJar
 from .engine.exceptions import HTTPError
@@ -27,6 +29,7 @@ from .engine.response import ClientResponse
 from .engine.session import ClientSession
 from .engine.timeouts import DEFAULT_TIMEOUT, ClientTimeout, to_client_timeout
 from .streaming import BodyChannel, RawBody, start_pump
+from .sync_auth import auth_option
 from .tls_options import ssl_option
 
 __all__ = [
@@ -227,28 +230,28 @@ class Response:
         decode_unicode: bool = False,
         delimiter: bytes | str | None = None,
     ) -> Iterator[Any]:
-        """Yield the body line by line, without line endings."""
-        pending: Any = None
+        """Yield the body line by line, without line endings (empty lines included)."""
+        pending: Any = None  # the raw, unfinished tail of the previous chunks
         for chunk in self.iter_content(chunk_size, decode_unicode=decode_unicode):
-            if pending is not None:
+            if pending:
                 chunk = pending + chunk
-            lines = chunk.split(delimiter) if delimiter is not None else chunk.splitlines()
-            ends_clean = (
-                chunk.endswith(delimiter) if delimiter is not None
-                else bool(lines) and lines[-1] and chunk[-1:] in ("\n", b"\n")
-            )
-            if delimiter is None and chunk[-1:] in ("\r", b"\r"):
-                ends_clean = False  # a \r\n may be split across chunks
-            if lines and not ends_clean:
-                pending = lines.pop()
-            else:
-                pending = None
-                if delimiter is not None and lines and lines[-1] in ("", b""):
-                    lines.pop()
-            yield from lines
+            if delimiter is not None:
+                parts = chunk.split(delimiter)
+                pending = parts.pop()
+                yield from parts
+                continue
+            lines = chunk.splitlines(keepends=True)
+            pending = None
+            if lines:
+                last = lines[-1]
+                # Unfinished: no line ending yet, or a \r whose \n may be in the next chunk.
+                if last.splitlines()[0] == last or last[-1:] in ("\r", b"\r"):
+                    pending = lines.pop()
+            for line in lines:
+                yield line.splitlines()[0]
         if pending:
             if delimiter is None:
-                yield from pending.splitlines() or [pending]
+                yield from pending.splitlines()
             else:
                 yield pending
 
@@ -319,12 +322,21 @@ async def _perform(
     if engine is None:
         assert own_session_factory is not None
         engine = owned = own_session_factory()
+    # raise_for_status=True is checked here so the HTTPError carries a facade Response.
+    check_status = kwargs.get("raise_for_status") is True
+    if check_status:
+        kwargs = {**kwargs, "raise_for_status": False}
     try:
         resp = await engine._request(method, url, **kwargs)
         elapsed = time.perf_counter() - started
         if not stream:
             await resp.read()
+            if check_status:
+                Response(resp, elapsed=elapsed).raise_for_status()
             return resp, elapsed, None, None
+        if check_status and resp.status >= 400:
+            resp.release()  # the body is unread: the connection is closed, not pooled
+            Response(resp, elapsed=elapsed).raise_for_status()
         channel = BodyChannel()
 
         def pump_done(error: BaseException | None) -> None:
@@ -340,12 +352,9 @@ async def _perform(
             owned.detach()
 
 
-def _auth_option(auth: Any) -> BasicAuth | None:
-    if auth is None or isinstance(auth, BasicAuth):
-        return auth
-    if isinstance(auth, tuple) and len(auth) == 2:
-        return BasicAuth(*auth)
-    raise TypeError(f"auth=: expected a (user, password) tuple or BasicAuth, got {auth!r}")
+def _auth_option(auth: Any) -> Any:
+    """BasicAuth, an AuthFlow (DigestAuth...), a facade-level SyncAuth, or None."""
+    return auth_option(auth)
 
 
 class Session:
@@ -370,9 +379,12 @@ class Session:
         verify: Any = True,
         cert: Any = None,
         auto_decompress: bool = True,
+        hooks: Any = None,
     ) -> None:
         self.headers: CIMultiDict[str] = merge_headers(None, headers)
         self.auth = _auth_option(auth)
+        #: requests-style event hooks: ``{"response": [fn, ...]}`` (see syncwrap.hooks).
+        self.hooks = _hooks.normalize_hooks(hooks)
         self.timeout: ClientTimeout = (
             DEFAULT_TIMEOUT if timeout is _DEFAULT else to_client_timeout(timeout)
         )
@@ -418,12 +430,37 @@ class Session:
 
     def request(self, method: str, url: Any, **kwargs: Any) -> Response:
         """Send a request and wait for the response (see the module docs for arguments)."""
+        request_hooks = kwargs.pop("hooks", None)
+        hook_kwargs = _hooks.hook_kwargs(self, kwargs)
+        upload = uploads.prepare_body(kwargs)  # files=, sync generators, checks at the call
         stream, call_kwargs = self._translate(kwargs)
         engine = self._engine_session()
-        resp, elapsed, channel, pump = loop_thread.run(
-            _perform(engine, method, url, call_kwargs, stream)
-        )
-        return Response(resp, elapsed=elapsed, channel=channel, pump=pump)
+
+        def send(call_kwargs: dict[str, Any]) -> Response:
+            resp, elapsed, channel, pump = uploads.run_request(
+                _perform(engine, method, url, call_kwargs, stream), upload
+            )
+            return Response(resp, elapsed=elapsed, channel=channel, pump=pump)
+
+        # Facade-level auth, hooks and raise_for_status run here, in the calling thread.
+        return _hooks.send(send, method, url, call_kwargs, session_hooks=self.hooks,
+                           request_hooks=request_hooks, hook_kwargs=hook_kwargs,
+                           base_url=self._base_url)
+
+    @property
+    def cookies(self) -> CookiesView:
+        """The session's cookies as a dict-like view (``s.cookies["name"]`` is the value).
+
+        Thread-safe: every operation runs on the loop thread (see syncwrap.cookies_view).
+        """
+        return CookiesView(self.cookie_jar)
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        view = CookiesView(self.cookie_jar)
+        view.clear()
+        if cookies:
+            view.update(cookies)
 
     def _translate(self, kwargs: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
         stream = bool(kwargs.pop("stream", False))
@@ -483,6 +520,9 @@ class Session:
             self._closed = True
             engine, self._engine = self._engine, None
         if engine is not None and self._generation == loop_thread.generation():
+            if loop_thread.in_loop_thread():  # cannot wait here: close without waiting
+                loop_thread.submit(engine.close())
+                return
             try:
                 loop_thread.run(engine.close(), timeout=5)
             except RuntimeError:
@@ -538,16 +578,23 @@ _module_defaults._raise_for_status = False
 
 def request(method: str, url: Any, **kwargs: Any) -> Response:
     """One request with the process-wide connection pool and no cookies kept afterwards."""
+    request_hooks = kwargs.pop("hooks", None)
+    hook_kwargs = _hooks.hook_kwargs(_module_defaults, kwargs)
+    upload = uploads.prepare_body(kwargs)  # files=, sync generators, checks at the call
     stream, call_kwargs = _module_defaults._translate(kwargs)
     connector = _shared_connector()
 
     def factory() -> ClientSession:
         return ClientSession(connector=connector, connector_owner=False)
 
-    resp, elapsed, channel, pump = loop_thread.run(
-        _perform(None, method, url, call_kwargs, stream, factory)
-    )
-    return Response(resp, elapsed=elapsed, channel=channel, pump=pump)
+    def send(call_kwargs: dict[str, Any]) -> Response:
+        resp, elapsed, channel, pump = uploads.run_request(
+            _perform(None, method, url, call_kwargs, stream, factory), upload
+        )
+        return Response(resp, elapsed=elapsed, channel=channel, pump=pump)
+
+    return _hooks.send(send, method, url, call_kwargs, session_hooks=None,
+                       request_hooks=request_hooks, hook_kwargs=hook_kwargs)
 
 
 def get(url: Any, **kwargs: Any) -> Response:

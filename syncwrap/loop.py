@@ -19,7 +19,7 @@ import asyncio
 import atexit
 import os
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from .engine.exceptions import Timeout
@@ -157,11 +157,19 @@ class _Call:
             self.coro.close()
 
 
-def run(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+def run(
+    coro: Coroutine[Any, Any, T],
+    timeout: float | None = None,
+    *,
+    while_waiting: Callable[[], object] | None = None,
+) -> T:
     """Run ``coro`` on the loop thread and return its result (or raise its exception).
 
     ``timeout`` bounds the wait (raising :class:`syncwrap.Timeout`). Ctrl-C while
     waiting cancels the coroutine and raises KeyboardInterrupt at once.
+    ``while_waiting`` (the facade's upload feeder) runs in the calling thread once the
+    coroutine is submitted, before the wait; an exception it raises cancels the
+    coroutine, as Ctrl-C does, and is raised here.
     """
     current = _loop_thread()
     if current.ident == threading.get_ident():
@@ -179,6 +187,8 @@ def run(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         coro.close()
         raise
     try:
+        if while_waiting is not None:
+            while_waiting()
         if timeout is None:
             call.lock.acquire()
         elif not call.lock.acquire(timeout=max(timeout, 0)):

@@ -77,6 +77,12 @@ class BodyChannel:
                     if self._error is not None:
                         raise self._error
                     return b""
+                if loop_thread.in_loop_thread():  # the pump runs here: waiting would deadlock
+                    raise RuntimeError(
+                        "syncwrap: a streamed body was read on syncwrap's own event-loop "
+                        "thread; waiting for more data there would deadlock. Read it from "
+                        "another thread, or use syncwrap.engine's async API on the loop."
+                    )
                 if not self._cond.wait(timeout):
                     from .engine.exceptions import ReadTimeout
 
@@ -180,10 +186,15 @@ class RawBody(io.RawIOBase):
             return self.readall()
         if size == 0:
             return b""
-        return self._channel.get(size)
+        return self._channel.get_exact(size)  # n bytes unless EOF, as requests' raw.read(n)
 
     def read1(self, size: int = -1) -> bytes:
-        return self.read(size if size is not None and size >= 0 else 1 << 20)
+        """Up to ``size`` bytes, waiting only if none are buffered yet."""
+        if self.closed:
+            raise ValueError("I/O operation on closed response body")
+        if size == 0:
+            return b""
+        return self._channel.get(size if size is not None and size > 0 else 1 << 20)
 
     def readall(self) -> bytes:
         parts = []

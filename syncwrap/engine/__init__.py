@@ -4,8 +4,10 @@
 """
 
 from .auth import BasicAuth
+from .auth_flow import AuthFlow, AuthRequest
 from .connector import BaseConnector, Connection, TCPConnector
 from .cookies import CookieJar, DummyCookieJar
+from .digest import DigestAuth
 from .exceptions import *  # noqa: F403
 from .exceptions import __all__ as _exc_all
 from .multipart import FormData, MultipartWriter
@@ -16,9 +18,14 @@ from .session import ClientSession, request
 from .streams import StreamReader
 from .timeouts import ClientTimeout
 from .tls import Fingerprint
+from .tracing import *  # noqa: F403
+from .tracing import __all__ as _tracing_all
 
 __all__ = [
+    "AuthFlow",
+    "AuthRequest",
     "BasicAuth",
+    "DigestAuth",
     "BaseConnector",
     "BytesPayload",
     "ClientResponse",
@@ -41,4 +48,5 @@ __all__ = [
     "ThreadedResolver",
     "request",
     *_exc_all,
+    *_tracing_all,
 ]

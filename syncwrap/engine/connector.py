@@ -155,6 +155,17 @@ class BaseConnector:
 
     # -- acquire / release -------------------------------------------------------
 
+    def acquire_idle(self, key: ConnectionKey) -> Connection | None:
+        """A pooled connection for ``key`` if one is idle and a slot is free, without waiting."""
+        if self._closed or not self._idle or self._waiters or not self._has_slot(key):
+            return None
+        protocol = self._pop_idle(key)
+        if protocol is None:
+            return None
+        self._acquired.add(protocol)
+        self._take(key)
+        return Connection(self, key, protocol)
+
     async def connect(self, key: ConnectionKey, timeout: Any = None) -> Connection:
         """Borrow a connection for ``key``, waiting for a free slot if the pool is full."""
         if self._closed:

@@ -238,7 +238,8 @@ class ResponseParser:
         if end < 0:
             raise MalformedResponseError("Malformed HTTP response: no end of the head found")
         self._scan = end + 4
-        lines = buf[start:end].decode("utf-8", "surrogateescape").split("\r\n")
+        text = buf[start:end].decode("utf-8", "surrogateescape")
+        lines = text.split("\r\n")
         status_line = lines[0]
         if len(status_line) > limits.max_line_size:
             raise MalformedResponseError(f"Status line longer than {limits.max_line_size} bytes")
@@ -251,12 +252,8 @@ class ResponseParser:
             raise MalformedResponseError(
                 f"A response header is longer than {limits.max_field_size} bytes"
             )
-        pairs = []
+        pairs = []  # llhttp has validated the head (and refuses obsolete line folding)
         for line in lines:
-            if line[:1] in (" ", "\t") and pairs:  # obsolete line folding
-                name, value = pairs.pop()
-                pairs.append((name, f"{value} {line.strip()}"))
-                continue
             name, _, value = line.partition(":")
             pairs.append((name, value.strip(" \t")))
         headers = CIMultiDict(pairs)

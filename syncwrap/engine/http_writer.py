@@ -14,10 +14,13 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _BAD_VALUE = re.compile(r"[\r\n\x00]")
 
 LAST_CHUNK = b"0\r\n\r\n"
+_COMMON_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def validate_method(method: str) -> str:
     """Return ``method`` upper-cased, or raise ValueError if it is not an HTTP token."""
+    if method in _COMMON_METHODS:
+        return method  # type: ignore[no-any-return]
     if not isinstance(method, str) or not _TOKEN.match(method):
         raise ValueError(f"method=: {method!r} is not a valid HTTP method")
     return method.upper()
@@ -33,10 +36,8 @@ def validate_header(name: str, value: str) -> None:
 
 def build_request_head(method: str, target: str, headers: Iterable[tuple[str, str]]) -> bytes:
     """Serialise the request line and headers (already validated) to bytes."""
-    lines = [f"{method} {target} HTTP/1.1"]
-    lines.extend(f"{name}: {value}" for name, value in headers)
-    lines.append("\r\n")
-    return "\r\n".join(lines).encode("utf-8")
+    fields = "".join([f"{name}: {value}\r\n" for name, value in headers])
+    return f"{method} {target} HTTP/1.1\r\n{fields}\r\n".encode()
 
 
 def frame_chunk(data: bytes | bytearray | memoryview) -> list[bytes | bytearray | memoryview]:

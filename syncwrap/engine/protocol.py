@@ -51,7 +51,6 @@ class ResponseHandler(asyncio.Protocol):
         self._reading_paused = False
         self._auto_decompress = True
         self._high_water = DEFAULT_HIGH_WATER
-        self._timer: Any = None
         self._read_timeout: float | None = None
         self._read_timer: asyncio.TimerHandle | None = None
         self._last_read = 0.0
@@ -151,7 +150,6 @@ class ResponseHandler(asyncio.Protocol):
         *,
         auto_decompress: bool = True,
         high_water: int = DEFAULT_HIGH_WATER,
-        timer: Any = None,
         read_timeout: float | None = None,
         limits: HeaderLimits = DEFAULT_LIMITS,
         expect_continue: bool = False,
@@ -173,7 +171,6 @@ class ResponseHandler(asyncio.Protocol):
         self.response_complete = False
         self._auto_decompress = auto_decompress
         self._high_water = high_water
-        self._timer = timer
         self._read_timeout = read_timeout
         if read_timeout:
             self._last_read = self._loop.time()
@@ -189,11 +186,7 @@ class ResponseHandler(asyncio.Protocol):
         waiter = self._head_waiter
         assert waiter is not None
         if not waiter.done():
-            if self._timer is not None:
-                with self._timer:
-                    await waiter
-            else:
-                await waiter
+            await waiter
         return waiter.result()
 
     async def wait_continue(self) -> bool:
@@ -213,7 +206,7 @@ class ResponseHandler(asyncio.Protocol):
                 self._continue_waiter.set_result(True)
 
     def _on_head(self, head: ResponseHead) -> None:
-        reader = StreamReader(self, high_water=self._high_water, loop=self._loop, timer=self._timer)
+        reader = StreamReader(self, high_water=self._high_water, loop=self._loop)
         self.reader = reader
         sink: Any = reader
         encoding = head.headers.get("Content-Encoding")
@@ -291,7 +284,6 @@ class ResponseHandler(asyncio.Protocol):
         self._parser = None
         self.reader = None
         self._sink = None
-        self._timer = None
         self.on_complete = None
         self._cancel_read_timer()
         if self._reading_paused and self.transport is not None:

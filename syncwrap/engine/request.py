@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -27,6 +28,8 @@ DEFAULT_USER_AGENT = "syncwrap/0.1 Python/{}.{}".format(*sys.version_info[:2])
 DEFAULT_ACCEPT_ENCODING = ACCEPT_ENCODING
 
 _FORBIDDEN_URL_CHARS = ("\r", "\n", "\x00")
+_HAS_FORBIDDEN = re.compile(r"[\r\n\x00]").search
+_BAD_HOST = re.compile(r"[ \t\"<>\\^`{|}]").search
 
 
 def build_url(
@@ -37,8 +40,28 @@ def build_url(
     Raises :class:`InvalidURL` for CR/LF/NUL, a missing host, or a scheme other
     than http/https. A ``params`` str is appended as it is (not re-encoded).
     """
+    if params is None and base_url is None and url.__class__ is str:
+        cached = _checked_urls.get(url)
+        if cached is not None:
+            return cached
+        parsed = _check_url(url, None, argument)
+        if len(_checked_urls) >= _URL_CACHE_SIZE:
+            _checked_urls.clear()
+        _checked_urls[url] = parsed
+        return parsed
+    parsed = _check_url(url, base_url, argument)
+    if params is not None:
+        parsed = _add_params(parsed, params)
+    return parsed
+
+
+_URL_CACHE_SIZE = 512
+_checked_urls: dict[str, URL] = {}  # URL strings already parsed and checked
+
+
+def _check_url(url: str | URL, base_url: URL | None, argument: str) -> URL:
     if isinstance(url, str):
-        if any(c in url for c in _FORBIDDEN_URL_CHARS):
+        if _HAS_FORBIDDEN(url):
             raise InvalidURL(url, "contains CR, LF or NUL")
         try:
             parsed = URL(url)
@@ -46,7 +69,7 @@ def build_url(
             raise InvalidURL(url, str(exc)) from None
     elif isinstance(url, URL):
         parsed = url
-        if any(c in str(url) for c in _FORBIDDEN_URL_CHARS):
+        if _HAS_FORBIDDEN(str(url)):
             raise InvalidURL(url, "contains CR, LF or NUL")
     else:
         raise TypeError(f"{argument}=: expected str or yarl.URL, got {type(url).__name__}")
@@ -61,16 +84,14 @@ def build_url(
     except ValueError as exc:
         raise InvalidURL(url, str(exc)) from None
     host = parsed.raw_host
-    if any(c in host for c in " \t\"<>\\^`{|}"):
+    if _BAD_HOST(host):
         raise InvalidURL(url, f"invalid host {host!r}")
-    if params is not None:
-        parsed = _add_params(parsed, params)
     return parsed
 
 
 def _add_params(url: URL, params: Any) -> URL:
     if isinstance(params, str):
-        if any(c in params for c in _FORBIDDEN_URL_CHARS):
+        if _HAS_FORBIDDEN(params):
             raise InvalidURL(params, "params= contains CR, LF or NUL")
         if not params:
             return url

@@ -97,7 +97,7 @@ class ClientResponse:
         self.reason: str = head.reason
         self.version = head.version
         self.headers: CIMultiDictProxy[str] = head.headers
-        self.raw_headers = head.raw_headers
+        self._head = head
         self.request_info = request_info
         self._history = history
         self._timer = timer
@@ -129,6 +129,11 @@ class ClientResponse:
     @property
     def real_url(self) -> URL:
         return self._real_url
+
+    @property
+    def raw_headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        """The headers as (name, value) bytes pairs, exactly as received."""
+        return self._head.raw_headers
 
     @property
     def host(self) -> str:

@@ -13,7 +13,8 @@ from yarl import URL
 
 from . import tracing as _tracing
 from .auth import BasicAuth
-from .auth_flow import authorize as _authorize, check_auth
+from .auth_flow import authorize as _authorize
+from .auth_flow import check_auth
 from .connector import BaseConnector, ConnectionKey, TCPConnector
 from .cookies import CookieJar
 from .exceptions import (
@@ -451,8 +452,10 @@ class ClientSession:
                      for name, value in items]
             names = {name for name, _ in extra}  # this request's cookies win over the jar's
             pairs = [pair for pair in pairs if pair[0] not in names] + extra
+        if not pairs:
+            return ""
         header = "; ".join(f"{name}={value}" for name, value in pairs)
-        if any(c in header for c in "\r\n\x00"):
+        if "\r" in header or "\n" in header or "\x00" in header:
             raise ValueError("cookies=: cookie names and values must not contain CR, LF or NUL")
         return header
 
@@ -480,13 +483,14 @@ class ClientSession:
             conn = await self._connect(key, timer, timeouts)
             protocol = conn.protocol
             reused = protocol.response_complete  # a fresh protocol has never completed one
+            if timer.active:
+                timer.attach(protocol)
             writer_task = None
             try:
                 protocol.start_response(
                     method,
                     auto_decompress=options.auto_decompress,
                     high_water=options.high_water,
-                    timer=timer if timer._handle is not None else None,
                     read_timeout=options.read_timeout,
                     limits=options.limits,
                     expect_continue=options.expect100,
@@ -534,12 +538,16 @@ class ClientSession:
                 connection=conn,
                 request_info=request_info,
                 history=history,
-                timer=timer if timer._handle is not None else None,
+                timer=timer if timer.active else None,
                 session=self,
             )
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _connect(self, key: ConnectionKey, timer: DeadlineTimer, timeouts: ClientTimeout):
+        if not self._trace_configs:  # traced requests report reuse through connect()
+            conn = self._connector.acquire_idle(key)
+            if conn is not None:
+                return conn
         timer.connecting = True
         try:
             with timer:
@@ -593,9 +601,23 @@ class _RequestOptions:
     __slots__ = ("auto_decompress", "high_water", "limits", "read_timeout", "expect100",
                  "chunked", "compress")
 
-    def __init__(self, **kw: Any) -> None:
-        for name, value in kw.items():
-            setattr(self, name, value)
+    def __init__(
+        self,
+        auto_decompress: bool,
+        high_water: int,
+        limits: HeaderLimits,
+        read_timeout: float | None,
+        expect100: bool,
+        chunked: bool,
+        compress: str | None,
+    ) -> None:
+        self.auto_decompress = auto_decompress
+        self.high_water = high_water
+        self.limits = limits
+        self.read_timeout = read_timeout
+        self.expect100 = expect100
+        self.chunked = chunked
+        self.compress = compress
 
 
 def _redirect_target(url: URL, location: str) -> URL:

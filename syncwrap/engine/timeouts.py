@@ -68,13 +68,15 @@ def to_client_timeout(value: Any, *, argument: str = "timeout") -> ClientTimeout
 class DeadlineTimer:
     """Cancels whatever task is inside it when the deadline passes.
 
-    ``with timer:`` around an await; when the deadline fires, the task waiting
-    there is cancelled and the cancellation surfaces as :class:`ReadTimeout`
-    (or :class:`ConnectTimeout` while ``connecting`` is true). Once expired,
-    entering the timer raises at once.
+    While connecting, ``with timer:`` wraps the await: when the deadline fires
+    the task waiting there is cancelled and the cancellation surfaces as
+    :class:`ConnectTimeout`. Once a connection is up, :meth:`attach` hands the
+    timer its protocol, and firing fails that protocol's response with
+    :class:`ReadTimeout` (no per-wait bookkeeping on the hot path). Once
+    expired, entering the timer raises at once.
     """
 
-    __slots__ = ("_loop", "_handle", "_tasks", "expired", "connecting", "_total")
+    __slots__ = ("_loop", "_handle", "_tasks", "expired", "connecting", "_total", "_protocol")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, total: float | None) -> None:
         self._loop = loop
@@ -82,6 +84,7 @@ class DeadlineTimer:
         self.expired = False
         self.connecting = False
         self._total = total
+        self._protocol: Any = None
         self._handle = loop.call_at(loop.time() + total, self._fire) if total else None
 
     def _fire(self) -> None:
@@ -89,12 +92,24 @@ class DeadlineTimer:
         self.expired = True
         for task in self._tasks:
             task.cancel()
+        if self._protocol is not None and not self.connecting:
+            self._protocol._fail(self.error())
+
+    @property
+    def active(self) -> bool:
+        """True while the deadline is armed."""
+        return self._handle is not None
+
+    def attach(self, protocol: Any) -> None:
+        """The connection whose response this timer now bounds."""
+        self._protocol = protocol
 
     def cancel(self) -> None:
         """Stop the timer (the request finished)."""
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+        self._protocol = None
 
     def error(self) -> Timeout:
         cls = ConnectTimeout if self.connecting else ReadTimeout

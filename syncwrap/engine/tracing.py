@@ -38,7 +38,6 @@ from .payload import BodyWriter, Payload
 
 __all__ = [
     "TraceConfig",
-    "Signal",
     "TraceRequestStartParams",
     "TraceRequestEndParams",
     "TraceRequestExceptionParams",

@@ -1,0 +1,116 @@
+"""Helpers for the facade tests: real servers only, every wait bounded, no sleeps."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.servers import read_request, wait_client_close
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
+
+#: Bound for any single wait in these tests.
+WAIT = 10.0
+
+
+def script_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCWRAP_")}
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONUNBUFFERED"] = "1"
+    env.pop("PYTHONWARNINGS", None)
+    env.update(extra)
+    return env
+
+
+def start_script(name: str, *args: str, flags: tuple[str, ...] = (), **env: str
+                 ) -> subprocess.Popen[str]:
+    """Start ``tests/facade/scripts/<name>`` with piped stdin/stdout/stderr (text mode)."""
+    return subprocess.Popen(
+        [sys.executable, *flags, str(SCRIPTS / name), *args],
+        cwd=str(ROOT),
+        env=script_env(**env),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def run_script(name: str, *args: str, timeout: float = 30.0, flags: tuple[str, ...] = (),
+               **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *flags, str(SCRIPTS / name), *args],
+        cwd=str(ROOT),
+        env=script_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+class LineReader:
+    """Reads a subprocess's stdout lines in a thread so waits for a line can be bounded."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.lines: list[tuple[float, str]] = []
+        self._cond = threading.Condition()
+        self.eof = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._cond:
+                self.lines.append((time.monotonic(), line.rstrip("\n")))
+                self._cond.notify_all()
+        with self._cond:
+            self.eof = True
+            self._cond.notify_all()
+
+    def wait_for(self, prefix: str, timeout: float = WAIT) -> tuple[float, str]:
+        """(arrival time, line) of the first stdout line starting with ``prefix``."""
+
+        def find() -> tuple[float, str] | None:
+            for item in self.lines:
+                if item[1].startswith(prefix):
+                    return item
+            return None
+
+        with self._cond:
+            found = self._cond.wait_for(lambda: find() is not None or self.eof, timeout)
+            item = find()
+        if item is None:
+            raise AssertionError(
+                f"no {prefix!r} line (found={found}); stdout so far: {self.lines!r}"
+            )
+        return item
+
+    def join(self, timeout: float = WAIT) -> None:
+        self._thread.join(timeout)
+
+
+def request_then_wait_close(
+    received: threading.Event, closed: threading.Event, head: bytes = b""
+) -> Callable[[socket.socket], None]:
+    """Handler: read a request, set ``received``, optionally send ``head``, then set ``closed``
+    when the client closes the connection (bounded)."""
+
+    def handler(conn: socket.socket) -> None:
+        read_request(conn)
+        if head:
+            conn.sendall(head)
+        received.set()
+        if wait_client_close(conn, 20):
+            closed.set()
+
+    return handler
