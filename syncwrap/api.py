@@ -466,7 +466,7 @@ class Session:
         stream = bool(kwargs.pop("stream", False))
         out: dict[str, Any] = {}
         out["headers"] = merge_headers(self.headers, kwargs.pop("headers", None))
-        auth = _auth_option(kwargs.pop("auth", None)) or self.auth
+        auth = _auth_option(kwargs.pop("auth", None)) or _auth_option(self.auth)  # s.auth = (u, p)
         if auth is not None:
             out["auth"] = auth
         timeout = kwargs.pop("timeout", _DEFAULT)

@@ -76,7 +76,8 @@ def send(
 
     ``send_once(kwargs)`` performs the request on the loop and returns a Response.
     """
-    hooks = list(session_hooks["response"]) if session_hooks else []
+    own = session_hooks.get("response") if session_hooks else None
+    hooks = [own] if callable(own) else list(own or ())  # s.hooks["response"] = fn works too
     if request_hooks is not None:
         hooks += normalize_hooks(request_hooks)["response"]
     auth = kwargs.get("auth")

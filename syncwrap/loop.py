@@ -191,12 +191,15 @@ def run(
             while_waiting()
         if timeout is None:
             call.lock.acquire()
-        elif not call.lock.acquire(timeout=max(timeout, 0)):
-            _cancel_and_wait(loop, call)
-            raise Timeout(f"syncwrap.run(): no result within {timeout} s")
+            timed_out = False
+        else:
+            timed_out = not call.lock.acquire(timeout=max(timeout, 0))
     except BaseException:  # KeyboardInterrupt and other async exceptions
         _cancel_and_wait(loop, call)
         raise
+    if timed_out:  # outside the try: cancelling twice would wait out the whole grace period
+        _cancel_and_wait(loop, call)
+        raise Timeout(f"syncwrap.run(): no result within {timeout} s")
     if call.error is not None:
         error = call.error
         call.error = None

@@ -26,7 +26,7 @@ class BodyChannel:
     """A bounded, thread-safe queue of body chunks with EOF and error."""
 
     def __init__(self, high_water: int = CHANNEL_HIGH_WATER) -> None:
-        self._chunks: deque[bytes] = deque()
+        self._chunks: deque[bytes | memoryview] = deque()
         self._size = 0
         self._eof = False
         self._error: BaseException | None = None
@@ -39,7 +39,7 @@ class BodyChannel:
 
     # -- the pump side (loop thread) -------------------------------------------
 
-    def put(self, data: bytes) -> bool:
+    def put(self, data: bytes | memoryview) -> bool:
         """Add a chunk; False means the channel is full and the pump should wait."""
         with self._cond:
             self._chunks.append(data)
@@ -89,7 +89,7 @@ class BodyChannel:
                     raise ReadTimeout(f"No body data within {timeout} s")
             chunks = self._chunks
             if n < 0 or n >= self._size:
-                data = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
+                data = bytes(chunks.popleft()) if len(chunks) == 1 else b"".join(chunks)
                 chunks.clear()
             else:
                 parts = []
@@ -99,18 +99,24 @@ class BodyChannel:
                     if len(chunk) <= need:
                         parts.append(chunks.popleft())
                         need -= len(chunk)
-                    else:
-                        parts.append(chunk[:need])
-                        chunks[0] = chunk[need:]
+                    else:  # views: the one copy is the join below
+                        view = memoryview(chunk)
+                        parts.append(view[:need])
+                        chunks[0] = view[need:]
                         need = 0
-                data = parts[0] if len(parts) == 1 else b"".join(parts)
+                data = bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
             self._size -= len(data)
             if self._space is not None and self._size < self._low_water:
                 self._release_space()
             return data
 
     def get_exact(self, n: int) -> bytes:
-        """Exactly ``n`` bytes unless EOF comes first."""
+        """Exactly ``n`` bytes unless EOF comes first (one copy when ``n`` fits the buffer)."""
+        target = min(n, self._low_water)
+        with self._cond:
+            while self._size < target and not self._eof and not self.closed:
+                if not self._cond.wait(60):
+                    break  # let get() apply its own checks and timeouts
         parts = []
         need = n
         while need:

@@ -110,3 +110,12 @@ async def authorize(flow: Any, method: str, url: URL, headers: CIMultiDict[str],
     if not extra:
         return headers
     return merge_headers(headers, extra)
+
+
+async def wants_retry(flow: Any, response: Any) -> bool:
+    """``flow.on_response(response)``; the response is closed if the flow raises."""
+    try:
+        return bool(await flow.on_response(response))
+    except BaseException:
+        response.close()
+        raise

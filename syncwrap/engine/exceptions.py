@@ -9,6 +9,9 @@ code catching those keeps working.
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import ssl
 from typing import Any
 
 __all__ = [
@@ -69,6 +72,12 @@ class ClientConnectorError(ClientOSError):
             self.os_error: OSError | None = os_error
             super().__init__(os_error.errno, os_error.strerror or str(os_error))
             reason = os_error.strerror or str(os_error) or type(os_error).__name__
+            if (os_error.errno and os_error.errno > 0
+                    and not isinstance(os_error, socket.gaierror | ssl.SSLError)):
+                try:
+                    reason = os.strerror(os_error.errno)  # "Connection refused", not asyncio's text
+                except ValueError:
+                    pass
         else:
             self.os_error = None
             super().__init__(None, os_error)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -28,10 +29,27 @@ from .streams import DEFAULT_HIGH_WATER, StreamReader
 __all__ = ["ResponseHandler", "BodyWriter"]
 
 _WRITE_HIGH_WATER = 1024 * 1024
+_READ_BUFFER_SIZE = 1024 * 1024
+_read_buffers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, memoryview] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _read_buffer(loop: asyncio.AbstractEventLoop) -> memoryview:
+    """One receive buffer per loop: reads are copied out of it before the next one starts."""
+    view = _read_buffers.get(loop)
+    if view is None:
+        view = _read_buffers[loop] = memoryview(bytearray(_READ_BUFFER_SIZE))
+    return view
 
 
 class ResponseHandler(asyncio.Protocol):
-    """Protocol for one client connection."""
+    """Protocol for one client connection.
+
+    On asyncio's own loop each read may take up to 1 MiB straight into a new
+    bytes object (no copy), so a big download costs few loop iterations. See
+    :class:`BufferedResponseHandler` for loops that read into a buffer.
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -66,6 +84,8 @@ class ResponseHandler(asyncio.Protocol):
             except OSError:
                 pass
         transport.set_write_buffer_limits(high=_WRITE_HIGH_WATER)  # type: ignore[attr-defined]
+        if hasattr(transport, "max_size"):  # asyncio's selector transport: bigger reads
+            transport.max_size = _READ_BUFFER_SIZE  # type: ignore[attr-defined]
 
     def data_received(self, data: bytes) -> None:
         parser = self._parser
@@ -313,6 +333,28 @@ class ResponseHandler(asyncio.Protocol):
         transport = self.transport
         if transport is not None:
             transport.abort()
+
+
+class BufferedResponseHandler(ResponseHandler, asyncio.BufferedProtocol):
+    """For loops such as uvloop that read into a buffer of ours: up to 1 MiB per
+    read into one per-loop buffer, copied out at once."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
+        self._rbuf = _read_buffer(loop)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._rbuf
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(self._rbuf[:nbytes].tobytes())
+
+
+def protocol_factory(loop: asyncio.AbstractEventLoop) -> type[ResponseHandler]:
+    """The protocol class that reads fastest on ``loop``."""
+    if type(loop).__module__.startswith("uvloop"):
+        return BufferedResponseHandler
+    return ResponseHandler
 
 
 class BodyWriter:

@@ -14,7 +14,7 @@ from yarl import URL
 from . import tracing as _tracing
 from .auth import BasicAuth
 from .auth_flow import authorize as _authorize
-from .auth_flow import check_auth
+from .auth_flow import check_auth, wants_retry
 from .connector import BaseConnector, ConnectionKey, TCPConnector
 from .cookies import CookieJar
 from .exceptions import (
@@ -324,7 +324,7 @@ class ClientSession:
                 set_cookies = resp.headers.getall("Set-Cookie", ())
                 if set_cookies:
                     self._store_cookies(set_cookies, url)
-                if (flow is not None and await flow.on_response(resp) and retried_at is not url
+                if (flow is not None and await wants_retry(flow, resp) and retried_at is not url
                         and (payload is None or payload.replayable)):
                     retried_at = url  # once per URL: a flow cannot loop
                     await _drain_for_redirect(resp)

@@ -23,6 +23,7 @@ from syncwrap.engine import (
     RequestInfo,
     StreamReader,
 )
+from syncwrap.engine import protocol as protocol_module
 from tests.engine._util import SHORT, canned, chunked_body, run
 from tests.servers import http_response, read_request
 
@@ -254,7 +255,7 @@ def _big_server(raw_server, chunked: bool):
 def test_buffer_is_bounded_for_a_slow_reader(raw_server, chunked):
     server = _big_server(raw_server, chunked)
     high_water = 128 * 1024
-    one_socket_read = 256 * 1024  # asyncio's selector transports read at most this at once
+    one_socket_read = protocol_module._READ_BUFFER_SIZE  # the most one read hands over
 
     async def main():
         async with ClientSession(timeout=ClientTimeout(total=30), read_bufsize=high_water) as s:

@@ -114,3 +114,26 @@ def request_then_wait_close(
             closed.set()
 
     return handler
+
+
+def wait_until_blocked_in(thread_ident: int, func: str, module_file: str,
+                          timeout: float = WAIT) -> bool:
+    """True once thread ``thread_ident`` waits on a lock inside ``func`` of ``module_file``.
+
+    Polls the thread's frames (bounded by ``timeout``), so a signal sent afterwards
+    interrupts the blocking wait itself rather than the code around it.
+    """
+    import linecache
+
+    pause = threading.Event()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        frame = sys._current_frames().get(thread_ident)
+        line = linecache.getline(frame.f_code.co_filename, frame.f_lineno) if frame else ""
+        while frame is not None and "acquire(" in line:
+            code = frame.f_code
+            if code.co_name == func and code.co_filename.endswith(module_file):
+                return True
+            frame = frame.f_back
+        pause.wait(0.002)
+    return False

@@ -162,6 +162,15 @@ def test_basic_auth_tuple_and_object(httpbin_url):
     assert r.status_code == 200
 
 
+def test_auth_and_hooks_assigned_after_construction(httpbin_url):
+    seen: list[int] = []
+    with syncwrap.Session(timeout=T) as s:
+        s.auth = ("u", "p")  # as requests users do
+        s.hooks["response"] = lambda r, **kwargs: seen.append(r.status_code)
+        assert s.get(httpbin_url + "/basic-auth/u/p").status_code == 200
+    assert seen == [200]
+
+
 def test_url_credentials_and_cross_origin_redirect(httpbin_url):
     creds = httpbin_url.replace("http://", "http://u:p@")
     assert syncwrap.get(creds + "/basic-auth/u/p", timeout=T).status_code == 200

@@ -13,6 +13,7 @@ import shutil
 import socket
 import tarfile
 import threading
+import time
 import tracemalloc
 
 import pytest
@@ -23,6 +24,7 @@ from tests.servers import (
     dribble,
     http_response,
     read_request,
+    respond,
     serve_http,
     wait_client_close,
 )
@@ -158,6 +160,26 @@ def test_iter_lines_decode_unicode_and_delimiter(raw_server):
             assert got == text.encode().split(b"\n")
 
 
+@pytest.mark.parametrize("read", ["content", "iter_content", "raw.read", "iter_lines"])
+@pytest.mark.parametrize("timeout", [(5, 0.3), 0.5], ids=["read", "total"])
+def test_streamed_body_stalling_mid_way_raises_read_timeout(raw_server, read, timeout):
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial\n"
+    server = raw_server(respond(head, hang=True))
+    started = time.monotonic()
+    r = syncwrap.get(server.url, stream=True, timeout=timeout)
+    with pytest.raises(syncwrap.ReadTimeout):
+        if read == "content":
+            r.content  # noqa: B018
+        elif read == "iter_content":
+            list(r.iter_content(10))
+        elif read == "raw.read":
+            r.raw.read()
+        else:
+            list(r.iter_lines())
+    assert time.monotonic() - started < 3
+    r.close()
+
+
 # -- r.raw as a file object ----------------------------------------------------------------------
 
 
@@ -194,6 +216,8 @@ def test_raw_readinto_readline_and_iteration(raw_server):
         with s.get(server.url, stream=True) as r:
             reader = io.BufferedReader(r.raw, 4)
             assert reader.read() == body
+        whole = s.get(server.url)  # not streamed: .raw serves the buffered body
+        assert whole.raw.readline() == b"first\n" and whole.raw.read() == body[6:]
 
 
 def test_raw_with_shutil_copyfileobj(raw_server):

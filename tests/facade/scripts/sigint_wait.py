@@ -8,13 +8,29 @@ usage: sigint_wait.py URL MODE
 """
 
 import sys
+import threading
 import time
 
 import syncwrap
+from tests.facade._util import wait_until_blocked_in
+
+
+def report_when_blocked(func: str, module_file: str) -> None:
+    """Print BLOCKED once the main thread waits on a lock inside ``func`` (of ``module_file``),
+    so that the test's SIGINT interrupts the blocking wait itself, not the code around it."""
+    main = threading.main_thread().ident
+
+    def watch() -> None:
+        found = wait_until_blocked_in(main, func, module_file)
+        print("BLOCKED" if found else "NOT-BLOCKED", flush=True)
+
+    threading.Thread(target=watch, daemon=True).start()
+
 
 url, mode = sys.argv[1], sys.argv[2]
 print("CALLING", flush=True)
 if mode == "uncaught":
+    report_when_blocked("run", "loop.py")
     syncwrap.get(url)
     raise SystemExit("the call returned")
 started = time.monotonic()
@@ -22,8 +38,10 @@ try:
     if mode == "stream":
         r = syncwrap.get(url, stream=True)
         print("HEADERS", flush=True)
+        report_when_blocked("get", "streaming.py")
         r.content  # noqa: B018 - blocks: the body never comes
     else:
+        report_when_blocked("run", "loop.py")
         syncwrap.get(url)
 except KeyboardInterrupt:
     print(f"INTERRUPTED {time.monotonic() - started:.3f}", flush=True)
