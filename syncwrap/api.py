@@ -534,9 +534,35 @@ class Session:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def __del__(self) -> None:
+        # Dropped without close(): close its connections on the loop, without waiting.
+        engine = getattr(self, "_engine", None)
+        try:
+            if engine is not None and self._generation == loop_thread.generation():
+                loop_thread.call_soon(_close_dropped, engine)
+        except Exception:  # noqa: BLE001 - interpreter teardown: nothing left to close
+            pass
+
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"<syncwrap.Session {state}>"
+
+
+def _close_dropped(engine: ClientSession) -> None:  # on the loop thread
+    """Close a dropped Session's idle connections now, those still in use on release."""
+    engine.detach()  # closed on purpose: no "Unclosed client session" warning
+    connector = engine.connector
+    if not connector._acquired:
+        connector._close_now()
+        return
+    connector._closed = True  # a streamed response may still be reading: let it finish
+    if connector._cleanup_handle is not None:
+        connector._cleanup_handle.cancel()
+        connector._cleanup_handle = None
+    for idle in connector._idle.values():
+        for protocol, _ in idle:
+            protocol.close()
+    connector._idle.clear()
 
 
 def _clone_connector(template: BaseConnector | None) -> BaseConnector:

@@ -312,6 +312,10 @@ class FilePayload(Payload):
         loop = asyncio.get_running_loop()
         gen = await self._call(loop, self._rewind)
         left = self.size
+        sendfile = getattr(writer, "sendfile", None)
+        if (sendfile is not None and left and type(self.file) in _OS_FILES
+                and await sendfile(self.file, self._start, left)):
+            return  # the kernel copied the file to the socket
         fut = self._next_read(loop, gen, left)
         try:
             while fut is not None:
@@ -331,6 +335,9 @@ class FilePayload(Payload):
         finally:  # a read-ahead nobody will await: retrieve its outcome (no log noise)
             if fut is not None:
                 fut.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+
+_OS_FILES = (io.FileIO, io.BufferedReader, io.BufferedRandom)
 
 
 class TextIOPayload(FilePayload):

@@ -30,6 +30,7 @@ __all__ = ["ResponseHandler", "BodyWriter"]
 
 _WRITE_HIGH_WATER = 1024 * 1024
 _READ_BUFFER_SIZE = 1024 * 1024
+_DEFAULT_READ_SIZE = 256 * 1024  # asyncio's own
 _read_buffers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, memoryview] = (
     weakref.WeakKeyDictionary()
 )
@@ -84,8 +85,6 @@ class ResponseHandler(asyncio.Protocol):
             except OSError:
                 pass
         transport.set_write_buffer_limits(high=_WRITE_HIGH_WATER)  # type: ignore[attr-defined]
-        if hasattr(transport, "max_size"):  # asyncio's selector transport: bigger reads
-            transport.max_size = _READ_BUFFER_SIZE  # type: ignore[attr-defined]
 
     def data_received(self, data: bytes) -> None:
         parser = self._parser
@@ -226,6 +225,8 @@ class ResponseHandler(asyncio.Protocol):
                 self._continue_waiter.set_result(True)
 
     def _on_head(self, head: ResponseHead) -> None:
+        if head.content_length is None or head.content_length > _READ_BUFFER_SIZE:
+            self._set_read_size(_READ_BUFFER_SIZE)  # a big body: take up to 1 MiB a read
         reader = StreamReader(self, high_water=self._high_water, loop=self._loop)
         self.reader = reader
         sink: Any = reader
@@ -299,8 +300,16 @@ class ResponseHandler(asyncio.Protocol):
 
     # -- teardown ------------------------------------------------------------
 
+    def _set_read_size(self, size: int) -> None:
+        # asyncio's selector transport reads into a new bytes object of max_size and
+        # shrinks it: big reads cost no copy, but small responses should not pay for them.
+        transport = self.transport
+        if transport is not None and hasattr(transport, "max_size"):
+            transport.max_size = size  # type: ignore[attr-defined]
+
     def detach(self) -> None:
         """Forget the finished response so the connection can go back to the pool."""
+        self._set_read_size(_DEFAULT_READ_SIZE)
         self._parser = None
         self.reader = None
         self._sink = None
@@ -389,6 +398,23 @@ class BodyWriter:
             transport.writelines(frame_chunk(chunk))
         else:
             transport.write(chunk)
+
+    async def sendfile(self, file: Any, offset: int, count: int) -> bool:
+        """Send ``count`` bytes of an OS file with the kernel's sendfile, if this
+        connection allows it (plain TCP on asyncio's loop, no framing or compression).
+        False means the caller should send the bytes itself; nothing was sent."""
+        protocol = self._protocol
+        transport = protocol.transport
+        if (self._chunked or self._compressor is not None or transport is None
+                or transport.get_extra_info("sslcontext") is not None
+                or not isinstance(protocol._loop, asyncio.selector_events.BaseSelectorEventLoop)):
+            return False
+        try:
+            sent = await protocol._loop.sendfile(transport, file, offset, count, fallback=False)
+        except (asyncio.SendfileNotAvailableError, NotImplementedError):
+            return False
+        self.bytes_written += sent
+        return True
 
     async def finish(self) -> None:
         """Flush the compressor and send the last chunk."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import socket
 import ssl
 import threading
@@ -13,11 +14,13 @@ import syncwrap
 from tests.facade._util import WAIT, request_then_wait_close
 from tests.servers import (
     ParsedRequest,
+    dribble,
     http_response,
     keep_alive,
     never_respond,
     read_request,
     serve_http,
+    wait_client_close,
 )
 
 # -- constructor arguments ----------------------------------------------------------------------
@@ -127,10 +130,16 @@ def test_base_url(httpbin_url):
         assert r.json()["args"] == {"q": "1"}
 
 
-def test_trust_env_is_accepted(httpbin_url, monkeypatch):
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+def test_trust_env_reads_netrc_credentials(httpbin_url, monkeypatch, tmp_path):
+    netrc_file = tmp_path / "netrc"
+    netrc_file.write_text("machine 127.0.0.1 login user password pass\n")
+    netrc_file.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc_file))
+    url = httpbin_url + "/basic-auth/user/pass"
     with syncwrap.Session(trust_env=True) as s:
-        assert s.get(httpbin_url + "/get").status_code == 200
+        assert s.get(url).status_code == 200
+    with syncwrap.Session() as s:  # trust_env defaults to False: the file is ignored
+        assert s.get(url).status_code == 401
 
 
 def test_raise_for_status_session_and_per_request(httpbin_url):
@@ -334,3 +343,30 @@ def test_session_context_manager_closes_connections(raw_server):
         assert "open" in repr(s)
     assert server.join(WAIT), "the keep-alive connection was not closed"
     assert server.connections == 1 and len(requests) == 2
+
+
+def test_dropped_session_releases_its_connections(counting_server):
+    def use_and_drop() -> None:
+        s = syncwrap.Session()
+        assert s.get(counting_server.url).status_code == 200
+
+    use_and_drop()
+    gc.collect()
+    # (3 s: well below the server's own 10 s idle-connection timeout)
+    assert counting_server.wait_idle(3), "a dropped Session kept its connection open"
+
+
+def test_stream_from_a_dropped_session_still_reads_to_the_end(raw_server):
+    body = b"0123456789" * 20
+    closed = threading.Event()
+
+    def handler(conn: socket.socket) -> None:
+        dribble(body, interval=0.002, piece=10)(conn)  # slow: the stream outlives the Session
+        if wait_client_close(conn, WAIT):
+            closed.set()
+
+    server = raw_server(handler)
+    r = syncwrap.Session().get(server.url, stream=True, timeout=WAIT)  # the Session is dropped
+    gc.collect()
+    assert r.content == body
+    assert closed.wait(3)  # then its connection is closed, not pooled in a dead pool

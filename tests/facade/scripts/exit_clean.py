@@ -4,8 +4,10 @@ usage: exit_clean.py URL MODE
   plain:   module verbs and a Session left open with a pooled connection
   stream:  a stream=True response left unread and open (module verb and Session)
   pending: a daemon thread is still waiting on a request; wait for a stdin line, then end
+  dropped: a Session and a streamed response dropped without closing them
 """
 
+import gc
 import sys
 import threading
 
@@ -31,6 +33,15 @@ elif mode == "pending":
     threading.Thread(target=pending, daemon=True).start()
     print("STARTED", flush=True)
     sys.stdin.readline()
+elif mode == "dropped":
+
+    def drop() -> None:
+        s = syncwrap.Session()
+        assert s.get(url).status_code == 200
+        assert s.get(url, stream=True).status_code == 200
+
+    drop()
+    gc.collect()
 else:
     raise SystemExit(f"unknown mode {mode}")
 print("LAST", flush=True)
