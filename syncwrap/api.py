@@ -63,8 +63,6 @@ class Response:
         self._resp = engine_response
         self.status_code: int = engine_response.status
         self.reason: str = engine_response.reason
-        self.headers: CIMultiDictProxy[str] = engine_response.headers
-        self.raw_headers: tuple[tuple[bytes, bytes], ...] = engine_response.raw_headers
         self.url: str = str(engine_response.url)
         self.request_info = engine_response.request_info
         self.elapsed = timedelta(seconds=elapsed)
@@ -81,6 +79,16 @@ class Response:
     @property
     def status(self) -> int:
         return self.status_code
+
+    @property
+    def headers(self) -> CIMultiDictProxy[str]:
+        """The headers, case-insensitive."""
+        return self._resp.headers
+
+    @property
+    def raw_headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        """The headers as (name, value) bytes pairs, exactly as received."""
+        return self._resp.raw_headers
 
     @property
     def ok(self) -> bool:

@@ -270,6 +270,8 @@ async def _shutdown_on_loop() -> None:
                 await result
         except Exception:  # noqa: BLE001 - best effort at exit
             pass
+    for _ in range(3):  # let closed transports run their connection_lost callbacks
+        await asyncio.sleep(0)
     me = asyncio.current_task()
     tasks = [t for t in asyncio.all_tasks() if t is not me]
     for task in tasks:

@@ -33,6 +33,7 @@ __all__ = [
     "TooManyRedirects",
     "MalformedResponseError",
     "ClientPayloadError",
+    "ChunkedEncodingError",
     "ContentDecodingError",
     "InvalidURL",
     "InvalidHeader",

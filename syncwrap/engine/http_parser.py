@@ -41,14 +41,19 @@ DEFAULT_LIMITS = HeaderLimits()
 
 
 class ResponseHead:
-    """The status line and headers of one response."""
+    """The status line and headers of one response.
+
+    ``headers`` (a CIMultiDictProxy) and ``raw_headers`` are built on first
+    use; the engine itself reads only a few fields, with :meth:`first`.
+    """
 
     __slots__ = (
         "status",
         "reason",
         "version",
-        "headers",
-        "_raw_lines",
+        "_block",
+        "_lower",
+        "_headers",
         "_raw_headers",
         "keep_alive",
         "chunked",
@@ -61,31 +66,53 @@ class ResponseHead:
         status: int,
         reason: str,
         version: tuple[int, int],
-        headers: CIMultiDictProxy[str],
-        raw_lines: list[str],
+        block: bytes,
         keep_alive: bool,
-        chunked: bool,
-        content_length: int | None,
         upgrade: bool,
     ) -> None:
         self.status = status
         self.reason = reason
         self.version = version
-        self.headers = headers
-        self._raw_lines = raw_lines
+        self._block = block  # b"\r\nName: value\r\nName: value" (after the status line)
+        self._lower = block.lower()
+        self._headers: CIMultiDictProxy[str] | None = None
         self._raw_headers: tuple[tuple[bytes, bytes], ...] | None = None
         self.keep_alive = keep_alive
-        self.chunked = chunked
-        self.content_length = content_length
+        self.chunked = False
+        self.content_length: int | None = None
         self.upgrade = upgrade
+
+    def count(self, name: bytes) -> int:
+        """How many times the lower-case header ``name`` occurs."""
+        return self._lower.count(b"\r\n" + name + b":")
+
+    def first(self, name: bytes) -> str | None:
+        """The first value of the lower-case header ``name``, or None."""
+        start = self._lower.find(b"\r\n" + name + b":")
+        if start < 0:
+            return None
+        start += len(name) + 3
+        end = self._block.find(b"\r\n", start)
+        value = self._block[start:end] if end >= 0 else self._block[start:]
+        return value.strip(b" \t").decode("utf-8", "surrogateescape")
+
+    @property
+    def headers(self) -> CIMultiDictProxy[str]:
+        if self._headers is None:
+            pairs = []
+            for line in self._block.decode("utf-8", "surrogateescape").split("\r\n")[1:]:
+                name, _, value = line.partition(":")
+                pairs.append((name, value.strip(" \t")))
+            self._headers = CIMultiDictProxy(CIMultiDict(pairs))
+        return self._headers
 
     @property
     def raw_headers(self) -> tuple[tuple[bytes, bytes], ...]:
         """The header (name, value) pairs as bytes, exactly as received."""
         if self._raw_headers is None:
             pairs = []
-            for line in self._raw_lines:
-                name, _, value = line.encode("utf-8", "surrogateescape").partition(b":")
+            for line in self._block.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
                 pairs.append((name, value.strip(b" \t")))
             self._raw_headers = tuple(pairs)
         return self._raw_headers
@@ -238,50 +265,43 @@ class ResponseParser:
         if end < 0:
             raise MalformedResponseError("Malformed HTTP response: no end of the head found")
         self._scan = end + 4
-        text = buf[start:end].decode("utf-8", "surrogateescape")
-        lines = text.split("\r\n")
-        status_line = lines[0]
+        line_end = buf.find(b"\r\n", start, end)
+        if line_end < 0:
+            line_end = end
+        status_line = buf[start:line_end]
         if len(status_line) > limits.max_line_size:
             raise MalformedResponseError(f"Status line longer than {limits.max_line_size} bytes")
-        parts = status_line.split(" ", 2)
-        reason = parts[2] if len(parts) == 3 else ""
-        del lines[0]
-        if len(lines) > limits.max_headers:
+        block = buf[line_end:end]
+        if block.count(b"\r\n") > limits.max_headers:
             raise MalformedResponseError(f"More than {limits.max_headers} response headers")
-        if lines and max(map(len, lines)) > limits.max_field_size:
+        if len(block) > limits.max_field_size and max(
+            map(len, block.split(b"\r\n"))
+        ) > limits.max_field_size:
             raise MalformedResponseError(
                 f"A response header is longer than {limits.max_field_size} bytes"
             )
-        pairs = []  # llhttp has validated the head (and refuses obsolete line folding)
-        for line in lines:
-            name, _, value = line.partition(":")
-            pairs.append((name, value.strip(" \t")))
-        headers = CIMultiDict(pairs)
+        parts = status_line.split(b" ", 2)
+        reason = parts[2].decode("utf-8", "surrogateescape") if len(parts) == 3 else ""
         version_text = parser.get_http_version()
         version = (1, 1) if version_text == "1.1" else (1, 0) if version_text == "1.0" else (
             int(version_text[0]),
             int(version_text[2]) if len(version_text) > 2 else 0,
         )
-        te = headers.get("Transfer-Encoding")
-        chunked = te is not None and "chunked" in te.lower()
+        head = ResponseHead(status, reason, version, block, parser.should_keep_alive(),
+                            status == 101)
+        te = head.first(b"transfer-encoding")
+        chunked = head.chunked = te is not None and "chunked" in te.lower()
         content_length = None
         if not chunked:
-            cl = headers.getall("Content-Length", ())
-            if cl:
-                if len(set(cl)) != 1 or not cl[0].strip().isdigit():
-                    raise MalformedResponseError(f"Invalid Content-Length header: {cl!r}")
-                content_length = int(cl[0])
-        head = ResponseHead(
-            status,
-            reason,
-            version,
-            CIMultiDictProxy(headers),
-            lines,
-            parser.should_keep_alive(),
-            chunked,
-            content_length,
-            status == 101,
-        )
+            cl = head.first(b"content-length")
+            if cl is not None:
+                if not cl.isdigit() or (
+                    head.count(b"content-length") > 1
+                    and len(set(head.headers.getall("Content-Length"))) != 1
+                ):
+                    values = head.headers.getall("Content-Length")
+                    raise MalformedResponseError(f"Invalid Content-Length header: {values!r}")
+                content_length = head.content_length = int(cl)
         if 100 <= status < 200:
             if self._on_informational is not None and status != 101:
                 self._on_informational(head)

@@ -230,7 +230,7 @@ class ResponseHandler(asyncio.Protocol):
         reader = StreamReader(self, high_water=self._high_water, loop=self._loop)
         self.reader = reader
         sink: Any = reader
-        encoding = head.headers.get("Content-Encoding")
+        encoding = head.first(b"content-encoding")
         if encoding and self._auto_decompress:
             decoder = make_decoder(encoding)
             if decoder is not None:

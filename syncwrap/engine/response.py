@@ -96,7 +96,6 @@ class ClientResponse:
         self.status: int = head.status
         self.reason: str = head.reason
         self.version = head.version
-        self.headers: CIMultiDictProxy[str] = head.headers
         self._head = head
         self.request_info = request_info
         self._history = history
@@ -129,6 +128,15 @@ class ClientResponse:
     @property
     def real_url(self) -> URL:
         return self._real_url
+
+    def has_header(self, lower_name: bytes) -> bool:
+        """Whether the header (given lower-case, as bytes) is present; cheaper than headers."""
+        return self._head.count(lower_name) > 0
+
+    @property
+    def headers(self) -> CIMultiDictProxy[str]:
+        """The response headers, case-insensitive (a CIMultiDictProxy)."""
+        return self._head.headers
 
     @property
     def raw_headers(self) -> tuple[tuple[bytes, bytes], ...]:

@@ -321,7 +321,8 @@ class ClientSession:
                     method, url, send_headers, payload, key, timer, timeouts, options,
                     tuple(history),
                 )
-                set_cookies = resp.headers.getall("Set-Cookie", ())
+                set_cookies = (resp.headers.getall("Set-Cookie", ())
+                               if resp.has_header(b"set-cookie") else ())
                 if set_cookies:
                     self._store_cookies(set_cookies, url)
                 if (flow is not None and await wants_retry(flow, resp) and retried_at is not url
