@@ -18,7 +18,7 @@ import aiohappyeyeballs
 
 from . import tracing as _tracing
 from .exceptions import ClientConnectorError, ConnectTimeout, SSLError
-from .protocol import ResponseHandler, protocol_factory
+from .protocol import ResponseHandler
 from .resolver import DefaultResolver, DNSCache
 from .tls import resolve_ssl
 
@@ -413,10 +413,9 @@ class TCPConnector(BaseConnector):
         except OSError as exc:
             raise ClientConnectorError(key.host, key.port, exc) from exc
         sslcontext = key.ssl.context if key.is_ssl else None
-        handler_class = protocol_factory(loop)
         try:
             _, protocol = await loop.create_connection(
-                lambda: handler_class(loop),
+                lambda: ResponseHandler(loop),
                 sock=sock,
                 ssl=sslcontext,
                 server_hostname=key.host if sslcontext is not None else None,

@@ -266,7 +266,7 @@ class ClientSession:
         if raise_for_status is None:
             raise_for_status = self._raise_for_status
 
-        loop = asyncio.get_running_loop()
+        loop = self._connector._get_loop()  # bound on first use; saves a getpid() per call
         timer = DeadlineTimer(loop, timeouts.total)
         history: list[ClientResponse] = []
         url_auth = BasicAuth.from_url(url)

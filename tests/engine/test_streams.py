@@ -255,7 +255,7 @@ def _big_server(raw_server, chunked: bool):
 def test_buffer_is_bounded_for_a_slow_reader(raw_server, chunked):
     server = _big_server(raw_server, chunked)
     high_water = 128 * 1024
-    one_socket_read = protocol_module._READ_BUFFER_SIZE  # the most one read hands over
+    one_socket_read = protocol_module.READ_SIZE  # the most one read hands over
 
     async def main():
         async with ClientSession(timeout=ClientTimeout(total=30), read_bufsize=high_water) as s:
