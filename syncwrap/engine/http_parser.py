@@ -151,7 +151,7 @@ class ResponseParser:
         self._on_chunk_end = on_chunk_end
         self._on_informational = on_informational
         self._limits = limits
-        self._parser = httptools.HttpResponseParser(self)
+        self._parser: Any = httptools.HttpResponseParser(self)
         self._buf = b""  # bytes fed while the head is incomplete
         self._scan = 0  # where the next head starts in _buf (after any 1xx)
         self._head: ResponseHead | None = None
@@ -247,6 +247,7 @@ class ResponseParser:
 
     def _finish(self) -> None:
         self._mode = _DONE
+        self._parser = None  # it holds our bound callbacks: drop the cycle, spare the GC
         self._on_complete()
 
     # -- httptools callbacks ---------------------------------------------------
