@@ -114,3 +114,26 @@ def counting_server() -> Iterator[CountingServer]:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture(scope="module")
+def chunked_httpbin() -> Iterator[str]:
+    """httpbin that reads chunked request bodies (see tests/upload_servers.py)."""
+    from tests.upload_servers import chunked_httpbin_app
+
+    server = WSGIServerThread(chunked_httpbin_app())
+    try:
+        yield server.url
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def sink(raw_server: Callable[..., RawServer]) -> RawServer:
+    """A raw server that reads upload bodies (plain, chunked, compressed) and hashes them."""
+    from tests.upload_servers import Sink
+
+    handler = Sink()
+    server = raw_server(handler)
+    server.sink = handler  # type: ignore[attr-defined]
+    return server

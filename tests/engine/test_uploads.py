@@ -29,28 +29,10 @@ from syncwrap.engine import (
     StreamReader,
 )
 from tests.engine._util import SHORT, run
-from tests.servers import WSGIServerThread, http_response, read_request
-from tests.upload_servers import ExpectServer, Sink, chunked_httpbin_app
+from tests.servers import http_response, read_request
+from tests.upload_servers import ExpectServer
 
 pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
-
-
-@pytest.fixture(scope="module")
-def chunked_httpbin():
-    """httpbin that reads chunked request bodies (see tests/upload_servers.py)."""
-    server = WSGIServerThread(chunked_httpbin_app())
-    try:
-        yield server.url
-    finally:
-        server.close()
-
-
-@pytest.fixture
-def sink(raw_server):
-    handler = Sink()
-    server = raw_server(handler)
-    server.sink = handler
-    return server
 
 
 async def send(method: str, url: str, **kwargs):

@@ -25,30 +25,12 @@ from multidict import MultiDict
 import syncwrap
 from syncwrap import BodyNotReplayableError, FormData, MultipartWriter
 from tests.facade._util import WAIT, LineReader, script_env
-from tests.servers import WSGIServerThread, http_response, read_request, wait_client_close
-from tests.upload_servers import ExpectServer, Sink, chunked_httpbin_app, read_head_unbuffered
+from tests.servers import http_response, read_request, wait_client_close
+from tests.upload_servers import ExpectServer, Sink, read_head_unbuffered
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 PATTERN = bytes(range(256)) * 4096  # 1 MiB
 TIMEOUT = 10
-
-
-@pytest.fixture(scope="module")
-def chunked_httpbin():
-    """httpbin that reads chunked request bodies (see tests/upload_servers.py)."""
-    server = WSGIServerThread(chunked_httpbin_app())
-    try:
-        yield server.url
-    finally:
-        server.close()
-
-
-@pytest.fixture
-def sink(raw_server):
-    handler = Sink()
-    server = raw_server(handler)
-    server.sink = handler
-    return server
 
 
 @pytest.fixture
