@@ -481,6 +481,8 @@ class CookieJar:
         return None
 
     def _expire(self) -> None:
+        if not self._store:
+            return
         now = self._now()
         expired = [k for k, e in self._store.items() if e.expiry is not None and e.expiry <= now]
         for key in expired:

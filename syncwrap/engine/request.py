@@ -188,8 +188,21 @@ def validate_headers(headers: Any) -> CIMultiDict[str]:
     return merge_headers(None, headers)
 
 
+_host_headers: dict[tuple[str, str | None, int | None], str] = {}
+
+
 def host_header(url: URL) -> str:
     """The Host header for a URL: the host, bracketed for IPv6, with a non-default port."""
+    key = (url.scheme, url.raw_host, url.explicit_port)
+    value = _host_headers.get(key)
+    if value is None:
+        if len(_host_headers) >= 1024:
+            _host_headers.clear()
+        value = _host_headers[key] = _host_header(url)
+    return value
+
+
+def _host_header(url: URL) -> str:
     host = url.raw_host or ""
     if ":" in host:
         host = f"[{host}]"

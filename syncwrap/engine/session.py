@@ -530,11 +530,11 @@ class ClientSession:
                 protocol.should_close = True  # the server answered before the body was sent
                 writer_task.cancel()
             # url is without the fragment (never sent); real_url keeps it, as in aiohttp
-            request_info = RequestInfo(url.with_fragment(None), method,
-                                       CIMultiDictProxy(headers), url)
+            bare_url = url.with_fragment(None) if url.raw_fragment else url
+            request_info = RequestInfo(bare_url, method, CIMultiDictProxy(headers), url)
             return ClientResponse(
                 method,
-                url.with_fragment(None),
+                bare_url,
                 head=head,
                 connection=conn,
                 request_info=request_info,
