@@ -559,18 +559,7 @@ class Session:
 def _close_dropped(engine: ClientSession) -> None:  # on the loop thread
     """Close a dropped Session's idle connections now, those still in use on release."""
     engine.detach()  # closed on purpose: no "Unclosed client session" warning
-    connector = engine.connector
-    if not connector._acquired:
-        connector._close_now()
-        return
-    connector._closed = True  # a streamed response may still be reading: let it finish
-    if connector._cleanup_handle is not None:
-        connector._cleanup_handle.cancel()
-        connector._cleanup_handle = None
-    for idle in connector._idle.values():
-        for protocol, _ in idle:
-            protocol.close()
-    connector._idle.clear()
+    engine.connector.close_when_released()
 
 
 def _clone_connector(template: BaseConnector | None) -> BaseConnector:

@@ -266,7 +266,11 @@ class BaseConnector:
 
     # -- closing ---------------------------------------------------------------
 
-    def _close_now(self) -> None:
+    def close_when_released(self) -> None:
+        """Close idle connections now and those in use when they are released.
+
+        A streamed response still being read finishes normally; nothing is pooled again.
+        """
         self._closed = True
         if self._cleanup_handle is not None:
             self._cleanup_handle.cancel()
@@ -275,6 +279,9 @@ class BaseConnector:
             for protocol, _ in idle:
                 protocol.close()
         self._idle.clear()
+
+    def _close_now(self) -> None:
+        self.close_when_released()
         for protocol in self._acquired:
             protocol.close()
         self._acquired.clear()

@@ -321,31 +321,25 @@ def test_closed_before_answer_on_a_fresh_connection(raw_server):
     assert isinstance(err, ClientConnectionError)
 
 
+async def _two_reads(url):
+    """Two GETs on one session: the bodies."""
+    async with ClientSession(timeout=SHORT) as s:
+        _, b1 = await _read(s, url)
+        _, b2 = await _read(s, url)
+        return b1, b2
+
+
 def test_stale_pooled_connection_is_retried_for_idempotent_request(raw_server):
     """The server closes a kept-alive connection after one answer; the next GET goes through."""
     server = raw_server(respond(OK2))  # keep-alive response, then the server closes
-
-    async def main():
-        async with ClientSession(timeout=SHORT) as s:
-            _, b1 = await _read(s, server.url)
-            _, b2 = await _read(s, server.url)
-            return b1, b2
-
-    assert run(main()) == (b"ok", b"ok")
+    assert run(_two_reads(server.url)) == (b"ok", b"ok")
     assert server.connections == 2
 
 
 def test_bytes_after_the_body_prevent_reuse(raw_server):
     """Extra bytes past Content-Length: the response is fine, the connection is not reused."""
     server = raw_server(canned(http_response(b"ok") + b"HTTP/1.1 200 OK\r\nGARBAGE", OK2))
-
-    async def main():
-        async with ClientSession(timeout=SHORT) as s:
-            _, b1 = await _read(s, server.url)
-            _, b2 = await _read(s, server.url)
-            return b1, b2
-
-    assert run(main()) == (b"ok", b"ok")
+    assert run(_two_reads(server.url)) == (b"ok", b"ok")
     assert server.connections == 2
 
 
