@@ -157,13 +157,20 @@ class BaseConnector:
 
     def acquire_idle(self, key: ConnectionKey) -> Connection | None:
         """A pooled connection for ``key`` if one is idle and a slot is free, without waiting."""
-        if self._closed or not self._idle or self._waiters or not self._has_slot(key):
+        idle = self._idle.get(key)
+        if not idle or self._closed or self._waiters:
             return None
-        protocol = self._pop_idle(key)
+        limit = self.limit
+        if limit and len(self._acquired) >= limit:
+            return None
+        per_key = self._acquired_per_key
+        if self.limit_per_host and per_key.get(key, 0) >= self.limit_per_host:
+            return None
+        protocol = self._pop_idle(key, idle)
         if protocol is None:
             return None
         self._acquired.add(protocol)
-        self._take(key)
+        per_key[key] = per_key.get(key, 0) + 1
         return Connection(self, key, protocol)
 
     async def connect(self, key: ConnectionKey, timeout: Any = None) -> Connection:
@@ -178,7 +185,7 @@ class BaseConnector:
             if traces:
                 await _tracing.connection_queued_end(traces)
                 await self._wait_for_slot(key)  # the callbacks yielded: re-check the slot
-        protocol = self._pop_idle(key)
+        protocol = self._pop_idle(key, self._idle.get(key))
         if protocol is not None:
             self._acquired.add(protocol)
             self._take(key)
@@ -207,17 +214,19 @@ class BaseConnector:
             await _traced(_tracing.connection_create_end(traces), conn)
         return conn
 
-    def _pop_idle(self, key: ConnectionKey) -> ResponseHandler | None:
-        idle = self._idle.get(key)
+    def _pop_idle(self, key: ConnectionKey, idle: list[tuple[ResponseHandler, float]] | None
+                  ) -> ResponseHandler | None:
+        """The most recently used live connection of ``idle`` (the pool's list for ``key``)."""
         if not idle:
             return None
-        now = self._get_loop().time()
         keepalive = self._keepalive_timeout
+        too_old = self._get_loop().time() - keepalive if keepalive is not None else None
         while idle:
             protocol, since = idle.pop()
-            if protocol.closed or protocol.transport is None or protocol.transport.is_closing():
+            transport = protocol.transport
+            if transport is None or transport.is_closing():
                 continue
-            if keepalive is not None and now - since > keepalive:
+            if too_old is not None and since < too_old:
                 protocol.close()
                 continue
             if not idle:
@@ -227,8 +236,9 @@ class BaseConnector:
         return None
 
     def _release(self, key: ConnectionKey, protocol: ResponseHandler) -> None:
-        if protocol in self._acquired:
-            self._acquired.discard(protocol)
+        acquired = self._acquired
+        if protocol in acquired:
+            acquired.remove(protocol)
             self._untake(key)
         if self._closed or self.force_close or not protocol.is_reusable():
             protocol.close()

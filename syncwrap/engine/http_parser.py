@@ -40,6 +40,19 @@ class HeaderLimits:
 DEFAULT_LIMITS = HeaderLimits()
 
 
+_needles: dict[bytes, bytes] = {}
+
+
+def _needle(name: bytes) -> bytes:
+    """``b"\\r\\nname:"``, what a header line starts with in the lower-cased block."""
+    needle = _needles.get(name)
+    if needle is None:
+        if len(_needles) >= 256:
+            _needles.clear()
+        needle = _needles[name] = b"\r\n" + name + b":"
+    return needle
+
+
 class ResponseHead:
     """The status line and headers of one response.
 
@@ -84,14 +97,15 @@ class ResponseHead:
 
     def count(self, name: bytes) -> int:
         """How many times the lower-case header ``name`` occurs."""
-        return self._lower.count(b"\r\n" + name + b":")
+        return self._lower.count(_needle(name))
 
     def first(self, name: bytes) -> str | None:
         """The first value of the lower-case header ``name``, or None."""
-        start = self._lower.find(b"\r\n" + name + b":")
+        needle = _needle(name)
+        start = self._lower.find(needle)
         if start < 0:
             return None
-        start += len(name) + 3
+        start += len(needle)
         end = self._block.find(b"\r\n", start)
         value = self._block[start:end] if end >= 0 else self._block[start:]
         return value.strip(b" \t").decode("utf-8", "surrogateescape")
@@ -124,34 +138,41 @@ _PARSER, _LENGTH, _UNTIL_CLOSE, _DONE = range(4)
 
 
 class ResponseParser:
-    """Parse one HTTP/1.1 response (plus any 1xx before it).
+    """Parse HTTP/1.1 responses (plus any 1xx before each), one per :meth:`start`.
 
     Callbacks: ``on_head(ResponseHead)``, ``on_body(bytes)``,
     ``on_chunk_end()`` after each chunk of a chunked body,
     ``on_complete()`` when the message is whole, ``on_informational(head)`` for
     a 1xx response. Errors raise :class:`MalformedResponseError` from
-    :meth:`feed`.
+    :meth:`feed`. A connection keeps one parser for all its responses.
     """
 
     def __init__(
         self,
-        method: str,
         on_head: Callable[[ResponseHead], None],
         on_body: Callable[[bytes], None],
         on_complete: Callable[[], None],
         *,
         on_chunk_end: Callable[[], None] | None = None,
         on_informational: Callable[[ResponseHead], None] | None = None,
-        limits: HeaderLimits = DEFAULT_LIMITS,
     ) -> None:
-        self._is_head_request = method == "HEAD"
         self._on_head = on_head
         self._on_body_cb = on_body
         self._on_complete = on_complete
         self._on_chunk_end = on_chunk_end
         self._on_informational = on_informational
+        self._parser: Any = None
+        #: llhttp saw the last message to its end and is ready for the next one.
+        self._llhttp_ready = False
+        self.start("GET")
+
+    def start(self, method: str, limits: HeaderLimits = DEFAULT_LIMITS) -> None:
+        """Expect a new response, to a request made with ``method``."""
+        self._is_head_request = method == "HEAD"
         self._limits = limits
-        self._parser: Any = httptools.HttpResponseParser(self)
+        if not self._llhttp_ready:
+            self._parser = httptools.HttpResponseParser(self)
+        self._llhttp_ready = False
         self._buf = b""  # bytes fed while the head is incomplete
         self._scan = 0  # where the next head starts in _buf (after any 1xx)
         self._head: ResponseHead | None = None
@@ -160,6 +181,11 @@ class ResponseParser:
         self.received_any = False
         #: True when bytes arrived after the end of the message (never reuse the connection).
         self.extra_data = False
+
+    def close(self) -> None:
+        """Drop llhttp (it holds our bound callbacks: this breaks the cycle)."""
+        self._parser = None
+        self._llhttp_ready = False
 
     @property
     def head(self) -> ResponseHead | None:
@@ -204,6 +230,7 @@ class ResponseParser:
         except httptools.HttpParserUpgrade:
             pass
         except httptools.HttpParserError as exc:
+            self._llhttp_ready = False
             if self._mode == _DONE:
                 self.extra_data = True
                 return
@@ -213,16 +240,15 @@ class ResponseParser:
             if cause is not None:
                 raise cause from None
             raise MalformedResponseError(f"Malformed HTTP response: {_describe(exc)}") from None
-        if self._head is None and len(self._buf) - self._scan > self._limits.max_head_size:
-            raise MalformedResponseError(
-                f"Response head larger than {self._limits.max_head_size} bytes"
-            )
-        if self._mode == _PARSER and self._head is not None:
-            head = self._head
-            if head.content_length is not None and not head.chunked:
-                self._mode = _LENGTH
-            elif not head.chunked and head.content_length is None:
-                self._mode = _UNTIL_CLOSE
+        head = self._head
+        if head is None:
+            if len(self._buf) - self._scan > self._limits.max_head_size:
+                raise MalformedResponseError(
+                    f"Response head larger than {self._limits.max_head_size} bytes"
+                )
+        elif self._mode == _PARSER and not head.chunked:
+            # The rest of the body needs no parsing: count it past llhttp.
+            self._mode = _UNTIL_CLOSE if head.content_length is None else _LENGTH
 
     def feed_eof(self) -> None:
         """The connection closed; finish a read-until-close body or raise."""
@@ -247,7 +273,6 @@ class ResponseParser:
 
     def _finish(self) -> None:
         self._mode = _DONE
-        self._parser = None  # it holds our bound callbacks: drop the cycle, spare the GC
         self._on_complete()
 
     # -- httptools callbacks ---------------------------------------------------
@@ -269,20 +294,13 @@ class ResponseParser:
         line_end = buf.find(b"\r\n", start, end)
         if line_end < 0:
             line_end = end
-        status_line = buf[start:line_end]
-        if len(status_line) > limits.max_line_size:
+        if line_end - start > limits.max_line_size:
             raise MalformedResponseError(f"Status line longer than {limits.max_line_size} bytes")
         block = buf[line_end:end]
-        if block.count(b"\r\n") > limits.max_headers:
-            raise MalformedResponseError(f"More than {limits.max_headers} response headers")
-        if len(block) > limits.max_field_size and max(
-            map(len, block.split(b"\r\n"))
-        ) > limits.max_field_size:
-            raise MalformedResponseError(
-                f"A response header is longer than {limits.max_field_size} bytes"
-            )
-        parts = status_line.split(b" ", 2)
-        reason = parts[2].decode("utf-8", "surrogateescape") if len(parts) == 3 else ""
+        if block.count(b"\r\n") > limits.max_headers or len(block) > limits.max_field_size:
+            _check_header_limits(block, limits)
+        # llhttp checked the line: "HTTP/x.y NNN reason", the reason after column 13
+        reason = buf[start + 13:line_end].decode("utf-8", "surrogateescape")
         version_text = parser.get_http_version()
         version = (1, 1) if version_text == "1.1" else (1, 0) if version_text == "1.0" else (
             int(version_text[0]),
@@ -290,14 +308,19 @@ class ResponseParser:
         )
         head = ResponseHead(status, reason, version, block, parser.should_keep_alive(),
                             status == 101)
-        te = head.first(b"transfer-encoding")
-        chunked = head.chunked = te is not None and "chunked" in te.lower()
+        lower = head._lower
+        chunked = False
         content_length = None
+        if b"\r\ntransfer-encoding:" in lower:
+            te = head.first(b"transfer-encoding")
+            chunked = head.chunked = te is not None and "chunked" in te.lower()
         if not chunked:
-            cl = head.first(b"content-length")
-            if cl is not None:
+            pos = lower.find(b"\r\ncontent-length:")
+            if pos >= 0:
+                cl_end = lower.find(b"\r\n", pos + 17)
+                cl = lower[pos + 17:cl_end if cl_end >= 0 else len(lower)].strip(b" \t")
                 if not cl.isdigit() or (
-                    head.count(b"content-length") > 1
+                    lower.count(b"\r\ncontent-length:") > 1
                     and len(set(head.headers.getall("Content-Length"))) != 1
                 ):
                     values = head.headers.getall("Content-Length")
@@ -310,9 +333,9 @@ class ResponseParser:
                 return
         self._head = head
         self._buf = b""
-        no_body = self._is_head_request or status in _NO_BODY_STATUSES or status == 101
-        if no_body:
-            head.content_length = 0 if not self._is_head_request else head.content_length
+        if self._is_head_request or status == 204 or status == 304 or status == 101:
+            if not self._is_head_request:
+                head.content_length = 0
             self._on_head(head)
             self._finish()
             return
@@ -339,7 +362,19 @@ class ResponseParser:
         if self._head is None:  # the end of a 1xx response
             return
         if self._mode != _DONE:
+            self._llhttp_ready = True  # llhttp saw this message whole
             self._finish()
+
+
+def _check_header_limits(block: bytes, limits: HeaderLimits) -> None:
+    if block.count(b"\r\n") > limits.max_headers:
+        raise MalformedResponseError(f"More than {limits.max_headers} response headers")
+    if len(block) > limits.max_field_size and max(
+        map(len, block.split(b"\r\n"))
+    ) > limits.max_field_size:
+        raise MalformedResponseError(
+            f"A response header is longer than {limits.max_field_size} bytes"
+        )
 
 
 def _describe(exc: Any) -> str:

@@ -14,12 +14,12 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _BAD_VALUE = re.compile(r"[\r\n\x00]")
 
 LAST_CHUNK = b"0\r\n\r\n"
-_COMMON_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+COMMON_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def validate_method(method: str) -> str:
     """Return ``method`` upper-cased, or raise ValueError if it is not an HTTP token."""
-    if method in _COMMON_METHODS:
+    if method in COMMON_METHODS:
         return method  # type: ignore[no-any-return]
     if not isinstance(method, str) or not _TOKEN.match(method):
         raise ValueError(f"method=: {method!r} is not a valid HTTP method")

@@ -21,7 +21,7 @@ from .exceptions import (
     ReadTimeout,
     ServerDisconnectedError,
 )
-from .http_parser import DEFAULT_LIMITS, HeaderLimits, ResponseHead, ResponseParser
+from .http_parser import ResponseHead, ResponseParser
 from .http_writer import LAST_CHUNK, Compressor, frame_chunk
 from .streams import DEFAULT_HIGH_WATER, StreamReader
 
@@ -42,7 +42,8 @@ class ResponseHandler(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self._close_exc: BaseException | None = None
-        self._parser: ResponseParser | None = None
+        self._parser: ResponseParser | None = None  # set while a response is expected
+        self._spare_parser: ResponseParser | None = None
         self._head_waiter: asyncio.Future[ResponseHead] | None = None
         self._continue_waiter: asyncio.Future[bool] | None = None
         self._sink: Any = None
@@ -93,6 +94,9 @@ class ResponseHandler(asyncio.Protocol):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self.closed = True
+        if self._spare_parser is not None:
+            self._spare_parser.close()
+            self._spare_parser = None
         self.transport = None
         self._cancel_read_timer()
         parser = self._parser
@@ -148,37 +152,35 @@ class ResponseHandler(asyncio.Protocol):
 
     # -- one request/response cycle ------------------------------------------
 
-    def start_response(
-        self,
-        method: str,
-        *,
-        auto_decompress: bool = True,
-        high_water: int = DEFAULT_HIGH_WATER,
-        read_timeout: float | None = None,
-        limits: HeaderLimits = DEFAULT_LIMITS,
-        expect_continue: bool = False,
-    ) -> None:
-        """Arm the parser for the response to the request about to be sent."""
-        self._parser = ResponseParser(
-            method,
-            self._on_head,
-            self._on_body,
-            self._on_complete,
-            on_chunk_end=self._on_chunk_end,
-            on_informational=self._on_informational,
-            limits=limits,
-        )
-        self._head_waiter = self._loop.create_future()
-        self._continue_waiter = self._loop.create_future() if expect_continue else None
+    def start_response(self, method: str, options: Any) -> asyncio.Future[ResponseHead]:
+        """Arm the parser for the response to the request about to be sent.
+
+        ``options`` carries ``auto_decompress``, ``high_water``, ``read_timeout``,
+        ``limits`` and ``expect100``. Returns the future of the final response head.
+        """
+        parser = self._spare_parser
+        if parser is None:  # one per connection, reused response after response
+            parser = self._spare_parser = ResponseParser(
+                self._on_head,
+                self._on_body,
+                self._on_complete,
+                on_chunk_end=self._on_chunk_end,
+                on_informational=self._on_informational,
+            )
+        parser.start(method, options.limits)
+        self._parser = parser
+        self._head_waiter = waiter = self._loop.create_future()
+        self._continue_waiter = self._loop.create_future() if options.expect100 else None
         self.reader = None
         self._sink = None
         self.response_complete = False
-        self._auto_decompress = auto_decompress
-        self._high_water = high_water
-        self._read_timeout = read_timeout
+        self._auto_decompress = options.auto_decompress
+        self._high_water = options.high_water
+        self._read_timeout = read_timeout = options.read_timeout
         if read_timeout:
             self._last_read = self._loop.time()
             self._arm_read_timer(read_timeout)
+        return waiter
 
     def send(self, data: bytes) -> None:
         if self.transport is None or self.transport.is_closing():

@@ -8,7 +8,7 @@ import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy, getversion
 from yarl import URL
 
 from . import tracing as _tracing
@@ -24,8 +24,8 @@ from .exceptions import (
     ServerDisconnectedError,
     TooManyRedirects,
 )
-from .http_parser import HeaderLimits
-from .http_writer import Compressor, build_request_head, validate_method
+from .http_parser import HeaderLimits, ResponseHead
+from .http_writer import COMMON_METHODS, Compressor, build_request_head, validate_method
 from .netrc_auth import netrc_auth
 from .payload import BytesPayload, JsonPayload, Payload, get_payload
 from .protocol import BodyWriter
@@ -39,7 +39,13 @@ from .request import (
 )
 from .response import ClientResponse, RequestInfo
 from .streams import DEFAULT_HIGH_WATER
-from .timeouts import DEFAULT_TIMEOUT, ClientTimeout, DeadlineTimer, to_client_timeout
+from .timeouts import (
+    DEFAULT_TIMEOUT,
+    ClientTimeout,
+    DeadlineQueue,
+    DeadlineTimer,
+    to_client_timeout,
+)
 from .tls import resolve_ssl
 
 __all__ = ["ClientSession", "request"]
@@ -49,6 +55,7 @@ _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _INLINE_BODY_MAX = 256 * 1024
+_PREPARED_CACHE_SIZE = 256
 
 
 class _RequestContextManager:
@@ -129,6 +136,14 @@ class ClientSession:
             trace_config.freeze()
         self._closed = False
         self._loop = loop
+        # Per-request work that only depends on session settings, done once.
+        self._default_tls = getattr(self._connector, "ssl", None) or resolve_ssl(True)
+        self._default_options = _RequestOptions(
+            auto_decompress=auto_decompress, high_water=read_bufsize, limits=self._limits,
+            read_timeout=self._timeout.sock_read, expect100=False, chunked=False, compress=None,
+        )
+        self._deadlines: DeadlineQueue | None = None
+        self._prepared: dict[tuple[str, URL, Any], _PreparedRequest] = {}
 
     # -- properties --------------------------------------------------------------
 
@@ -231,9 +246,13 @@ class ClientSession:
     ) -> ClientResponse:
         if self._closed:
             raise RuntimeError("Session is closed")
-        method = validate_method(method)
+        if method not in COMMON_METHODS:
+            method = validate_method(method)
         url = build_url(str_or_url, params, self._base_url)
-        req_headers = merge_headers(self._default_headers, headers)
+        if headers is None and not self._trace_configs:
+            req_headers = self._default_headers  # copied before anything changes it
+        else:
+            req_headers = merge_headers(self._default_headers, headers)
         if data is not None and json is not None:
             raise ValueError("data= and json= cannot both be set; pass one of them")
         if auth is not None and not isinstance(auth, BasicAuth):
@@ -253,10 +272,13 @@ class ClientSession:
         compressor_name = compress or None
         if compressor_name is not None:
             Compressor(compressor_name)  # validates the name before anything is sent
-        tls = resolve_ssl(ssl, verify_ssl=verify_ssl, ssl_context=ssl_context,
-                          fingerprint=fingerprint)
-        if tls is resolve_ssl(True):  # the request's default defers to the connector's ssl=
-            tls = getattr(self._connector, "ssl", tls)
+        if ssl is True and verify_ssl is None and ssl_context is None and fingerprint is None:
+            tls = self._default_tls
+        else:
+            tls = resolve_ssl(ssl, verify_ssl=verify_ssl, ssl_context=ssl_context,
+                              fingerprint=fingerprint)
+            if tls is resolve_ssl(True):  # the request's default defers to the connector's
+                tls = self._default_tls
         skip = self._skip_auto_headers
         if skip_auto_headers:
             skip = skip | {h.lower() for h in skip_auto_headers}
@@ -267,7 +289,10 @@ class ClientSession:
             raise_for_status = self._raise_for_status
 
         loop = self._connector._get_loop()  # bound on first use; saves a getpid() per call
-        timer = DeadlineTimer(loop, timeouts.total)
+        deadlines = self._deadlines
+        if deadlines is None or deadlines.loop is not loop:
+            deadlines = self._deadlines = DeadlineQueue.for_loop(loop)
+        timer = DeadlineTimer(deadlines, timeouts.total)
         history: list[ClientResponse] = []
         url_auth = BasicAuth.from_url(url)
         if url_auth is not None:
@@ -278,17 +303,23 @@ class ClientSession:
         if auth is None and self._default_auth is not None:
             auth = self._default_auth
         original_url = url
-        options = _RequestOptions(
-            auto_decompress=self._auto_decompress if auto_decompress is None else auto_decompress,
-            high_water=read_bufsize or self._read_bufsize,
-            limits=self._limits if max_line_size is None and max_field_size is None
-            else HeaderLimits(max_line_size=max_line_size or self._limits.max_line_size,
-                              max_field_size=max_field_size or self._limits.max_field_size),
-            read_timeout=timeouts.sock_read,
-            expect100=expect100,
-            chunked=bool(chunked),
-            compress=compressor_name,
-        )
+        if (auto_decompress is None and read_bufsize is None and max_line_size is None
+                and max_field_size is None and not expect100 and not chunked
+                and compressor_name is None and timeouts is self._timeout):
+            options = self._default_options
+        else:
+            options = _RequestOptions(
+                auto_decompress=(self._auto_decompress if auto_decompress is None
+                                 else auto_decompress),
+                high_water=read_bufsize or self._read_bufsize,
+                limits=self._limits if max_line_size is None and max_field_size is None
+                else HeaderLimits(max_line_size=max_line_size or self._limits.max_line_size,
+                                  max_field_size=max_field_size or self._limits.max_field_size),
+                read_timeout=timeouts.sock_read,
+                expect100=expect100,
+                chunked=bool(chunked),
+                compress=compressor_name,
+            )
         body = payload  # a 303 drops `payload`; the body is still closed at the end
         traces: _tracing.Traces = ()
         trace_token = None
@@ -303,23 +334,37 @@ class ClientSession:
                 hop_auth = auth
                 if hop_auth is None and self._trust_env:
                     hop_auth = netrc_auth(url)
-                flow = None
-                if hop_auth is not None and not isinstance(hop_auth, BasicAuth):
-                    flow, hop_auth = hop_auth, None  # an AuthFlow (DigestAuth...)
-                if traces:
-                    payload = _tracing.traced_payload(payload, traces, method, url)
-                send_headers = self._prepare_headers(
-                    method, url, req_headers, payload, skip, hop_auth, cookies, options
-                )
-                if flow is not None and "Authorization" not in req_headers:
-                    send_headers = await _authorize(flow, method, url, send_headers, payload)
+                prepared = None
+                if (hop_auth is None and payload is None and not cookies
+                        and req_headers is self._default_headers and skip is self._skip_auto_headers
+                        and not expect100 and not len(self._cookie_jar)):
+                    cache_key = (method, url, tls)
+                    prepared = self._prepared.get(cache_key)
+                    if prepared is not None and prepared.version != getversion(req_headers):
+                        prepared = None
+                    if prepared is None:
+                        prepared = self._prepare(method, url, req_headers, None, skip, None,
+                                                 None, options, tls)
+                        if len(self._prepared) >= _PREPARED_CACHE_SIZE:
+                            self._prepared.clear()
+                        self._prepared[cache_key] = prepared
+                    flow = None
                 else:
                     flow = None
-                key = ConnectionKey(url.raw_host or "", url.port or 80, url.scheme == "https",
-                                    tls if url.scheme == "https" else None)
+                    if hop_auth is not None and not isinstance(hop_auth, BasicAuth):
+                        flow, hop_auth = hop_auth, None  # an AuthFlow (DigestAuth...)
+                    if traces:
+                        payload = _tracing.traced_payload(payload, traces, method, url)
+                    send_headers = self._prepare_headers(
+                        method, url, req_headers, payload, skip, hop_auth, cookies, options
+                    )
+                    if flow is not None and "Authorization" not in req_headers:
+                        send_headers = await _authorize(flow, method, url, send_headers, payload)
+                    else:
+                        flow = None
+                    prepared = _PreparedRequest(method, url, send_headers, tls, 0)
                 resp = await self._send(
-                    method, url, send_headers, payload, key, timer, timeouts, options,
-                    tuple(history),
+                    prepared, payload, timer, timeouts, options, tuple(history) if history else ()
                 )
                 set_cookies = (resp.headers.getall("Set-Cookie", ())
                                if resp.has_header(b"set-cookie") else ())
@@ -346,6 +391,8 @@ class ClientSession:
                             )
                         await _drain_for_redirect(resp)
                         new_url = _redirect_target(url, location)
+                        if req_headers is self._default_headers:
+                            req_headers = CIMultiDict(req_headers)  # about to change
                         if resp.status == 303 and method != "HEAD" or (
                             resp.status in (301, 302) and method == "POST"
                         ):
@@ -389,6 +436,13 @@ class ClientSession:
                 _tracing.deactivate(trace_token)
             if body is not None:  # e.g. closes an async generator left unfinished
                 await body.close()
+
+    def _prepare(self, method: str, url: URL, req_headers: CIMultiDict[str],
+                 payload: Payload | None, skip: frozenset[str], auth: BasicAuth | None,
+                 cookies: Any, options: _RequestOptions, tls: Any) -> _PreparedRequest:
+        headers = self._prepare_headers(method, url, req_headers, payload, skip, auth, cookies,
+                                        options)
+        return _PreparedRequest(method, url, headers, tls, getversion(req_headers))
 
     def _prepare_headers(
         self,
@@ -467,48 +521,40 @@ class ClientSession:
 
     async def _send(
         self,
-        method: str,
-        url: URL,
-        headers: CIMultiDict[str],
+        prepared: _PreparedRequest,
         payload: Payload | None,
-        key: ConnectionKey,
         timer: DeadlineTimer,
         timeouts: ClientTimeout,
         options: _RequestOptions,
         history: tuple[ClientResponse, ...],
     ) -> ClientResponse:
-        target = url.raw_path_qs or "/"
-        head_bytes = build_request_head(method, target, headers.items())
+        method = prepared.method
+        key = prepared.key
         attempts = 2 if method in _IDEMPOTENT and (payload is None or payload.replayable) else 1
         for attempt in range(attempts):
-            conn = await self._connect(key, timer, timeouts)
+            conn = None if self._trace_configs else self._connector.acquire_idle(key)
+            if conn is None:  # traced requests report reuse through connect()
+                conn = await self._connect(key, timer, timeouts)
             protocol = conn.protocol
             reused = protocol.response_complete  # a fresh protocol has never completed one
             if timer.active:
                 timer.attach(protocol)
             writer_task = None
             try:
-                protocol.start_response(
-                    method,
-                    auto_decompress=options.auto_decompress,
-                    high_water=options.high_water,
-                    read_timeout=options.read_timeout,
-                    limits=options.limits,
-                    expect_continue=options.expect100,
-                )
+                head_waiter = protocol.start_response(method, options)
                 if payload is None:
-                    protocol.send(head_bytes)
+                    protocol.send(prepared.head)
                 elif (isinstance(payload, BytesPayload) and not options.chunked
                       and not options.compress and not options.expect100
                       and len(payload.body) <= _INLINE_BODY_MAX):
-                    protocol.send(head_bytes + payload.body)
+                    protocol.send(prepared.head + payload.body)
                 else:
-                    protocol.send(head_bytes)
+                    protocol.send(prepared.head)
                     writer_task = asyncio.ensure_future(
-                        _write_body(protocol, payload, options, headers)
+                        _write_body(protocol, payload, options, prepared.headers)
                     )
                     writer_task.add_done_callback(_report_writer_error(protocol))
-                head = await protocol.wait_head()
+                head: ResponseHead = await head_waiter
             except (ServerDisconnectedError, ClientOSError) as exc:
                 conn.close()
                 if writer_task is not None:
@@ -529,12 +575,10 @@ class ClientSession:
             if writer_task is not None and not writer_task.done():
                 protocol.should_close = True  # the server answered before the body was sent
                 writer_task.cancel()
-            # url is without the fragment (never sent); real_url keeps it, as in aiohttp
-            bare_url = url.with_fragment(None) if url.raw_fragment else url
-            request_info = RequestInfo(bare_url, method, CIMultiDictProxy(headers), url)
+            request_info = prepared.request_info
             return ClientResponse(
                 method,
-                bare_url,
+                request_info.url,
                 head=head,
                 connection=conn,
                 request_info=request_info,
@@ -545,10 +589,6 @@ class ClientSession:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _connect(self, key: ConnectionKey, timer: DeadlineTimer, timeouts: ClientTimeout):
-        if not self._trace_configs:  # traced requests report reuse through connect()
-            conn = self._connector.acquire_idle(key)
-            if conn is not None:
-                return conn
         timer.connecting = True
         try:
             with timer:
@@ -596,6 +636,30 @@ class ClientSession:
                 p for idle in connector._idle.values() for p, _ in idle
             }:
                 _warn(f"Unclosed client session {self!r}", ResourceWarning, source=self)
+
+
+class _PreparedRequest:
+    """What goes on the wire for one hop: the final headers, their bytes, the pool key.
+
+    Requests that only use the session's defaults reuse one of these per
+    (method, URL); ``version`` is the default headers' multidict version when it
+    was built, so changing ``session.headers`` invalidates it.
+    """
+
+    __slots__ = ("method", "headers", "head", "key", "request_info", "version")
+
+    def __init__(self, method: str, url: URL, headers: CIMultiDict[str], tls: Any,
+                 version: int) -> None:
+        self.method = method
+        self.headers = headers
+        self.head = build_request_head(method, url.raw_path_qs or "/", headers.items())
+        https = url.scheme == "https"
+        self.key = ConnectionKey(url.raw_host or "", url.port or 80, https,
+                                 tls if https else None)
+        # url is without the fragment (never sent); real_url keeps it, as in aiohttp
+        bare_url = url.with_fragment(None) if url.raw_fragment else url
+        self.request_info = RequestInfo(bare_url, method, CIMultiDictProxy(headers), url)
+        self.version = version
 
 
 class _RequestOptions:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from dataclasses import dataclass
+from heapq import heapify, heappop, heappush
+from itertools import count
 from types import TracebackType
 from typing import Any
 
 from .exceptions import ConnectTimeout, ReadTimeout, Timeout
 
-__all__ = ["ClientTimeout", "DEFAULT_TIMEOUT", "DeadlineTimer", "to_client_timeout"]
+__all__ = [
+    "ClientTimeout", "DEFAULT_TIMEOUT", "DeadlineQueue", "DeadlineTimer", "to_client_timeout",
+]
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,76 @@ def to_client_timeout(value: Any, *, argument: str = "timeout") -> ClientTimeout
     return ClientTimeout(total=value)
 
 
+class DeadlineQueue:
+    """Every request deadline on one loop, behind a single loop timer.
+
+    A loop ``TimerHandle`` per request (scheduled, then cancelled a few hundred
+    microseconds later, then dropped from the loop's heap) costs more than the
+    request's own bookkeeping. Here a deadline is one heap push; a finished
+    timer is only marked dead, and the heap is compacted when the dead
+    outnumber the live. The one loop timer is moved only when a new deadline
+    is earlier than the armed one, so a stream of requests with the same
+    timeout arms it once per timeout period.
+    """
+
+    __slots__ = ("loop", "_heap", "_handle", "_armed_at", "_dead", "_seq", "__weakref__")
+
+    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, DeadlineQueue] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._heap: list[tuple[float, int, DeadlineTimer]] = []
+        self._handle: asyncio.TimerHandle | None = None
+        self._armed_at = 0.0
+        self._dead = 0
+        self._seq = count()
+
+    @classmethod
+    def for_loop(cls, loop: asyncio.AbstractEventLoop) -> DeadlineQueue:
+        queue = cls._by_loop.get(loop)
+        if queue is None:
+            queue = cls._by_loop[loop] = cls(loop)
+        return queue
+
+    def add(self, timer: DeadlineTimer, when: float) -> None:
+        heappush(self._heap, (when, next(self._seq), timer))
+        if self._handle is None or when < self._armed_at:
+            self._arm(when)
+
+    def discard(self) -> None:
+        """One timer in the heap has finished (its entry is now dead)."""
+        self._dead += 1
+        heap = self._heap
+        if self._dead > 64 and self._dead * 2 > len(heap):
+            heap[:] = [entry for entry in heap if entry[2].active]
+            heapify(heap)
+            self._dead = 0
+            if not heap and self._handle is not None:
+                self._handle.cancel()
+                self._handle = None
+
+    def _arm(self, when: float) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        self._armed_at = when
+        self._handle = self.loop.call_at(when, self._run)
+
+    def _run(self) -> None:
+        self._handle = None
+        heap = self._heap
+        now = self.loop.time()
+        while heap and (heap[0][0] <= now or not heap[0][2].active):
+            _, _, timer = heappop(heap)
+            if timer.active:
+                timer._fire()
+            else:
+                self._dead = max(self._dead - 1, 0)
+        if heap:
+            self._arm(heap[0][0])
+
+
 class DeadlineTimer:
     """Cancels whatever task is inside it when the deadline passes.
 
@@ -76,29 +151,29 @@ class DeadlineTimer:
     expired, entering the timer raises at once.
     """
 
-    __slots__ = ("_loop", "_handle", "_tasks", "expired", "connecting", "_total", "_protocol")
+    __slots__ = ("_loop", "_queue", "active", "_tasks", "expired", "connecting", "_total",
+                 "_protocol")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, total: float | None) -> None:
-        self._loop = loop
+    def __init__(self, queue: DeadlineQueue, total: float | None) -> None:
+        self._loop = loop = queue.loop
+        self._queue = queue
         self._tasks: list[asyncio.Task[Any]] = []
         self.expired = False
         self.connecting = False
         self._total = total
         self._protocol: Any = None
-        self._handle = loop.call_at(loop.time() + total, self._fire) if total else None
+        #: True while the deadline is armed.
+        self.active = bool(total)
+        if total:
+            queue.add(self, loop.time() + total)
 
     def _fire(self) -> None:
-        self._handle = None
+        self.active = False
         self.expired = True
         for task in self._tasks:
             task.cancel()
         if self._protocol is not None and not self.connecting:
             self._protocol._fail(self.error())
-
-    @property
-    def active(self) -> bool:
-        """True while the deadline is armed."""
-        return self._handle is not None
 
     def attach(self, protocol: Any) -> None:
         """The connection whose response this timer now bounds."""
@@ -106,9 +181,9 @@ class DeadlineTimer:
 
     def cancel(self) -> None:
         """Stop the timer (the request finished)."""
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
+        if self.active:
+            self.active = False
+            self._queue.discard()
         self._protocol = None
 
     def error(self) -> Timeout:
@@ -118,7 +193,7 @@ class DeadlineTimer:
     def __enter__(self) -> DeadlineTimer:
         if self.expired:
             raise self.error()
-        if self._handle is not None:
+        if self.active:
             task = asyncio.current_task(self._loop)
             if task is not None:
                 self._tasks.append(task)

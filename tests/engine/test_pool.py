@@ -11,7 +11,7 @@ import time
 import pytest
 
 from syncwrap.engine import ClientSession, ClientTimeout, TCPConnector, ThreadedResolver
-from tests.engine._util import SHORT, Event, run
+from tests.engine._util import SHORT, Event, canned, chunked_body, run
 from tests.servers import (
     CountingServer,
     ParsedRequest,
@@ -402,3 +402,35 @@ def test_module_level_request(counting_server):
     status, body = run(main())
     assert status == 200 and body.startswith(b'{"connection": 1')
     assert counting_server.wait_idle(5)  # its private session closed the connection
+
+
+def test_one_connection_serves_every_kind_of_response(raw_server):
+    """The connection's parser is reused from response to response: whatever the last one
+    was (HEAD with a Content-Length, chunked with trailers, 204, 304, 1xx first, a body
+    larger than one read), the next response on the same connection parses correctly."""
+    big = bytes(range(256)) * 4096  # 1 MiB: arrives over several reads
+    chunked = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+               + chunked_body([b"chu", b"nked"], trailers=b"X-Trailer: 1\r\n"))
+    script = [
+        ("GET", http_response(b"first")),
+        ("HEAD", b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"),
+        ("GET", chunked),
+        ("GET", b"HTTP/1.1 204 No Content\r\n\r\n"),
+        ("GET", b"HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n"),
+        ("GET", b"HTTP/1.1 100 Continue\r\n\r\n" + http_response(b"after 100")),
+        ("GET", http_response(big)),
+        ("GET", http_response(b"last")),
+    ]
+    server = raw_server(canned(*(data for _, data in script)))
+
+    async def main():
+        bodies = []
+        async with ClientSession(timeout=SHORT) as s:
+            for method, _ in script:
+                async with s.request(method, server.url) as resp:
+                    bodies.append((resp.status, await resp.read()))
+        return bodies
+
+    assert run(main()) == [(200, b"first"), (200, b""), (200, b"chunked"), (204, b""),
+                           (304, b""), (200, b"after 100"), (200, big), (200, b"last")]
+    assert server.connections == 1
