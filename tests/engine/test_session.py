@@ -372,3 +372,36 @@ def test_params_multidict_sent(raw_server):
 
     run(main())
     assert seen[0].target == "/x?a=1&a=2" and seen[0].method == "DELETE"
+
+
+def test_session_header_changes_and_cookies_reach_the_next_request(raw_server):
+    """Requests that only use the session's defaults reuse their serialised head; changing
+    ``session.headers`` or the cookie jar between two requests must still show on the wire."""
+    seen: list[ParsedRequest] = []
+
+    def answer(req: ParsedRequest) -> bytes:
+        if len(seen) == 5:
+            return http_response(b"ok", headers={"Set-Cookie": "k=v; Path=/"})
+        return http_response(b"ok")
+
+    server = raw_server(recording(answer, seen))
+
+    async def main():
+        jar = engine.CookieJar(unsafe=True)  # the server is an IP address
+        async with ClientSession(headers={"X-A": "1"}, cookie_jar=jar, timeout=SHORT) as s:
+            for _ in range(2):
+                async with s.get(server.url) as r:
+                    await r.read()
+            s.headers["X-A"] = "2"
+            async with s.get(server.url) as r:
+                await r.read()
+            del s.headers["X-A"]
+            s.headers["X-B"] = "3"
+            for _ in range(3):  # the 2nd of these sets a cookie; the 3rd must send it
+                async with s.get(server.url) as r:
+                    await r.read()
+
+    run(main())
+    assert [req.headers.get("x-a") for req in seen] == ["1", "1", "2", None, None, None]
+    assert [req.headers.get("x-b") for req in seen] == [None, None, None, "3", "3", "3"]
+    assert [req.headers.get("cookie") for req in seen] == [None] * 5 + ["k=v"]

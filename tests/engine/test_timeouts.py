@@ -290,3 +290,44 @@ def test_slow_consumer_does_not_trigger_sock_read(raw_server):
                 return first + await r.read()
 
     assert run(main()) == body
+
+
+def test_deadlines_share_one_loop_timer_and_fire_in_order():
+    """Request deadlines live in one heap per loop: each fires at its time (an earlier one
+    added later re-arms the loop timer), a cancelled one never fires, and the heap does not
+    grow with finished requests."""
+    from syncwrap.engine.timeouts import DeadlineQueue, DeadlineTimer
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        queue = DeadlineQueue.for_loop(loop)
+        assert DeadlineQueue.for_loop(loop) is queue
+        fired: list[str] = []
+
+        async def guarded(name: str, total: float) -> None:
+            timer = DeadlineTimer(queue, total)
+            try:
+                with timer:
+                    await asyncio.sleep(5)
+            except ReadTimeout:
+                fired.append(name)
+            finally:
+                timer.cancel()
+
+        late = asyncio.ensure_future(guarded("late", 0.6))
+        await asyncio.sleep(0)
+        early = asyncio.ensure_future(guarded("early", 0.1))  # earlier than the armed one
+        cancelled = DeadlineTimer(queue, 0.05)
+        cancelled.cancel()
+        started = loop.time()
+        await asyncio.wait_for(asyncio.gather(late, early), 3)
+        elapsed = loop.time() - started
+        assert fired == ["early", "late"]
+        assert 0.5 <= elapsed < 2.0
+        assert not cancelled.expired
+
+        for _ in range(10_000):  # finished requests: dead entries are compacted away
+            DeadlineTimer(queue, 300).cancel()
+        assert len(queue._heap) < 200
+
+    run(main())
