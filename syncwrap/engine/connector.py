@@ -244,8 +244,12 @@ class BaseConnector:
             protocol.close()
         else:
             protocol.detach()
-            loop = self._get_loop()
-            self._idle.setdefault(key, []).append((protocol, loop.time()))
+            loop = self._loop or self._get_loop()
+            idle = self._idle.get(key)
+            if idle is None:
+                self._idle[key] = [(protocol, loop.time())]
+            else:
+                idle.append((protocol, loop.time()))
             if self._cleanup_handle is None and self._keepalive_timeout:
                 self._cleanup_handle = loop.call_later(self._keepalive_timeout, self._cleanup)
         if self._waiters:

@@ -48,6 +48,10 @@ class ResponseHandler(asyncio.Protocol):
         self._continue_waiter: asyncio.Future[bool] | None = None
         self._sink: Any = None
         self.reader: StreamReader | None = None
+        # Body parts received before anyone took the body: a small response is usually
+        # whole before its ClientResponse exists, and then needs no StreamReader at all.
+        self._early: list[bytes] | None = None
+        self._early_size = 0
         self.response_complete = False
         self.should_close = False
         self.on_complete: Callable[[], None] | None = None
@@ -173,6 +177,7 @@ class ResponseHandler(asyncio.Protocol):
         self._continue_waiter = self._loop.create_future() if options.expect100 else None
         self.reader = None
         self._sink = None
+        self._early = None
         self.response_complete = False
         self._auto_decompress = options.auto_decompress
         self._high_water = options.high_water
@@ -212,15 +217,17 @@ class ResponseHandler(asyncio.Protocol):
                 self._continue_waiter.set_result(True)
 
     def _on_head(self, head: ResponseHead) -> None:
-        reader = StreamReader(self, high_water=self._high_water, loop=self._loop)
-        self.reader = reader
-        sink: Any = reader
-        encoding = head.first(b"content-encoding")
-        if encoding and self._auto_decompress:
-            decoder = make_decoder(encoding)
-            if decoder is not None:
-                sink = DecodingSink(reader, decoder)
-        self._sink = sink
+        encoding = head.first(b"content-encoding") if self._auto_decompress else None
+        decoder = make_decoder(encoding) if encoding else None
+        if decoder is not None:
+            reader = self.reader = StreamReader(self, high_water=self._high_water,
+                                                loop=self._loop)
+            self._sink = DecodingSink(reader, decoder)
+        elif head.chunked:  # chunk boundaries matter to readchunk(): a reader from the start
+            self._start_reader()
+        else:
+            self._early = []
+            self._early_size = 0
         if not head.keep_alive:
             self.should_close = True
         if self._continue_waiter is not None and not self._continue_waiter.done():
@@ -230,7 +237,14 @@ class ResponseHandler(asyncio.Protocol):
             waiter.set_result(head)
 
     def _on_body(self, data: bytes) -> None:
-        self._sink.feed_data(data)
+        sink = self._sink
+        if sink is not None:
+            sink.feed_data(data)
+            return
+        self._early.append(data)  # type: ignore[union-attr]
+        self._early_size += len(data)
+        if self._early_size > self._high_water:
+            self._start_reader()  # its flow control pauses the socket
 
     def _on_chunk_end(self) -> None:
         self._sink.end_http_chunk_receiving()
@@ -240,11 +254,34 @@ class ResponseHandler(asyncio.Protocol):
         self._cancel_read_timer()
         if self._parser is not None and self._parser.extra_data:
             self.should_close = True
-        self._sink.feed_eof()
+        if self._sink is not None:
+            self._sink.feed_eof()
         callback = self.on_complete
         if callback is not None:
             self.on_complete = None
             callback()
+
+    def _start_reader(self) -> StreamReader:
+        """Put the body behind a StreamReader from now on (with what arrived so far)."""
+        reader = self.reader = StreamReader(self, high_water=self._high_water, loop=self._loop)
+        self._sink = reader
+        early, self._early = self._early, None
+        if early:
+            for part in early:
+                reader.feed_data(part)
+        if self.response_complete:
+            reader.feed_eof()
+        return reader
+
+    def take_body(self) -> tuple[StreamReader | None, bytes | None]:
+        """The body for the response object: ``(None, body)`` if it is already whole and
+        was never handed out, else ``(reader, None)`` (``reader`` None: no body expected)."""
+        if self._early is not None:
+            if self.response_complete:
+                early, self._early = self._early, None
+                return None, early[0] if len(early) == 1 else b"".join(early)
+            return self._start_reader(), None
+        return self.reader, None
 
     def _fail(self, exc: BaseException) -> None:
         self.should_close = True
@@ -255,6 +292,8 @@ class ResponseHandler(asyncio.Protocol):
             waiter.exception()  # mark retrieved: the caller may already be gone
         elif self._sink is not None:
             self._sink.set_exception(exc)
+        elif self._early is not None:
+            self._start_reader().set_exception(exc)
         if self._continue_waiter is not None and not self._continue_waiter.done():
             self._continue_waiter.set_result(False)
         self.close()
@@ -290,6 +329,7 @@ class ResponseHandler(asyncio.Protocol):
         self._parser = None
         self.reader = None
         self._sink = None
+        self._early = None
         self.on_complete = None
         self._cancel_read_timer()
         if self._reading_paused and self.transport is not None:

@@ -105,16 +105,19 @@ class ClientResponse:
         self._body: bytes | None = None
         self._cookies: SimpleCookie | None = None
         self._released = False
-        protocol = connection.protocol if connection is not None else None
-        self.content: StreamReader = (
-            protocol.reader if protocol is not None and protocol.reader is not None
-            else EMPTY_PAYLOAD
+        if connection is None:
+            self._content: StreamReader | None = EMPTY_PAYLOAD
+            self._whole_body: bytes | None = None
+            return
+        protocol = connection.protocol
+        reader, self._whole_body = protocol.take_body()
+        self._content = reader if reader is not None or self._whole_body is not None else (
+            EMPTY_PAYLOAD
         )
-        if protocol is not None:
-            if protocol.response_complete:
-                self._release_connection()
-            else:
-                protocol.on_complete = self._release_connection
+        if protocol.response_complete:
+            self._release_connection()
+        else:
+            protocol.on_complete = self._release_connection
 
     def __repr__(self) -> str:
         return f"<ClientResponse({self.url}) [{self.status} {self.reason}]>"
@@ -203,14 +206,25 @@ class ClientResponse:
 
     # -- body --------------------------------------------------------------------
 
+    @property
+    def content(self) -> StreamReader:
+        """The body as a stream: ``read(n)``, ``readline()``, ``iter_chunked(n)``..."""
+        content = self._content
+        if content is None:  # the body arrived whole before anyone asked for a stream
+            content = self._content = StreamReader.from_bytes(self._whole_body or b"")
+        return content
+
     async def read(self) -> bytes:
         """The whole body (decoded from gzip etc.); cached after the first call."""
         if self._body is None:
-            try:
-                self._body = await self.content.read()
-            except BaseException:
-                self.close()
-                raise
+            if self._content is None:
+                self._body = self._whole_body
+            else:
+                try:
+                    self._body = await self._content.read()
+                except BaseException:
+                    self.close()
+                    raise
             self._finish()
             if self._traces:
                 for trace in self._traces:

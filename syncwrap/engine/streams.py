@@ -35,7 +35,7 @@ class StreamReader:
         timer: Any = None,
     ) -> None:
         self._flow = flow
-        self._loop = loop or asyncio.get_event_loop()
+        self._loop = loop  # the running loop, looked up when a reader first waits
         self._high_water = max(high_water, 1)
         self._low_water = self._high_water // 4
         self._buffer: deque[bytes] = deque()
@@ -49,6 +49,15 @@ class StreamReader:
         self._last_chunk_end = 0
         self._timer = timer
         self.total_bytes = 0
+
+    @classmethod
+    def from_bytes(cls, data: bytes, loop: asyncio.AbstractEventLoop | None = None
+                   ) -> StreamReader:
+        """A finished stream holding ``data``."""
+        reader = cls(loop=loop)
+        reader.feed_data(data)
+        reader.feed_eof()
+        return reader
 
     def __repr__(self) -> str:
         state = "eof" if self._eof else f"{self._size} bytes buffered"
@@ -123,7 +132,7 @@ class StreamReader:
     async def wait_eof(self) -> None:
         if self._eof:
             return
-        fut = self._loop.create_future()
+        fut = (self._loop or asyncio.get_running_loop()).create_future()
         self._eof_waiters.append(fut)
         await self._await(fut)
 
@@ -134,7 +143,7 @@ class StreamReader:
             raise self._exception
         if self._paused:
             self._resume()
-        fut = self._loop.create_future()
+        fut = (self._loop or asyncio.get_running_loop()).create_future()
         self._waiter = fut
         try:
             await self._await(fut)
