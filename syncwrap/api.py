@@ -23,12 +23,13 @@ from . import uploads
 from .cookies_view import CookiesView
 from .engine.connector import BaseConnector, TCPConnector
 from .engine.cookies import CookieJar
+from .engine.direct_read import take_body
 from .engine.exceptions import HTTPError
 from .engine.request import merge_headers
 from .engine.response import ClientResponse
 from .engine.session import ClientSession
 from .engine.timeouts import DEFAULT_TIMEOUT, ClientTimeout, to_client_timeout
-from .streaming import BodyChannel, RawBody, start_pump
+from .streaming import BodyChannel, DirectChannel, RawBody, start_pump
 from .sync_auth import auth_option
 from .tls_options import ssl_option
 
@@ -57,7 +58,7 @@ class Response:
         engine_response: ClientResponse,
         *,
         elapsed: float,
-        channel: BodyChannel | None = None,
+        channel: BodyChannel | DirectChannel | None = None,
         pump: Any = None,
     ) -> None:
         self._resp = engine_response
@@ -324,7 +325,7 @@ async def _perform(
     kwargs: dict[str, Any],
     stream: bool,
     own_session_factory: Callable[[], ClientSession] | None = None,
-) -> tuple[ClientResponse, float, BodyChannel | None, Any]:
+) -> tuple[ClientResponse, float, BodyChannel | DirectChannel | None, Any]:
     started = time.perf_counter()
     owned = None
     if engine is None:
@@ -345,6 +346,9 @@ async def _perform(
         if check_status and resp.status >= 400:
             resp.release()  # the body is unread: the connection is closed, not pooled
             Response(resp, elapsed=elapsed).raise_for_status()
+        direct = take_body(resp)  # a large plain body: the caller reads the socket itself
+        if direct is not None:
+            return resp, elapsed, DirectChannel(direct), None
         channel = BodyChannel()
 
         def pump_done(error: BaseException | None) -> None:

@@ -5,6 +5,11 @@ a :class:`BodyChannel`; the caller takes them without a round trip to the loop
 per read. When the channel holds more than ``high_water`` bytes the pump waits
 (so the socket is paused by the StreamReader's own flow control) until the
 caller drains it below ``low_water``. Memory stays bounded.
+
+A large plain body (no TLS, no Content-Encoding, not chunked) skips all that:
+:class:`DirectChannel` has the calling thread receive it straight from the
+socket (``syncwrap.engine.direct_read``, thread mode), so the loop thread is
+not involved per chunk and an exact-size read is the kernel's one copy.
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ from collections import deque
 from typing import Any
 
 from . import loop as loop_thread
+from .engine.direct_read import SocketBody
 
-__all__ = ["BodyChannel", "RawBody", "start_pump"]
+__all__ = ["BodyChannel", "DirectChannel", "RawBody", "start_pump"]
 
 CHANNEL_HIGH_WATER = 8 * 1024 * 1024
 
@@ -77,12 +83,7 @@ class BodyChannel:
                     if self._error is not None:
                         raise self._error
                     return b""
-                if loop_thread.in_loop_thread():  # the pump runs here: waiting would deadlock
-                    raise RuntimeError(
-                        "syncwrap: a streamed body was read on syncwrap's own event-loop "
-                        "thread; waiting for more data there would deadlock. Read it from "
-                        "another thread, or use syncwrap.engine's async API on the loop."
-                    )
+                _refuse_loop_thread()  # the pump runs here: waiting would deadlock
                 if not self._cond.wait(timeout):
                     from .engine.exceptions import ReadTimeout
 
@@ -127,6 +128,12 @@ class BodyChannel:
             need -= len(data)
         return b"".join(parts)
 
+    def unread(self, data: bytes) -> None:
+        """Put ``data`` back in front (what a line reader took too much of)."""
+        with self._cond:
+            self._chunks.appendleft(data)
+            self._size += len(data)
+
     def close(self) -> None:
         with self._cond:
             self.closed = True
@@ -134,6 +141,99 @@ class BodyChannel:
             self._size = 0
             if self._space is not None:
                 self._release_space()
+
+
+def _refuse_loop_thread() -> None:
+    if loop_thread.in_loop_thread():
+        raise RuntimeError(
+            "syncwrap: a streamed body was read on syncwrap's own event-loop "
+            "thread; waiting for more data there would deadlock. Read it from "
+            "another thread, or use syncwrap.engine's async API on the loop."
+        )
+
+
+class DirectChannel:
+    """A body the calling thread receives itself, straight from the socket.
+
+    Same reading interface as :class:`BodyChannel`. What arrived before the take-over
+    (and what a line reader puts back) is served first; then every read is one
+    ``recv`` into a fresh bytes object, never past the Content-Length. Not for several
+    reading threads at once; :meth:`close` may come from any thread.
+    """
+
+    def __init__(self, body: SocketBody) -> None:
+        self._body = body
+        self._pending: deque[bytes] = deque()
+        self._pending_size = 0
+        if body.buffered:
+            self.unread(body.buffered)
+            body.buffered = b""
+        self.closed = False
+
+    def _take_pending(self, n: int) -> bytes:
+        """Up to ``n`` bytes (all if ``n < 0``) of the pending ones."""
+        pending = self._pending
+        if n < 0 or n >= self._pending_size:
+            data = pending.popleft() if len(pending) == 1 else b"".join(pending)
+            pending.clear()
+        else:
+            first = pending.popleft()
+            if len(first) > n:
+                data, rest = first[:n], first[n:]
+                pending.appendleft(rest)
+            else:
+                parts = [first]
+                need = n - len(first)
+                while need:
+                    chunk = pending.popleft()
+                    if len(chunk) > need:
+                        pending.appendleft(chunk[need:])
+                        chunk = chunk[:need]
+                    parts.append(chunk)
+                    need -= len(chunk)
+                data = b"".join(parts)
+        self._pending_size -= len(data)
+        return data
+
+    def get(self, n: int, timeout: float | None = None) -> bytes:
+        """Up to ``n`` bytes (what has arrived if ``n < 0``); b'' at EOF; waits for data.
+
+        ``timeout`` is not used: the connection's sock_read timeout applies.
+        """
+        if self._pending:
+            return self._take_pending(n)
+        _refuse_loop_thread()
+        return self._body.recv(n if n > 0 else 256 * 1024)
+
+    def get_exact(self, n: int) -> bytes:
+        """Exactly ``n`` bytes unless the body ends first (one kernel copy, when aligned)."""
+        if not self._pending:
+            _refuse_loop_thread()
+            return self._body.recv(n, exact=True)
+        head = self._take_pending(n)
+        if len(head) == n:
+            return head
+        _refuse_loop_thread()
+        return head + self._body.recv(n - len(head), exact=True)
+
+    def unread(self, data: bytes) -> None:
+        """Put ``data`` back in front (what a line reader took too much of)."""
+        self._pending.appendleft(data)
+        self._pending_size += len(data)
+
+    def close(self) -> None:
+        """Done: the connection is pooled if the body was read to its end, else closed."""
+        self.closed = True
+        self._pending.clear()
+        self._pending_size = 0
+        self._body.close()
+
+    def __del__(self) -> None:  # dropped unread (e.g. Ctrl-C before the Response existed)
+        if not getattr(self, "closed", True):
+            try:
+                self._body.close()
+            except Exception:  # noqa: BLE001 - interpreter teardown: nothing left to close
+                pass
 
 
 def _set_if_pending(fut: asyncio.Future[None]) -> None:
@@ -170,7 +270,7 @@ def start_pump(content: Any, channel: BodyChannel, on_done: Any) -> asyncio.Task
 class RawBody(io.RawIOBase):
     """``response.raw``: the decoded body as a readable binary file object."""
 
-    def __init__(self, channel: BodyChannel, on_close: Any = None) -> None:
+    def __init__(self, channel: BodyChannel | DirectChannel, on_close: Any = None) -> None:
         super().__init__()
         self._channel = channel
         self._on_close = on_close
@@ -231,9 +331,7 @@ class RawBody(io.RawIOBase):
         return b"".join(parts)
 
     def _unread(self, data: bytes) -> None:
-        with self._channel._cond:
-            self._channel._chunks.appendleft(data)
-            self._channel._size += len(data)
+        self._channel.unread(data)
 
     def close(self) -> None:
         if not self.closed:

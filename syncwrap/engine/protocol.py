@@ -13,6 +13,7 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+from . import direct_read
 from .decoders import DecodingSink, make_decoder
 from .exceptions import (
     ClientConnectionError,
@@ -102,6 +103,8 @@ class ResponseHandler(asyncio.Protocol):
             self._spare_parser.close()
             self._spare_parser = None
         self.transport = None
+        if self._direct is not None:  # direct body reads: close the dup, wake its reader
+            self._direct_end()
         self._cancel_read_timer()
         parser = self._parser
         if parser is not None and not self.response_complete:
@@ -145,14 +148,14 @@ class ResponseHandler(asyncio.Protocol):
     def pause_reading(self) -> None:
         if not self._reading_paused and self.transport is not None:
             self._reading_paused = True
-            self.transport.pause_reading()
+            (self._direct or self.transport).pause_reading()  # direct body reads: the dup
 
     def resume_reading(self) -> None:
         if self._reading_paused and self.transport is not None:
             self._reading_paused = False
             if self._read_timeout is not None:
                 self._last_read = self._loop.time()
-            self.transport.resume_reading()
+            (self._direct or self.transport).resume_reading()  # direct body reads: the dup
 
     # -- one request/response cycle ------------------------------------------
 
@@ -232,6 +235,7 @@ class ResponseHandler(asyncio.Protocol):
             self.should_close = True
         if self._continue_waiter is not None and not self._continue_waiter.done():
             self._continue_waiter.set_result(False)
+        direct_read.on_head(self, head)  # direct body reads: large plain bodies on uvloop
         waiter = self._head_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(head)
@@ -250,6 +254,8 @@ class ResponseHandler(asyncio.Protocol):
         self._sink.end_http_chunk_receiving()
 
     def _on_complete(self) -> None:
+        if self._direct is not None:  # direct body reads: end them before completing
+            self._direct_end()
         self.response_complete = True
         self._cancel_read_timer()
         if self._parser is not None and self._parser.extra_data:
@@ -359,6 +365,22 @@ class ResponseHandler(asyncio.Protocol):
         transport = self.transport
         if transport is not None:
             transport.abort()
+
+    # -- direct body reads (see direct_read.py) ----------------------------------------------
+
+    #: The reader taking the body straight from a dup of the socket (loop or thread mode);
+    #: it receives the flow-control calls meanwhile. None when the transport reads.
+    _direct: Any = None
+
+    def _direct_end(self) -> None:
+        """End direct body reads: the dup is closed (or its reading thread woken) and the
+        transport reads again, unless flow control paused it, seeing what comes next."""
+        direct, self._direct = self._direct, None
+        if direct is not None:
+            direct.stop()
+            transport = self.transport
+            if transport is not None and not self._reading_paused and not transport.is_closing():
+                transport.resume_reading()
 
 
 class BodyWriter:

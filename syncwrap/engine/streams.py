@@ -39,6 +39,7 @@ class StreamReader:
         self._high_water = max(high_water, 1)
         self._low_water = self._high_water // 4
         self._buffer: deque[bytes] = deque()
+        self._offset = 0  # bytes of _buffer[0] already read (partial reads copy no rest)
         self._size = 0
         self._eof = False
         self._paused = False
@@ -175,27 +176,35 @@ class StreamReader:
         buf = self._buffer
         if not buf:
             return b""
+        offset = self._offset
         if n < 0 or n >= self._size:
-            data = buf.popleft() if len(buf) == 1 else b"".join(buf)
+            if offset:
+                buf[0] = memoryview(buf[0])[offset:]  # type: ignore[call-overload]
+                self._offset = 0
+            data = bytes(buf.popleft()) if len(buf) == 1 else b"".join(buf)
             buf.clear()
         else:
             first = buf[0]
-            if len(first) > n:
-                data = first[:n]
-                buf[0] = first[n:]
-            elif len(first) == n:
-                data = buf.popleft()
-            else:
-                parts = []
-                need = n
+            available = len(first) - offset
+            if available > n:
+                data = first[offset:offset + n]
+                self._offset = offset + n
+            elif available == n:
+                data = first[offset:] if offset else first
+                buf.popleft()
+                self._offset = 0
+            else:  # across chunks: views of the pieces, one copy in the join
+                parts: list[bytes | memoryview] = [memoryview(buf.popleft())[offset:]]
+                self._offset = 0
+                need = n - available
                 while need:
                     chunk = buf[0]
                     if len(chunk) <= need:
                         parts.append(buf.popleft())
                         need -= len(chunk)
                     else:
-                        parts.append(chunk[:need])
-                        buf[0] = chunk[need:]
+                        parts.append(memoryview(chunk)[:need])
+                        self._offset = need
                         need = 0
                 data = b"".join(parts)
         self._consumed(len(data))
@@ -203,6 +212,9 @@ class StreamReader:
 
     def _read_first_chunk(self) -> bytes:
         data = self._buffer.popleft()
+        if self._offset:
+            data = data[self._offset:]
+            self._offset = 0
         self._consumed(len(data))
         return data
 
@@ -243,6 +255,9 @@ class StreamReader:
             raise ValueError("readuntil(): separator must not be empty")
         checked = 0
         while True:
+            if self._offset:  # drop what was read of the first chunk
+                self._buffer[0] = self._buffer[0][self._offset:]
+                self._offset = 0
             joined = b"".join(self._buffer) if len(self._buffer) > 1 else (
                 self._buffer[0] if self._buffer else b""
             )
@@ -323,6 +338,7 @@ class StreamReader:
 class _EmptyStreamReader(StreamReader):
     def __init__(self) -> None:
         self._buffer = deque()
+        self._offset = 0
         self._size = 0
         self._eof = True
         self._exception = None

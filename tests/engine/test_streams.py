@@ -313,3 +313,26 @@ def test_stream_reader_standalone_flow_control():
         assert await reader.read() == b"x" * 10 and reader.at_eof()
 
     run(main())
+
+
+def test_partial_reads_across_chunks_return_the_exact_stream():
+    """Reads smaller than the buffered chunks keep an offset into the first chunk; every
+    reading method must still see the exact byte stream, in order."""
+    stream = bytes(range(256)) * 40  # 10240 bytes, fed as uneven chunks
+    pieces = [stream[i:j] for i, j in zip([0, 7, 4000, 4001, 9000], [7, 4000, 4001, 9000, 10240])]
+
+    async def main():
+        reader = StreamReader()
+        for piece in pieces:
+            reader.feed_data(piece)
+        reader.feed_eof()
+        got = [await reader.read(3), await reader.read(5),  # inside, then across, chunk 1
+               await reader.readexactly(3000), reader.read_nowait(1500),
+               await reader.readany(), await reader.readuntil(bytes([0])),
+               await reader.read(2), await reader.readline()]
+        got += [chunk async for chunk in reader.iter_chunked(777)]
+        return got
+
+    got = run(main())
+    assert b"".join(got) == stream
+    assert [len(part) for part in got[:4]] == [3, 5, 3000, 1500]
