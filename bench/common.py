@@ -43,7 +43,7 @@ class Spec:
     base_url: str = ""
     variant: str = ""  # streaming method, e.g. "iter_any"
     loop: str = ""  # "asyncio" | "uvloop" for async clients, "" for sync ones
-    count: int = 0  # request budget (seq / conc / threads / rtt)
+    count: int = 0  # request budget (seq / conc / threads / rtt); /big transfers (download)
     seconds: float = 0.0  # time budget (seq / conc / threads)
     concurrency: int = 1
     warmup: int = 0  # warm-up requests (per worker for conc / threads)
