@@ -71,8 +71,9 @@ class StreamReader:
         if not data:
             return
         self._buffer.append(data)
-        self._size += len(data)
-        self.total_bytes += len(data)
+        n = len(data)
+        self._size += n
+        self.total_bytes += n
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None
@@ -147,7 +148,11 @@ class StreamReader:
         fut = (self._loop or asyncio.get_running_loop()).create_future()
         self._waiter = fut
         try:
-            await self._await(fut)
+            if self._timer is None:
+                await fut
+            else:
+                with self._timer:
+                    await fut
         finally:
             if self._waiter is fut:
                 self._waiter = None
@@ -310,11 +315,15 @@ class StreamReader:
 
     async def iter_any(self) -> AsyncIterator[bytes]:
         """Yield data as it arrives, chunk by chunk, without copying."""
-        while True:
-            data = await self.readany()
-            if not data:
+        buffer = self._buffer
+        while True:  # readany(), inlined: this loop runs once per network read
+            while not buffer and not self._eof:
+                await self._wait_for_data()
+            if self._exception is not None:
+                raise self._exception
+            if not buffer:
                 return
-            yield data
+            yield self._read_first_chunk()
 
     async def iter_chunks(self) -> AsyncIterator[tuple[bytes, bool]]:
         """Yield ``(data, end_of_http_chunk)`` pairs until EOF."""

@@ -319,7 +319,8 @@ def test_partial_reads_across_chunks_return_the_exact_stream():
     """Reads smaller than the buffered chunks keep an offset into the first chunk; every
     reading method must still see the exact byte stream, in order."""
     stream = bytes(range(256)) * 40  # 10240 bytes, fed as uneven chunks
-    pieces = [stream[i:j] for i, j in zip([0, 7, 4000, 4001, 9000], [7, 4000, 4001, 9000, 10240])]
+    cuts = [0, 7, 4000, 4001, 9000, 10240]
+    pieces = [stream[i:j] for i, j in zip(cuts, cuts[1:], strict=False)]
 
     async def main():
         reader = StreamReader()
