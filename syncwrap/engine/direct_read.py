@@ -61,6 +61,9 @@ THREAD_READ_SIZE = 1024 * 1024
 _MAX_EXACT = 64 * 1024 * 1024
 #: Bytes left of a body read until the server closes the connection.
 UNTIL_CLOSE = -1
+#: dup() of a socket's fd, MSG_WAITALL and SO_RCVTIMEO as a timeval are POSIX; elsewhere the
+#: transport reads every body.
+_POSIX = os.name == "posix" and hasattr(socket, "MSG_WAITALL")
 
 
 def _body_left(protocol: ResponseHandler) -> int | None:
@@ -68,8 +71,8 @@ def _body_left(protocol: ResponseHandler) -> int | None:
     response's body cannot be read directly (see the module docstring)."""
     transport = protocol.transport
     parser = protocol._parser
-    if (transport is None or transport.is_closing() or protocol.closed or parser is None
-            or protocol.response_complete or protocol._direct is not None):
+    if (not _POSIX or transport is None or transport.is_closing() or protocol.closed
+            or parser is None or protocol.response_complete or protocol._direct is not None):
         return None
     reader = protocol.reader
     if reader is not None:  # the response object took the body: it has a StreamReader
