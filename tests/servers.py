@@ -329,6 +329,25 @@ def keep_alive(body: bytes = b"ok", *, requests: list[ParsedRequest] | None = No
     return lambda conn: serve_http(conn, answer)
 
 
+class Gate:
+    """Lets a handler send a response's head and first bytes, then wait until the test opens
+    the gate before it sends the rest: the test sees the response while its body is not whole.
+    """
+
+    def __init__(self, timeout: float = 10.0) -> None:
+        self._sem = threading.Semaphore(0)
+        self._timeout = timeout
+
+    def open(self) -> None:
+        self._sem.release()
+
+    def send(self, conn: socket.socket, first: bytes, rest: bytes) -> None:
+        conn.sendall(first)
+        if not self._sem.acquire(timeout=self._timeout):
+            raise TimeoutError("the test never opened the gate")
+        conn.sendall(rest)
+
+
 def dribble(body: bytes, interval: float = 0.05, piece: int = 1) -> Handler:
     """Handler: send headers at once, then the body ``piece`` bytes every ``interval`` s."""
 

@@ -29,7 +29,7 @@ from syncwrap.engine import (
 )
 from syncwrap.engine.direct_read import MIN_BODY, LoopReader, SocketBody, take_body
 from tests.engine._util import SHORT
-from tests.servers import read_request, wait_client_close
+from tests.servers import Gate, read_request, wait_client_close
 
 uvloop = pytest.importorskip("uvloop")
 
@@ -69,23 +69,6 @@ def keep_alive(answer: Callable[[socket.socket, bytes], bool]) -> Callable[[sock
         wait_client_close(conn, 5)
 
     return handler
-
-
-class Gate:
-    """Lets a handler send a response's head and first bytes, then wait for the client to
-    have looked at its connection before sending the rest (so the body is not whole yet)."""
-
-    def __init__(self) -> None:
-        self._sem = threading.Semaphore(0)
-
-    def open(self) -> None:
-        self._sem.release()
-
-    def send(self, conn: socket.socket, first: bytes, rest: bytes) -> None:
-        conn.sendall(first)
-        if not self._sem.acquire(timeout=5):
-            raise TimeoutError("the client never opened the gate")
-        conn.sendall(rest)
 
 
 def send_body(gate: Gate) -> Callable[[socket.socket, bytes], bool]:

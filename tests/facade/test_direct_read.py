@@ -27,7 +27,7 @@ import syncwrap
 from syncwrap.engine.direct_read import MIN_BODY
 from syncwrap.streaming import BodyChannel, DirectChannel
 from tests.facade._util import WAIT, LineReader, start_script
-from tests.servers import read_request, wait_client_close
+from tests.servers import Gate, read_request, wait_client_close
 
 MIB = 1024 * 1024
 BODY = os.urandom(3 * MIB + 4321)
@@ -71,23 +71,6 @@ def pool_stats(s: syncwrap.Session) -> dict[str, int]:
         return s.connector.stats()
 
     return syncwrap.run(stats(), timeout=WAIT)
-
-
-class Gate:
-    """A handler sends a head and first bytes, then waits until the test opens the gate (so
-    the body is taken over, not whole, when the response comes back)."""
-
-    def __init__(self) -> None:
-        self._sem = threading.Semaphore(0)
-
-    def open(self) -> None:
-        self._sem.release()
-
-    def send(self, conn: socket.socket, first: bytes, rest: bytes) -> None:
-        conn.sendall(first)
-        if not self._sem.acquire(timeout=WAIT):
-            raise TimeoutError("the test never opened the gate")
-        conn.sendall(rest)
 
 
 def keep_alive(answer: Callable[[socket.socket, bytes], None]) -> Callable[[socket.socket], None]:
