@@ -43,6 +43,11 @@ class BodyChannel:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.closed = False
 
+    @property
+    def buffered(self) -> int:
+        """Bytes waiting to be taken."""
+        return self._size
+
     # -- the pump side (loop thread) -------------------------------------------
 
     def put(self, data: bytes | memoryview) -> bool:
@@ -163,69 +168,42 @@ class DirectChannel:
 
     def __init__(self, body: SocketBody) -> None:
         self._body = body
-        self._pending: deque[bytes] = deque()
-        self._pending_size = 0
+        # What arrived before the take-over, and what a line reader puts back: a finished
+        # BodyChannel, so taking from it never waits.
+        self._pending = BodyChannel()
         if body.buffered:
-            self.unread(body.buffered)
+            self._pending.put(body.buffered)
             body.buffered = b""
+        self._pending.finish()
         self.closed = False
-
-    def _take_pending(self, n: int) -> bytes:
-        """Up to ``n`` bytes (all if ``n < 0``) of the pending ones."""
-        pending = self._pending
-        if n < 0 or n >= self._pending_size:
-            data = pending.popleft() if len(pending) == 1 else b"".join(pending)
-            pending.clear()
-        else:
-            first = pending.popleft()
-            if len(first) > n:
-                data, rest = first[:n], first[n:]
-                pending.appendleft(rest)
-            else:
-                parts = [first]
-                need = n - len(first)
-                while need:
-                    chunk = pending.popleft()
-                    if len(chunk) > need:
-                        pending.appendleft(chunk[need:])
-                        chunk = chunk[:need]
-                    parts.append(chunk)
-                    need -= len(chunk)
-                data = b"".join(parts)
-        self._pending_size -= len(data)
-        return data
 
     def get(self, n: int, timeout: float | None = None) -> bytes:
         """Up to ``n`` bytes (what has arrived if ``n < 0``); b'' at EOF; waits for data.
 
         ``timeout`` is not used: the connection's sock_read timeout applies.
         """
-        if self._pending:
-            return self._take_pending(n)
+        if self._pending.buffered:
+            return self._pending.get(n)
         _refuse_loop_thread()
         return self._body.recv(n if n > 0 else 256 * 1024)
 
     def get_exact(self, n: int) -> bytes:
         """Exactly ``n`` bytes unless the body ends first (one kernel copy, when aligned)."""
-        if not self._pending:
-            _refuse_loop_thread()
-            return self._body.recv(n, exact=True)
-        head = self._take_pending(n)
+        head = self._pending.get(n) if self._pending.buffered else b""
         if len(head) == n:
             return head
         _refuse_loop_thread()
-        return head + self._body.recv(n - len(head), exact=True)
+        tail = self._body.recv(n - len(head), exact=True)
+        return head + tail if head else tail
 
     def unread(self, data: bytes) -> None:
         """Put ``data`` back in front (what a line reader took too much of)."""
-        self._pending.appendleft(data)
-        self._pending_size += len(data)
+        self._pending.unread(data)
 
     def close(self) -> None:
         """Done: the connection is pooled if the body was read to its end, else closed."""
         self.closed = True
-        self._pending.clear()
-        self._pending_size = 0
+        self._pending.close()
         self._body.close()
 
     def __del__(self) -> None:  # dropped unread (e.g. Ctrl-C before the Response existed)

@@ -432,8 +432,9 @@ class SocketBody:
     def _finish_on_loop(self, ok: bool) -> None:
         protocol = self._protocol
         response = self._response
-        if ok and protocol._direct is self and not protocol.closed:
-            protocol._on_complete()  # ends direct mode, then completes as the parser would
+        parser = protocol._parser
+        if ok and protocol._direct is self and not protocol.closed and parser is not None:
+            parser.end_body()  # completes the response; completion ends direct mode first
             response.release()
         else:
             response.close()

@@ -271,6 +271,13 @@ class ResponseParser:
             f"{self._head.content_length} bytes missing"
         )
 
+    def end_body(self) -> None:
+        """The rest of a Content-Length or until-close body was received without passing
+        through :meth:`feed` (read straight from the socket): the message is complete."""
+        if self._mode in (_LENGTH, _UNTIL_CLOSE):
+            self._remaining = 0
+            self._finish()
+
     def _finish(self) -> None:
         self._mode = _DONE
         self._on_complete()

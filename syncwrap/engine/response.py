@@ -111,9 +111,9 @@ class ClientResponse:
             return
         protocol = connection.protocol
         reader, self._whole_body = protocol.take_body()
-        self._content = reader if reader is not None or self._whole_body is not None else (
-            EMPTY_PAYLOAD
-        )
+        if reader is None and self._whole_body is None:  # no body was expected
+            reader = EMPTY_PAYLOAD
+        self._content = reader
         if protocol.response_complete:
             self._release_connection()
         else:

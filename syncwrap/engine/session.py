@@ -334,23 +334,22 @@ class ClientSession:
                 hop_auth = auth
                 if hop_auth is None and self._trust_env:
                     hop_auth = netrc_auth(url)
-                prepared = None
+                flow = None
                 if (hop_auth is None and payload is None and not cookies
                         and req_headers is self._default_headers and skip is self._skip_auto_headers
                         and not expect100 and not len(self._cookie_jar)):
                     cache_key = (method, url, tls)
                     prepared = self._prepared.get(cache_key)
-                    if prepared is not None and prepared.version != getversion(req_headers):
-                        prepared = None
-                    if prepared is None:
-                        prepared = self._prepare(method, url, req_headers, None, skip, None,
-                                                 None, options, tls)
+                    version = getversion(req_headers)
+                    if prepared is None or prepared.version != version:
+                        send_headers = self._prepare_headers(
+                            method, url, req_headers, None, skip, None, None, options
+                        )
+                        prepared = _PreparedRequest(method, url, send_headers, tls, version)
                         if len(self._prepared) >= _PREPARED_CACHE_SIZE:
                             self._prepared.clear()
                         self._prepared[cache_key] = prepared
-                    flow = None
                 else:
-                    flow = None
                     if hop_auth is not None and not isinstance(hop_auth, BasicAuth):
                         flow, hop_auth = hop_auth, None  # an AuthFlow (DigestAuth...)
                     if traces:
@@ -436,13 +435,6 @@ class ClientSession:
                 _tracing.deactivate(trace_token)
             if body is not None:  # e.g. closes an async generator left unfinished
                 await body.close()
-
-    def _prepare(self, method: str, url: URL, req_headers: CIMultiDict[str],
-                 payload: Payload | None, skip: frozenset[str], auth: BasicAuth | None,
-                 cookies: Any, options: _RequestOptions, tls: Any) -> _PreparedRequest:
-        headers = self._prepare_headers(method, url, req_headers, payload, skip, auth, cookies,
-                                        options)
-        return _PreparedRequest(method, url, headers, tls, getversion(req_headers))
 
     def _prepare_headers(
         self,

@@ -45,17 +45,23 @@ async def _read(session: ClientSession, url: str, method: str = "GET", **kw):
         return resp, body
 
 
+def read_twice(url: str, first_method: str = "GET"):
+    """Two requests on one session (a GET second): the first response, both bodies."""
+
+    async def main():
+        async with ClientSession(timeout=SHORT) as s:
+            first, first_body = await _read(s, url, first_method)
+            _, second_body = await _read(s, url)
+            return first, first_body, second_body
+
+    return run(main())
+
+
 # ------------------------------------------------------------------------- well-formed framing
 def test_content_length_body_then_reuse(raw_server):
     server = raw_server(canned(http_response(b"hello world"), OK2))
 
-    async def main():
-        async with ClientSession(timeout=SHORT) as s:
-            r1, b1 = await _read(s, server.url)
-            r2, b2 = await _read(s, server.url)
-            return r1, b1, b2
-
-    r1, b1, b2 = run(main())
+    r1, b1, b2 = read_twice(server.url)
     assert (r1.status, b1, b2) == (200, b"hello world", b"ok")
     assert r1.headers["Content-Length"] == "11"
     assert server.connections == 1
@@ -67,13 +73,7 @@ def test_chunked_with_trailers_then_reuse(raw_server):
                                trailers=b"X-Checksum: abc\r\nX-Other: 1\r\n"))
     server = raw_server(canned(response, OK2))
 
-    async def main():
-        async with ClientSession(timeout=SHORT) as s:
-            r1, b1 = await _read(s, server.url)
-            r2, b2 = await _read(s, server.url)
-            return r1, b1, b2
-
-    r1, b1, b2 = run(main())
+    r1, b1, b2 = read_twice(server.url)
     assert b1 == b"hello chunked world"
     assert "X-Checksum" not in r1.headers  # trailers are not headers
     assert b2 == b"ok"
@@ -104,14 +104,8 @@ def test_chunked_with_extensions(raw_server):
 def test_read_until_close(raw_server, response):
     server = raw_server(respond(response))
 
-    async def main():
-        async with ClientSession(timeout=SHORT) as s:
-            resp, body = await _read(s, server.url)
-            # the next request must not try to reuse the closed connection
-            resp2, body2 = await _read(s, server.url)
-            return resp, body, body2
-
-    resp, body, body2 = run(main())
+    # the second request must not try to reuse the closed connection
+    resp, body, body2 = read_twice(server.url)
     assert body == body2 == b"read until close"
     assert resp.version in ((1, 0), (1, 1))
     assert server.connections == 2
@@ -121,13 +115,7 @@ def test_head_with_content_length_and_no_body_then_next_request(raw_server):
     seen: list[ParsedRequest] = []
     server = raw_server(keep_alive(b"x" * 1000, requests=seen))
 
-    async def main():
-        async with ClientSession(timeout=SHORT) as s:
-            head, head_body = await _read(s, server.url, "HEAD")
-            get, get_body = await _read(s, server.url)
-            return head, head_body, get_body
-
-    head, head_body, get_body = run(main())
+    head, head_body, get_body = read_twice(server.url, "HEAD")
     assert head.status == 200 and head.headers["Content-Length"] == "1000"
     assert head_body == b""
     assert get_body == b"x" * 1000
@@ -149,13 +137,7 @@ def test_informational_responses_are_skipped(raw_server, informational):
     final = http_response(b"final", headers={"X-Final": "1"})
     server = raw_server(canned(informational + final, OK2))
 
-    async def main():
-        async with ClientSession(timeout=SHORT) as s:
-            resp, body = await _read(s, server.url)
-            _, body2 = await _read(s, server.url)
-            return resp, body, body2
-
-    resp, body, body2 = run(main())
+    resp, body, body2 = read_twice(server.url)
     assert resp.status == 200 and body == b"final"
     assert resp.headers["X-Final"] == "1" and "Link" not in resp.headers
     assert body2 == b"ok" and server.connections == 1
@@ -174,13 +156,7 @@ def test_informational_responses_are_skipped(raw_server, informational):
 def test_no_body_statuses(raw_server, response):
     server = raw_server(canned(response, OK2))
 
-    async def main():
-        async with ClientSession(timeout=SHORT) as s:
-            resp, body = await _read(s, server.url)
-            _, body2 = await _read(s, server.url)
-            return resp, body, body2
-
-    resp, body, body2 = run(main())
+    resp, body, body2 = read_twice(server.url)
     assert resp.status in (204, 304) and body == b""
     assert body2 == b"ok"
     assert server.connections == 1
@@ -189,11 +165,7 @@ def test_no_body_statuses(raw_server, response):
 def test_content_length_zero(raw_server):
     server = raw_server(canned(http_response(b""), OK2))
 
-    async def main():
-        async with ClientSession(timeout=SHORT) as s:
-            return (await _read(s, server.url))[1], (await _read(s, server.url))[1]
-
-    assert run(main()) == (b"", b"ok")
+    assert read_twice(server.url)[1:] == (b"", b"ok")
     assert server.connections == 1
 
 
@@ -321,25 +293,17 @@ def test_closed_before_answer_on_a_fresh_connection(raw_server):
     assert isinstance(err, ClientConnectionError)
 
 
-async def _two_reads(url):
-    """Two GETs on one session: the bodies."""
-    async with ClientSession(timeout=SHORT) as s:
-        _, b1 = await _read(s, url)
-        _, b2 = await _read(s, url)
-        return b1, b2
-
-
 def test_stale_pooled_connection_is_retried_for_idempotent_request(raw_server):
     """The server closes a kept-alive connection after one answer; the next GET goes through."""
     server = raw_server(respond(OK2))  # keep-alive response, then the server closes
-    assert run(_two_reads(server.url)) == (b"ok", b"ok")
+    assert read_twice(server.url)[1:] == (b"ok", b"ok")
     assert server.connections == 2
 
 
 def test_bytes_after_the_body_prevent_reuse(raw_server):
     """Extra bytes past Content-Length: the response is fine, the connection is not reused."""
     server = raw_server(canned(http_response(b"ok") + b"HTTP/1.1 200 OK\r\nGARBAGE", OK2))
-    assert run(_two_reads(server.url)) == (b"ok", b"ok")
+    assert read_twice(server.url)[1:] == (b"ok", b"ok")
     assert server.connections == 2
 
 

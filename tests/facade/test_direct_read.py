@@ -184,7 +184,7 @@ def test_lines_across_the_hand_over_point(raw_server, how):
             channel = r._channel
             assert isinstance(channel, DirectChannel)
             # What arrived with the head is served first, the rest comes from the socket.
-            assert 0 < channel._pending_size <= FIRST
+            assert 0 < channel._pending.buffered <= FIRST
             gate.open()
             if how == "iter_lines":
                 lines = list(r.iter_lines())
