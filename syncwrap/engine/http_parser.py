@@ -1,9 +1,11 @@
 """Sans-I/O HTTP/1.1 response parsing on top of httptools (llhttp).
 
 :class:`ResponseParser` is fed bytes and reports events through callbacks; it
-never touches a socket. It enforces size limits on the status line and
-headers, and handles Content-Length, chunked (with trailers), read-until-close,
-HEAD, 1xx, 204 and 304 responses.
+never touches a socket. It enforces the :class:`HeaderLimits`: sizes of the
+status line and headers, how many interim (1xx) responses may come, how much
+chunk framing (extensions, trailers) may pass without body data. It handles
+Content-Length, chunked (with trailers), read-until-close, HEAD, 1xx, 204 and
+304 responses.
 """
 
 from __future__ import annotations
@@ -20,9 +22,22 @@ __all__ = ["ResponseHead", "ResponseParser", "HeaderLimits"]
 
 
 class HeaderLimits:
-    """Limits on what a server may send before the body."""
+    """Limits on what a server may send besides the body.
 
-    __slots__ = ("max_line_size", "max_field_size", "max_headers", "max_head_size")
+    ``max_head_size`` bounds the status line and headers together, and also each
+    chunk-size line with its extensions and the trailer section of a chunked body
+    (llhttp streams those without buffering them, so they are counted as they pass,
+    a read at a time: the refusal comes at most one read, 256 KiB, past the limit).
+
+    ``max_interim`` is how many interim (1xx) responses may come before the final
+    one. A real exchange has a handful at most: one ``100 Continue``, an ``103 Early
+    Hints`` or two, an occasional ``102 Processing``; 32 leaves room for those while
+    a server that sends 1xx responses forever is refused at once instead of at the
+    timeout. Each interim response is dropped from memory as soon as it is parsed.
+    """
+
+    __slots__ = ("max_line_size", "max_field_size", "max_headers", "max_head_size",
+                 "max_interim")
 
     def __init__(
         self,
@@ -30,11 +45,13 @@ class HeaderLimits:
         max_field_size: int = 8190,
         max_headers: int = 128,
         max_head_size: int = 65536,
+        max_interim: int = 32,
     ) -> None:
         self.max_line_size = max_line_size
         self.max_field_size = max_field_size
         self.max_headers = max_headers
         self.max_head_size = max_head_size
+        self.max_interim = max_interim
 
 
 DEFAULT_LIMITS = HeaderLimits()
@@ -175,6 +192,12 @@ class ResponseParser:
         self._llhttp_ready = False
         self._buf = b""  # bytes fed while the head is incomplete
         self._scan = 0  # where the next head starts in _buf (after any 1xx)
+        self._interim = 0  # 1xx responses so far
+        # Chunked bodies: bytes fed since llhttp last gave body data (what it consumes
+        # silently: chunk-size lines, extensions, trailers), and whether it gave some
+        # during this feed. Every chunk but the last has data, so counting stops there.
+        self._overhead = 0
+        self._progress = False
         self._head: ResponseHead | None = None
         self._mode = _PARSER
         self._remaining = 0
@@ -242,13 +265,27 @@ class ResponseParser:
             raise MalformedResponseError(f"Malformed HTTP response: {_describe(exc)}") from None
         head = self._head
         if head is None:
-            if len(self._buf) - self._scan > self._limits.max_head_size:
+            if self._scan:  # drop the interim (1xx) responses parsed so far
+                self._buf = self._buf[self._scan:]
+                self._scan = 0
+            if len(self._buf) > self._limits.max_head_size:
                 raise MalformedResponseError(
                     f"Response head larger than {self._limits.max_head_size} bytes"
                 )
-        elif self._mode == _PARSER and not head.chunked:
-            # The rest of the body needs no parsing: count it past llhttp.
-            self._mode = _UNTIL_CLOSE if head.content_length is None else _LENGTH
+        elif self._mode == _PARSER:
+            if not head.chunked:
+                # The rest of the body needs no parsing: count it past llhttp.
+                self._mode = _UNTIL_CLOSE if head.content_length is None else _LENGTH
+            elif self._progress:
+                self._progress = False
+                self._overhead = 0
+            else:
+                self._overhead += len(data)
+                if self._overhead > self._limits.max_head_size:
+                    raise MalformedResponseError(
+                        "Chunk extensions or trailer section longer than "
+                        f"{self._limits.max_head_size} bytes"
+                    )
 
     def feed_eof(self) -> None:
         """The connection closed; finish a read-until-close body or raise."""
@@ -333,13 +370,19 @@ class ResponseParser:
                     values = head.headers.getall("Content-Length")
                     raise MalformedResponseError(f"Invalid Content-Length header: {values!r}")
                 content_length = head.content_length = int(cl)
-        if 100 <= status < 200:
-            if self._on_informational is not None and status != 101:
+        if 100 <= status < 200 and status != 101:
+            self._interim += 1
+            if self._interim > limits.max_interim:
+                raise MalformedResponseError(
+                    f"More than {limits.max_interim} interim (1xx) responses before the "
+                    "final response"
+                )
+            if self._on_informational is not None:
                 self._on_informational(head)
-            if status != 101:
-                return
+            return
         self._head = head
         self._buf = b""
+        self._progress = True  # the head, not chunk overhead, filled this read so far
         if self._is_head_request or status == 204 or status == 304 or status == 101:
             if not self._is_head_request:
                 head.content_length = 0
@@ -359,6 +402,8 @@ class ResponseParser:
             return
         if self._head is not None and self._head.content_length is not None:
             self._remaining -= len(body)
+        else:
+            self._progress = True
         self._on_body_cb(body)
 
     def on_chunk_complete(self) -> None:
