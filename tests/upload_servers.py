@@ -242,3 +242,52 @@ class ExpectServer:
                 break
             received += data
         self.after_final = bytes(received)
+
+
+class WireRecorder:
+    """``raw_server`` handler keeping the exact bytes a client sends, until it closes.
+
+    ``data`` holds every byte received on the connection(s), in order; ``client_closed``
+    is set once the client closed its connection (not on the server's timeout). With
+    ``answer=True`` a ``200 ok`` is sent as soon as a whole request (the head and its
+    Content-Length bytes) has arrived; otherwise nothing is ever answered.
+    """
+
+    def __init__(self, *, answer: bool = False) -> None:
+        self.answer = answer
+        self.data = bytearray()
+        self.client_closed = threading.Event()
+
+    def __call__(self, conn: socket.socket) -> None:
+        answered = False
+        try:
+            while chunk := conn.recv(65536):
+                self.data += chunk
+                if self.answer and not answered and self._whole_request():
+                    conn.sendall(http_response(b"ok"))
+                    answered = True
+        except ConnectionResetError:
+            pass
+        self.client_closed.set()
+
+    def _whole_request(self) -> bool:
+        if b"\r\n\r\n" not in self.data:
+            return False
+        length = self.headers.get("content-length")
+        return length is not None and len(self.body) >= int(length)
+
+    @property
+    def head(self) -> bytes:
+        return bytes(self.data).partition(b"\r\n\r\n")[0]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The request's headers, names lower-cased."""
+        lines = self.head.decode("latin-1").split("\r\n")[1:]
+        return {name.strip().lower(): value.strip()
+                for name, sep, value in (line.partition(":") for line in lines) if sep}
+
+    @property
+    def body(self) -> bytes:
+        """Everything after the head, exactly as sent."""
+        return bytes(self.data).partition(b"\r\n\r\n")[2]

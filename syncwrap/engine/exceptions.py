@@ -42,6 +42,7 @@ __all__ = [
     "ProxyError",
     "WSServerHandshakeError",
     "BodyNotReplayableError",
+    "RequestBodyLengthError",
 ]
 
 
@@ -219,3 +220,13 @@ class WSServerHandshakeError(ClientResponseError):
 
 class BodyNotReplayableError(ClientError, ValueError):
     """A redirect or retry needs the body again, but it was a one-shot stream."""
+
+
+class RequestBodyLengthError(ClientError, ValueError):
+    """A request body does not match the ``Content-Length`` it is sent under.
+
+    A body whose size is known is checked before anything is sent. A streamed body
+    (generator, unsized file...) under a caller-set length that runs past it or ends
+    short of it fails the request, and the connection is closed with the body
+    incomplete, so the server can never take the rest for another request.
+    """

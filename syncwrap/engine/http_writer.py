@@ -6,9 +6,10 @@ import re
 import zlib
 from collections.abc import Iterable
 
-from .exceptions import InvalidHeader
+from .exceptions import InvalidHeader, RequestBodyLengthError
 
-__all__ = ["validate_method", "validate_header", "build_request_head", "frame_chunk", "Compressor"]
+__all__ = ["validate_method", "validate_header", "build_request_head", "frame_chunk", "Compressor",
+           "check_content_length"]
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _BAD_VALUE = re.compile(r"[\r\n\x00]")
@@ -32,6 +33,26 @@ def validate_header(name: str, value: str) -> None:
         raise InvalidHeader(f"headers=: invalid header name {name!r}")
     if _BAD_VALUE.search(value):
         raise InvalidHeader(f"headers=: value of {name!r} contains CR, LF or NUL: {value!r}")
+
+
+def check_content_length(values: list[str], size: int | None) -> None:
+    """Check the Content-Length header ``values`` a caller set against the body's ``size``
+    (0 without a body; None for a stream, whose length is enforced as it is sent).
+
+    Raises :class:`InvalidHeader` for anything but one decimal number, and
+    :class:`RequestBodyLengthError` (a ValueError) when ``size`` is known and differs.
+    """
+    if len(values) != 1:
+        raise InvalidHeader(f"headers=: more than one Content-Length header: {values!r}")
+    value = values[0].strip(" \t")
+    if not (value.isascii() and value.isdigit()):
+        raise InvalidHeader(f"headers=: Content-Length must be a byte count, not {values[0]!r}")
+    declared = int(value)
+    if size is not None and size != declared:
+        raise RequestBodyLengthError(
+            f"headers=: Content-Length is {declared} but the body is {size} bytes; leave "
+            "the header out (it is computed) or make it match"
+        )
 
 
 def build_request_head(method: str, target: str, headers: Iterable[tuple[str, str]]) -> bytes:

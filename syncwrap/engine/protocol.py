@@ -20,6 +20,7 @@ from .exceptions import (
     ClientOSError,
     ClientPayloadError,
     ReadTimeout,
+    RequestBodyLengthError,
     ServerDisconnectedError,
 )
 from .http_parser import ResponseHead, ResponseParser
@@ -384,17 +385,29 @@ class ResponseHandler(asyncio.Protocol):
 
 
 class BodyWriter:
-    """Writes a request body: compression, chunk framing and socket backpressure."""
+    """Writes a request body: compression, chunk framing, socket backpressure, and the
+    declared ``length`` (the Content-Length; None when chunked), which it never exceeds.
 
-    __slots__ = ("_protocol", "_chunked", "_compressor", "bytes_written")
+    With a length, the write that completes it is held back until :meth:`finish`: a
+    body that runs past its length fails (:class:`RequestBodyLengthError`) before the
+    server has received all of it, so it can never take an incomplete upload for a
+    whole one. :meth:`finish` raises the same error for a body that ended short.
+    """
+
+    __slots__ = ("_protocol", "_chunked", "_compressor", "bytes_written", "_length", "_left",
+                 "_held")
 
     def __init__(
-        self, protocol: ResponseHandler, *, chunked: bool, compressor: Compressor | None = None
+        self, protocol: ResponseHandler, *, chunked: bool, compressor: Compressor | None = None,
+        length: int | None = None,
     ) -> None:
         self._protocol = protocol
         self._chunked = chunked
         self._compressor = compressor
         self.bytes_written = 0
+        self._length = length
+        self._left = length
+        self._held: bytes | bytearray | memoryview | None = None
 
     async def write(self, chunk: bytes | bytearray | memoryview) -> None:
         if not chunk:
@@ -402,6 +415,18 @@ class BodyWriter:
         if self._compressor is not None:
             chunk = self._compressor.compress(chunk)
             if not chunk:
+                return
+        if self._left is not None:
+            left = self._left - len(chunk)
+            if left < 0:
+                raise RequestBodyLengthError(
+                    f"data=: the body runs past its Content-Length of {self._length} bytes "
+                    f"(it produced at least {self._length - self._left + len(chunk)}); the "
+                    "request was abandoned, the excess was not sent"
+                )
+            self._left = left
+            if not left:  # held: a byte more would be an error, which the server must see
+                self._held = chunk if type(chunk) is bytes else bytes(chunk)
                 return
         self._send(chunk)
         await self._protocol.drain()
@@ -423,6 +448,7 @@ class BodyWriter:
         protocol = self._protocol
         transport = protocol.transport
         if (self._chunked or self._compressor is not None or transport is None
+                or (self._left is not None and count > self._left)
                 or transport.get_extra_info("sslcontext") is not None
                 or not isinstance(protocol._loop, asyncio.selector_events.BaseSelectorEventLoop)):
             return False
@@ -431,14 +457,25 @@ class BodyWriter:
         except (asyncio.SendfileNotAvailableError, NotImplementedError):
             return False
         self.bytes_written += sent
+        if self._left is not None:
+            self._left -= sent
         return True
 
     async def finish(self) -> None:
-        """Flush the compressor and send the last chunk."""
+        """Flush the compressor and send the last chunk, or the held-back end of a body
+        with a length (raising :class:`RequestBodyLengthError` if it ended short)."""
         if self._compressor is not None:
             tail = self._compressor.flush()
             if tail:
                 self._send(tail)
+        if self._left:
+            raise RequestBodyLengthError(
+                f"data=: the body ended after {self._length - self._left} bytes, short of its "
+                f"Content-Length of {self._length}; the request was abandoned"
+            )
+        held, self._held = self._held, None
+        if held is not None:
+            self._send(held)
         if self._chunked:
             self._protocol.send(LAST_CHUNK)
         await self._protocol.drain()

@@ -25,7 +25,13 @@ from .exceptions import (
     TooManyRedirects,
 )
 from .http_parser import HeaderLimits, ResponseHead
-from .http_writer import COMMON_METHODS, Compressor, build_request_head, validate_method
+from .http_writer import (
+    COMMON_METHODS,
+    Compressor,
+    build_request_head,
+    check_content_length,
+    validate_method,
+)
 from .netrc_auth import netrc_auth
 from .payload import BytesPayload, JsonPayload, Payload, get_payload
 from .protocol import BodyWriter
@@ -267,8 +273,12 @@ class ClientSession:
         if compress and "Content-Encoding" in req_headers:
             raise ValueError("compress= cannot be used with a Content-Encoding header; "
                              "set compress=False to send pre-compressed bytes")
-        if chunked and "Content-Length" in req_headers:
-            raise ValueError("chunked=True cannot be used with a Content-Length header")
+        framing = "compress=" if compress else "chunked=True" if chunked else ""
+        if payload is not None and "chunked" in req_headers.get("Transfer-Encoding", "").lower():
+            chunked = True  # the caller's header: the body must be framed (never inline)
+            framing = framing or "A Transfer-Encoding: chunked header"
+        if framing and "Content-Length" in req_headers:
+            raise ValueError(f"{framing} cannot be used with a Content-Length header")
         compressor_name = compress or None
         if compressor_name is not None:
             Compressor(compressor_name)  # validates the name before anything is sent
@@ -470,13 +480,19 @@ class ClientSession:
             te = headers.get("Transfer-Encoding", "").lower()
             if options.compress:
                 headers["Content-Encoding"] = options.compress
-            if options.chunked or options.compress or payload.size is None or "chunked" in te:
+            if options.chunked or options.compress or "chunked" in te:
                 headers.popall("Content-Length", None)
                 if "chunked" not in te:
                     headers["Transfer-Encoding"] = "chunked"
-            elif "Content-Length" not in headers:
+            elif "Content-Length" in headers:  # the caller's: checked, or enforced if streamed
+                check_content_length(headers.getall("Content-Length"), payload.size)
+            elif payload.size is None:
+                headers["Transfer-Encoding"] = "chunked"
+            else:
                 headers["Content-Length"] = str(payload.size)
-        elif method in _BODY_METHODS and "Content-Length" not in headers:
+        elif "Content-Length" in headers:
+            check_content_length(headers.getall("Content-Length"), 0)
+        elif method in _BODY_METHODS:
             headers["Content-Length"] = "0"
         if options.expect100:
             headers["Expect"] = "100-continue"
@@ -708,14 +724,10 @@ async def _write_body(protocol: Any, payload: Payload, options: _RequestOptions,
         return
     chunked = "chunked" in headers.get("Transfer-Encoding", "").lower()
     writer = BodyWriter(protocol, chunked=chunked,
-                        compressor=Compressor(options.compress) if options.compress else None)
+                        compressor=Compressor(options.compress) if options.compress else None,
+                        length=None if chunked else int(headers["Content-Length"]))
     await payload.write(writer)
     await writer.finish()
-    if not chunked and payload.size is not None and writer.bytes_written != payload.size:
-        raise ValueError(
-            f"data=: the body produced {writer.bytes_written} bytes but Content-Length "
-            f"is {payload.size}"
-        )
 
 
 def _report_writer_error(protocol: Any) -> Callable[[asyncio.Future[None]], None]:
