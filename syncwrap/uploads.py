@@ -16,7 +16,10 @@ response, handing chunks to the loop through a bounded :class:`UploadChannel`::
     then waits for the response as any call does
 
 Memory stays bounded: at most HIGH_WATER bytes (plus one chunk) wait in the channel.
-The body is sent chunked, never buffered to learn its length. The generator is not
+The body is sent chunked, never buffered to learn its length, unless the caller set a
+Content-Length header: then it is sent with that length, which the engine enforces (a
+generator that yields past it or stops short of it fails the call, the connection
+closed with the body incomplete). The generator is not
 touched until the engine starts writing the body (a refused connection or a final
 status to ``Expect: 100-continue`` leaves it unconsumed). When the request ends early
 (answered before the body was sent, failed, timed out) the channel closes, the
@@ -170,7 +173,8 @@ def _set_if_pending(fut: asyncio.Future[None]) -> None:
 class CallerIterablePayload(Payload):
     """A sync iterable of bytes, iterated by the calling thread (see the module docs).
 
-    One-shot (a 307/308 redirect raises BodyNotReplayableError) and chunked.
+    One-shot (a 307/308 redirect raises BodyNotReplayableError); chunked unless the
+    request has a Content-Length header.
     """
 
     replayable = False

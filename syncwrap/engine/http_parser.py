@@ -400,9 +400,9 @@ class ResponseParser:
         if self._mode == _DONE:
             self.extra_data = True
             return
-        if self._head is not None and self._head.content_length is not None:
+        if self._remaining:  # a Content-Length body, in the read that completed the head
             self._remaining -= len(body)
-        else:
+        else:  # chunked (or until-close, ditto): body data, not chunk overhead
             self._progress = True
         self._on_body_cb(body)
 
