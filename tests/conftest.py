@@ -137,3 +137,12 @@ def sink(raw_server: Callable[..., RawServer]) -> RawServer:
     server = raw_server(handler)
     server.sink = handler  # type: ignore[attr-defined]
     return server
+
+
+@pytest.fixture
+def disk_file(tmp_path) -> Iterator[object]:
+    """Yields a file on disk opened "rb", 1000 bytes of b"f" (its size is known)."""
+    path = tmp_path / "body.bin"
+    path.write_bytes(b"f" * 1000)
+    with open(path, "rb") as f:
+        yield f

@@ -20,6 +20,7 @@ import threading
 import zlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from io import BytesIO
 from typing import Any, BinaryIO
 
 from tests.servers import http_response, load_httpbin_app
@@ -242,6 +243,19 @@ class ExpectServer:
                 break
             received += data
         self.after_final = bytes(received)
+
+
+#: A caller-set Content-Length that disagrees with a body of known size, as
+#: (id, body arguments, declared length, the body's size); "disk_file" stands for the
+#: fixture of that name (1000 bytes).
+LENGTH_MISMATCHES = [
+    ("bytes", {"data": b"a" * 1000}, 500, 1000),
+    ("str", {"data": "\u00e9" * 10}, 10, 20),
+    ("json", {"json": {"k": "v"}}, 100, 10),
+    ("form", {"data": {"k": "v", "n": "1"}}, 3, 7),
+    ("file", {"data": "disk_file"}, 999, 1000),
+    ("bytesio", {"data": BytesIO(b"b" * 300)}, 301, 300),
+]
 
 
 class WireRecorder:

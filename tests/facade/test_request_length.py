@@ -10,12 +10,10 @@ and the generator is closed.
 
 from __future__ import annotations
 
-import io
-
 import pytest
 
 import syncwrap
-from tests.upload_servers import WireRecorder
+from tests.upload_servers import LENGTH_MISMATCHES, WireRecorder
 
 PIECE = b"0123456789" * 10  # 100 bytes
 TIMEOUT = 10
@@ -41,26 +39,11 @@ class Pieces:
             raise
 
 
-@pytest.fixture
-def disk_file(tmp_path):
-    path = tmp_path / "body.bin"
-    path.write_bytes(b"f" * 1000)
-    with open(path, "rb") as f:
-        yield f
-
-
 @pytest.mark.parametrize(
     ("body", "declared", "size"),
-    [
-        ({"data": b"a" * 1000}, 500, 1000),
-        ({"data": "é" * 10}, 10, 20),
-        ({"json": {"k": "v"}}, 100, 10),
-        ({"data": {"k": "v", "n": "1"}}, 3, 7),
-        ({"data": "disk_file"}, 1200, 1000),
-        ({"data": io.BytesIO(b"b" * 300)}, 200, 300),
-        ({"files": {"doc": ("a.txt", b"hello")}}, 5, None),
+    [pytest.param(*case[1:], id=case[0]) for case in LENGTH_MISMATCHES] + [
+        pytest.param({"files": {"doc": ("a.txt", b"hello")}}, 5, None, id="files-multipart"),
     ],
-    ids=["bytes", "str", "json", "form", "file", "bytesio", "files-multipart"],
 )
 def test_known_size_that_disagrees_raises_at_the_call(raw_server, disk_file, capfd, body,
                                                       declared, size):
