@@ -25,6 +25,21 @@ from tests.servers import (
 
 SECRET = "s3cret"  # in every credential the tests send; never in anything the second origin gets
 
+# Credentials given the same way to the engine and the facade: kind -> (session kwargs,
+# request kwargs, the header the first origin must receive, its value).
+HEADER_KINDS = {
+    "Authorization header": ({}, {"headers": {"Authorization": f"Bearer {SECRET}"}},
+                             "authorization", f"Bearer {SECRET}"),
+    "session Authorization header": ({"headers": {"Authorization": f"Bearer {SECRET}"}}, {},
+                                     "authorization", f"Bearer {SECRET}"),
+    "Proxy-Authorization header": ({}, {"headers": {"Proxy-Authorization": f"Basic {SECRET}"}},
+                                   "proxy-authorization", f"Basic {SECRET}"),
+    "Cookie header": ({}, {"headers": {"Cookie": f"sid={SECRET}"}}, "cookie", f"sid={SECRET}"),
+    "session Cookie header": ({"headers": {"Cookie": f"sid={SECRET}"}}, {},
+                              "cookie", f"sid={SECRET}"),
+    "cookies=": ({}, {"cookies": {"sid": SECRET}}, "cookie", f"sid={SECRET}"),
+}
+
 # Where the second origin is, seen from the first (http://127.0.0.1:<port>):
 # "same" is the first server itself; "port" another port on 127.0.0.1; "host" a server bound to
 # 127.0.0.2; "name" another 127.0.0.1 server reached as localhost.

@@ -25,7 +25,7 @@ from syncwrap.engine import (
     NonHttpUrlRedirectClientError,
 )
 from tests.engine._util import SHORT, run
-from tests.redirect_peers import SECRET, WHERE, leaked, start_peers
+from tests.redirect_peers import HEADER_KINDS, SECRET, WHERE, leaked, start_peers
 
 
 class TokenFlow(AuthFlow):
@@ -46,16 +46,7 @@ KINDS = {
     "auth=": ({}, {"auth": BASIC}, "authorization", BASIC.encode()),
     "session auth=": ({"auth": BASIC}, {}, "authorization", BASIC.encode()),
     "URL credentials": ({}, {}, "authorization", BASIC.encode()),
-    "Authorization header": ({}, {"headers": {"Authorization": f"Bearer {SECRET}"}},
-                             "authorization", f"Bearer {SECRET}"),
-    "session Authorization header": ({"headers": {"Authorization": f"Bearer {SECRET}"}}, {},
-                                     "authorization", f"Bearer {SECRET}"),
-    "Proxy-Authorization header": ({}, {"headers": {"Proxy-Authorization": f"Basic {SECRET}"}},
-                                   "proxy-authorization", f"Basic {SECRET}"),
-    "Cookie header": ({}, {"headers": {"Cookie": f"sid={SECRET}"}}, "cookie", f"sid={SECRET}"),
-    "session Cookie header": ({"headers": {"Cookie": f"sid={SECRET}"}}, {},
-                              "cookie", f"sid={SECRET}"),
-    "cookies=": ({}, {"cookies": {"sid": SECRET}}, "cookie", f"sid={SECRET}"),
+    **HEADER_KINDS,
     "AuthFlow": ({}, {"auth": TokenFlow()}, "authorization", f"Bearer {SECRET}"),
 }
 

@@ -231,6 +231,13 @@ def test_malformed_location_raises_invalid_url_redirect(location):
     assert err.url == location.strip(" \t") and "Location" in str(err)
 
 
+@pytest.mark.parametrize("location", ["http:/x", "http:x", "https:host", "HTTPS:/host/x"])
+def test_absolute_location_without_authority_says_what_is_expected(location):
+    scheme = location.split(":")[0].lower()
+    with pytest.raises(InvalidUrlRedirectClientError, match=f"must be {scheme}://host/path"):
+        redirect_target(HERE, location)
+
+
 @pytest.mark.parametrize(
     "location",
     ["ftp://127.0.0.1/x", "file:///etc/passwd", "javascript:alert(1)", "data:,x",

@@ -11,7 +11,7 @@ import pytest
 
 import syncwrap
 from syncwrap import CookieJar
-from tests.redirect_peers import SECRET, WHERE, leaked, start_peers
+from tests.redirect_peers import HEADER_KINDS, SECRET, WHERE, leaked, start_peers
 
 T = 10  # seconds: the bound of every request here
 
@@ -37,14 +37,7 @@ KINDS = {
     "auth=(user, pass)": ({}, {"auth": ("user", SECRET)}, "authorization", BASIC),
     "Session(auth=)": ({"auth": ("user", SECRET)}, {}, "authorization", BASIC),
     "URL credentials": ({}, {}, "authorization", BASIC),
-    "Authorization header": ({}, {"headers": {"Authorization": f"Bearer {SECRET}"}},
-                             "authorization", f"Bearer {SECRET}"),
-    "Session(headers=)": ({"headers": {"Authorization": f"Bearer {SECRET}"}}, {},
-                          "authorization", f"Bearer {SECRET}"),
-    "Proxy-Authorization header": ({}, {"headers": {"Proxy-Authorization": f"Basic {SECRET}"}},
-                                   "proxy-authorization", f"Basic {SECRET}"),
-    "Cookie header": ({}, {"headers": {"Cookie": f"sid={SECRET}"}}, "cookie", f"sid={SECRET}"),
-    "cookies=": ({}, {"cookies": {"sid": SECRET}}, "cookie", f"sid={SECRET}"),
+    **HEADER_KINDS,
     "auth callable": ({}, {"auth": token_callable}, "authorization", f"Token {SECRET}"),
     "sync flow": ({}, {"auth": SyncTokenFlow()}, "authorization", f"Token {SECRET}"),
 }
