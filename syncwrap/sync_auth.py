@@ -15,8 +15,11 @@ Accepted values:
   ``headers``; the headers it leaves are sent (``requests.auth.AuthBase``
   subclasses that set headers work as they are).
 
-Sync flows and callables apply to the first request; redirects keep the
-headers they set while the origin stays the same, as in requests.
+Sync flows and callables run once, for the first request; the headers they
+set go to the engine as request headers, so its redirect policy applies
+(:mod:`syncwrap.engine.redirects`): ``Authorization`` and
+``Proxy-Authorization`` are kept while the origin stays the same and dropped
+when it changes; other headers they set are kept, as in requests.
 """
 
 from __future__ import annotations

@@ -82,9 +82,10 @@ def client_ssl_context(tls_ca: trustme.CA) -> ssl.SSLContext:
 
 @pytest.fixture
 def raw_server() -> Iterator[Callable[..., RawServer]]:
-    """Yields a factory ``raw_server(handler, conn_timeout=10.0) -> RawServer``.
+    """Yields a factory ``raw_server(handler, conn_timeout=10.0, host="127.0.0.1") -> RawServer``.
 
-    Each call starts a listener on 127.0.0.1:0; every accepted connection is passed to
+    Each call starts a listener on host:0 (another loopback address such as 127.0.0.2 gives
+    a second host); every accepted connection is passed to
     ``handler(conn)`` in its own thread and closed when the handler returns.  The result
     unpacks as ``host, port`` and has ``.url``, ``.connections``, ``.errors``, ``.stopping``,
     ``.join()``.  Canned handlers: ``respond``, ``never_respond``, ``reset_connection``,
@@ -92,8 +93,8 @@ def raw_server() -> Iterator[Callable[..., RawServer]]:
     """
     servers: list[RawServer] = []
 
-    def start(handler: Handler, conn_timeout: float = 10.0) -> RawServer:
-        server = RawServer(handler, conn_timeout=conn_timeout)
+    def start(handler: Handler, conn_timeout: float = 10.0, host: str = "127.0.0.1") -> RawServer:
+        server = RawServer(handler, conn_timeout=conn_timeout, host=host)
         servers.append(server)
         return server
 

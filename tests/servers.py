@@ -170,14 +170,16 @@ def wait_client_close(conn: socket.socket, timeout: float = 5.0) -> bool:
 
 
 class RawServer:
-    """Listener passing each accepted connection to ``handler(conn)`` in a daemon thread.
+    """Listener on ``host`` (127.0.0.1 by default) passing each accepted connection to
+    ``handler(conn)`` in a daemon thread.
 
     The connection is closed when the handler returns.  Unpacks as ``host, port``; has ``url``,
     ``connections`` (accepted count), ``errors`` (handler exceptions), ``stopping`` (set at
     teardown) and ``join(timeout)`` (wait until every handler started so far has returned).
     """
 
-    def __init__(self, handler: Handler, conn_timeout: float = CONN_TIMEOUT) -> None:
+    def __init__(self, handler: Handler, conn_timeout: float = CONN_TIMEOUT,
+                 host: str = HOST) -> None:
         self.handler = handler
         self.conn_timeout = conn_timeout
         self.errors: list[BaseException] = []
@@ -185,7 +187,7 @@ class RawServer:
         self._lock = threading.Lock()
         self._conns: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
-        self._listener = socket.create_server((HOST, 0), backlog=64)
+        self._listener = socket.create_server((host, 0), backlog=64)
         self.host, self.port = self._listener.getsockname()[:2]
         self.url = f"http://{self.host}:{self.port}"
         self._acceptor = threading.Thread(target=self._accept_loop, daemon=True)

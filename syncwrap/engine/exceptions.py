@@ -3,7 +3,31 @@
 Everything raised for a network, protocol or HTTP problem derives from
 :class:`ClientError` (also exported as ``RequestException`` for requests users).
 Argument errors additionally derive from ``ValueError`` or ``TypeError`` so that
-code catching those keeps working.
+code catching those keeps working::
+
+    ClientError (RequestException)
+    ├── ClientConnectionError (ConnectionError)
+    │   ├── ClientOSError (also OSError)
+    │   │   └── ClientConnectorError
+    │   │       ├── SSLError
+    │   │       │   └── FingerprintMismatch
+    │   │       └── ProxyError
+    │   ├── ServerDisconnectedError
+    │   └── ConnectTimeout (also Timeout)
+    ├── Timeout (ServerTimeoutError; also the built-in TimeoutError)
+    │   ├── ConnectTimeout (ConnectionTimeoutError)
+    │   └── ReadTimeout (SocketTimeoutError)
+    ├── ClientResponseError (HTTPError)
+    │   ├── TooManyRedirects
+    │   └── WSServerHandshakeError
+    ├── MalformedResponseError
+    ├── ClientPayloadError (ChunkedEncodingError)
+    │   └── ContentDecodingError
+    ├── InvalidURL (also ValueError)
+    │   ├── InvalidUrlRedirectClientError     a malformed redirect Location
+    │   └── NonHttpUrlRedirectClientError     a redirect to a non-http(s) URL
+    ├── InvalidHeader (also ValueError)
+    └── BodyNotReplayableError (also ValueError)
 """
 
 from __future__ import annotations
@@ -36,6 +60,8 @@ __all__ = [
     "ChunkedEncodingError",
     "ContentDecodingError",
     "InvalidURL",
+    "InvalidUrlRedirectClientError",
+    "NonHttpUrlRedirectClientError",
     "InvalidHeader",
     "SSLError",
     "FingerprintMismatch",
@@ -187,6 +213,14 @@ class InvalidURL(ClientError, ValueError):
         self.description = description
         text = f"Invalid URL {str(url)!r}" + (f": {description}" if description else "")
         super().__init__(text)
+
+
+class InvalidUrlRedirectClientError(InvalidURL):
+    """A redirect's ``Location`` is not a usable URL (malformed, or no host)."""
+
+
+class NonHttpUrlRedirectClientError(InvalidURL):
+    """A redirect's ``Location`` has a scheme other than http or https."""
 
 
 class InvalidHeader(ClientError, ValueError):

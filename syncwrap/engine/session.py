@@ -35,13 +35,13 @@ from .http_writer import (
 from .netrc_auth import netrc_auth
 from .payload import BytesPayload, JsonPayload, Payload, get_payload
 from .protocol import BodyWriter
+from .redirects import REDIRECT_STATUSES, next_hop
 from .request import (
     DEFAULT_ACCEPT_ENCODING,
     DEFAULT_USER_AGENT,
     build_url,
     host_header,
     merge_headers,
-    same_origin,
 )
 from .response import ClientResponse, RequestInfo
 from .streams import DEFAULT_HIGH_WATER
@@ -57,7 +57,6 @@ from .tls import resolve_ssl
 __all__ = ["ClientSession", "request"]
 
 _SENTINEL: Any = object()
-_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _INLINE_BODY_MAX = 256 * 1024
@@ -312,7 +311,6 @@ class ClientSession:
             url = url.with_user(None)
         if auth is None and self._default_auth is not None:
             auth = self._default_auth
-        original_url = url
         if (auto_decompress is None and read_bufsize is None and max_line_size is None
                 and max_field_size is None and not expect100 and not chunked
                 and compressor_name is None and timeouts is self._timeout):
@@ -384,7 +382,7 @@ class ClientSession:
                     retried_at = url  # once per URL: a flow cannot loop
                     await _drain_for_redirect(resp)
                     continue
-                if resp.status in _REDIRECT_STATUSES and allow_redirects:
+                if resp.status in REDIRECT_STATUSES and allow_redirects:
                     location = resp.headers.get("Location") or resp.headers.get("URI")
                     if location:
                         if traces:
@@ -399,29 +397,13 @@ class ClientSession:
                                 headers=resp.headers, response=resp,
                             )
                         await _drain_for_redirect(resp)
-                        new_url = _redirect_target(url, location)
-                        if req_headers is self._default_headers:
-                            req_headers = CIMultiDict(req_headers)  # about to change
-                        if resp.status == 303 and method != "HEAD" or (
-                            resp.status in (301, 302) and method == "POST"
-                        ):
-                            method = "GET"
-                            payload = None
-                            for name in ("Content-Type", "Content-Length", "Content-Encoding",
-                                         "Transfer-Encoding"):
-                                req_headers.popall(name, None)
-                        elif payload is not None and not payload.replayable:
-                            from .exceptions import BodyNotReplayableError
-
-                            raise BodyNotReplayableError(
-                                f"Redirected with {resp.status} to {new_url}, but the body is a "
-                                "one-shot stream that cannot be sent again; pass bytes or a "
-                                "seekable file, or allow_redirects=False"
-                            )
-                        if not same_origin(original_url, new_url):
-                            auth = None
-                            req_headers.popall("Authorization", None)
-                        url = new_url
+                        hop = next_hop(method, url, resp.status, location, req_headers,
+                                       has_body=payload is not None,
+                                       replayable=payload is None or payload.replayable)
+                        method, url, req_headers = hop.method, hop.url, hop.headers
+                        payload = payload if hop.keep_body else None
+                        auth = auth if hop.keep_auth else None
+                        cookies = cookies if hop.keep_cookies else None
                         continue
                 break
             if raise_for_status:
@@ -691,18 +673,6 @@ class _RequestOptions:
         self.expect100 = expect100
         self.chunked = chunked
         self.compress = compress
-
-
-def _redirect_target(url: URL, location: str) -> URL:
-    if any(c in location for c in "\r\n\x00"):
-        raise InvalidURL(location, "redirect Location contains CR, LF or NUL")
-    try:
-        target = url.join(URL(location))
-    except ValueError as exc:
-        raise InvalidURL(location, f"bad redirect Location: {exc}") from None
-    if target.scheme not in ("http", "https") or not target.raw_host:
-        raise InvalidURL(location, "redirect to an unsupported URL")
-    return target.with_fragment(None)
 
 
 async def _drain_for_redirect(resp: ClientResponse) -> None:
