@@ -4,6 +4,31 @@ Everything raised for a network, protocol or HTTP problem derives from
 :class:`ClientError` (also exported as ``RequestException`` for requests users).
 Argument errors additionally derive from ``ValueError`` or ``TypeError`` so that
 code catching those keeps working.
+
+::
+
+    ClientError (RequestException)
+    ├── ClientConnectionError (ConnectionError)
+    │   ├── ClientOSError (also OSError)
+    │   │   └── ClientConnectorError
+    │   │       ├── SSLError
+    │   │       │   └── FingerprintMismatch
+    │   │       └── ProxyError
+    │   ├── ServerDisconnectedError
+    │   └── ConnectTimeout (also Timeout)
+    ├── Timeout (also TimeoutError; ServerTimeoutError)
+    │   ├── ConnectTimeout
+    │   └── ReadTimeout (SocketTimeoutError)
+    ├── ClientResponseError (HTTPError)
+    │   ├── TooManyRedirects
+    │   └── WSServerHandshakeError
+    ├── MalformedResponseError
+    ├── ClientPayloadError (ChunkedEncodingError)
+    │   ├── ContentDecodingError
+    │   └── BodyTooLargeError
+    ├── InvalidURL (also ValueError)
+    ├── InvalidHeader (also ValueError)
+    └── BodyNotReplayableError (also ValueError)
 """
 
 from __future__ import annotations
@@ -35,6 +60,7 @@ __all__ = [
     "ClientPayloadError",
     "ChunkedEncodingError",
     "ContentDecodingError",
+    "BodyTooLargeError",
     "InvalidURL",
     "InvalidHeader",
     "SSLError",
@@ -176,6 +202,18 @@ ChunkedEncodingError = ClientPayloadError
 
 class ContentDecodingError(ClientPayloadError):
     """The body could not be decoded with its Content-Encoding."""
+
+
+class BodyTooLargeError(ClientPayloadError):
+    """A whole-body read (``read()``, ``text()``, ``json()``, ``.content``) passed
+    ``max_body_size``; ``limit`` is that size in bytes. Read such a body as a stream."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(
+            f"Response body passed max_body_size={limit} bytes; read it as a stream or "
+            "raise max_body_size"
+        )
 
 
 class InvalidURL(ClientError, ValueError):
