@@ -80,8 +80,6 @@ def bomb_routes(size: int = BOMB_SIZE) -> dict[str, bytes]:
     - ``/warm``: a small gzip body (for warming up a client)
     - ``/bomb/{encoding}/{framing}``: 200 with a bomb
     - ``/redirect/{encoding}/{framing}``: 302 to ``/ok`` with a bomb as its body
-    - ``/small-redirect/{encoding}``: 302 to ``/ok`` with the first 4 KiB of a bomb as its
-      body (Content-Length): it cannot even be decoded, so it must not be
     - ``/ok``: 200 ``ok``
     """
     routes = {"/warm": http_response(zlib.compress(b"warm " * 1000),
@@ -94,9 +92,7 @@ def bomb_routes(size: int = BOMB_SIZE) -> dict[str, bytes]:
                                                           headers=enc)
             routes[f"/redirect/{encoding}/{framing}"] = frame(
                 bomb(encoding, size), framing, status=302, headers={**enc, "Location": "/ok"})
-        routes[f"/small-redirect/{encoding}"] = http_response(
-            bomb(encoding, size)[:4096], status=302, reason="Found",
-            headers={**enc, "Location": "/ok"})
+
     return routes
 
 

@@ -355,7 +355,7 @@ def test_bad_max_body_size_is_refused_at_the_call(raw_server, value, error):
 
 # -- redirect and retried bodies are dropped raw -----------------------------------------------
 
-UNDECODABLE = bomb("gzip", MIB)[:4096]  # a truncated stream: decoding it would raise
+UNDECODABLE = b"\x1f\x8b\x08\x00" + b"\xff" * 4092  # decoding it fails at once
 
 
 def redirect(body: bytes, framing: str = "length", status: int = 302) -> bytes:
@@ -404,6 +404,22 @@ def test_large_redirect_body_closes_the_connection(raw_server, framing):
     assert server.connections == 2
 
 
+def test_redirect_announcing_a_large_body_is_not_waited_for(raw_server):
+    """A Content-Length beyond 64 KiB closes the connection at once, even if the server
+    then sends nothing more."""
+    head = (b"HTTP/1.1 302 Found\r\nContent-Length: 10737418240\r\nLocation: /next\r\n"
+            b"Content-Encoding: gzip\r\n\r\n")
+    server = raw_server(lambda conn: respond(head, hang=True)(conn) if server.connections == 1
+                        else keep_alive(b"landed")(conn))
+
+    async def main():
+        async with ClientSession(timeout=SHORT) as s:
+            async with s.get(server.url) as resp:
+                return await resp.read()
+
+    assert run(main(), timeout=3) == b"landed"
+
+
 def test_redirect_not_followed_is_decoded(raw_server):
     """allow_redirects=False, or a 3xx without Location: the body is the caller's, decoded."""
     data = encode("gzip", TEXT)
@@ -421,12 +437,16 @@ def test_redirect_not_followed_is_decoded(raw_server):
     assert run(main()) == ((302, TEXT), (302, TEXT))
 
 
-def test_auth_retry_drops_the_challenge_body_raw(raw_server):
+def test_auth_retry_drains_the_challenge_body(raw_server):
+    """The 401's body (a truncated gzip stream) is dropped before the retry, which goes out
+    on the same connection."""
+
     class Retry(AuthFlow):
         async def on_response(self, response):
             return response.status == 401
 
-    challenge = frame(UNDECODABLE, "length", status=401, headers={"Content-Encoding": "gzip"})
+    truncated = bomb("gzip", MIB)[:512]
+    challenge = frame(truncated, "length", status=401, headers={"Content-Encoding": "gzip"})
     server = raw_server(canned(challenge, http_response(b"welcome")))
 
     async def main():
