@@ -34,6 +34,10 @@ WHOLE_LIMIT = 16 * MIB
 WHOLE_GROWTH_LIMIT = WHOLE_LIMIT + 16 * MIB
 #: A followed redirect's body is dropped undecoded.
 REDIRECT_GROWTH_LIMIT = 8 * MIB
+EVERY_BOMB = pytest.mark.parametrize(
+    "layer, encoding, framing",
+    [(layer, encoding, framing) for layer in LAYERS for encoding in ENCODINGS
+     for framing in FRAMINGS])
 
 
 @pytest.fixture(scope="module")
@@ -64,9 +68,7 @@ def check_growth(report: dict, limit: int) -> None:
     assert report["hwm_growth"] < limit, report
 
 
-@pytest.mark.parametrize("framing", FRAMINGS)
-@pytest.mark.parametrize("encoding", ENCODINGS)
-@pytest.mark.parametrize("layer", LAYERS)
+@EVERY_BOMB
 def test_streamed_bomb_in_bounded_memory(bomb_server, layer, encoding, framing):
     report = run_client(layer, "stream", bomb_server.url, f"/bomb/{encoding}/{framing}",
                         str(STREAMED))
@@ -76,9 +78,7 @@ def test_streamed_bomb_in_bounded_memory(bomb_server, layer, encoding, framing):
           f"growth {report['growth'] / MIB:.1f} MiB")
 
 
-@pytest.mark.parametrize("framing", FRAMINGS)
-@pytest.mark.parametrize("encoding", ENCODINGS)
-@pytest.mark.parametrize("layer", LAYERS)
+@EVERY_BOMB
 def test_whole_body_of_a_bomb_stops_at_max_body_size(bomb_server, layer, encoding, framing):
     report = run_client(layer, "whole", bomb_server.url, f"/bomb/{encoding}/{framing}",
                         str(WHOLE_LIMIT))

@@ -60,6 +60,16 @@ async def read_whole(url: str, **kwargs) -> bytes:
             return await resp.read()
 
 
+async def whole_then_streamed(url: str, n: int) -> tuple[bytes, bytes]:
+    """Two GETs on one session: the first body read(), the second in iter_chunked(n)."""
+    async with ClientSession(timeout=SHORT) as s:
+        async with s.get(url) as r1:
+            whole = await r1.read()
+        async with s.get(url) as r2:
+            streamed = b"".join([p async for p in r2.content.iter_chunked(n)])
+    return whole, streamed
+
+
 async def read_streamed(url: str, n: int = 1000) -> bytes:
     async with ClientSession(timeout=SHORT) as s:
         async with s.get(url) as resp:
@@ -77,15 +87,7 @@ def test_multi_member_gzip_decodes_fully(raw_server):
     server = raw_server(canned(encoded_response(TWO_GZ, "gzip"),
                                encoded_response(TWO_GZ, "gzip", "chunked")))
 
-    async def main():
-        async with ClientSession(timeout=SHORT) as s:
-            async with s.get(server.url) as r1:
-                whole = await r1.read()
-            async with s.get(server.url) as r2:
-                streamed = b"".join([p async for p in r2.content.iter_chunked(4096)])
-        return whole, streamed
-
-    assert run(main()) == (TEXT, TEXT)
+    assert run(whole_then_streamed(server.url, 4096)) == (TEXT, TEXT)
     assert server.connections == 1  # both bodies ended where their framing said
 
 
@@ -100,15 +102,7 @@ def test_multi_member_gzip_split_at_awkward_offsets(raw_server, offsets):
     server = raw_server(canned(encoded_response(b"", "gzip", pieces=pieces),
                                encoded_response(b"", "gzip", pieces=pieces)))
 
-    async def main():
-        async with ClientSession(timeout=SHORT) as s:
-            async with s.get(server.url) as r1:
-                whole = await r1.read()
-            async with s.get(server.url) as r2:
-                streamed = b"".join([p async for p in r2.content.iter_chunked(777)])
-        return whole, streamed
-
-    assert run(main()) == (TEXT, TEXT)
+    assert run(whole_then_streamed(server.url, 777)) == (TEXT, TEXT)
 
 
 @pytest.mark.parametrize("encoding", ["gzip", "deflate"])
@@ -118,15 +112,7 @@ def test_trailing_zero_padding_is_accepted(raw_server, encoding):
     server = raw_server(canned(encoded_response(body, encoding),
                                encoded_response(b"", encoding, pieces=pieces)))
 
-    async def main():
-        async with ClientSession(timeout=SHORT) as s:
-            async with s.get(server.url) as r1:
-                whole = await r1.read()
-            async with s.get(server.url) as r2:
-                streamed = b"".join([p async for p in r2.content.iter_chunked(5000)])
-        return whole, streamed
-
-    assert run(main()) == (TEXT, TEXT)
+    assert run(whole_then_streamed(server.url, 5000)) == (TEXT, TEXT)
 
 
 @pytest.mark.parametrize("garbage", [b"garbage", b"\x00\x00\x01", b"\x1f"])

@@ -17,26 +17,15 @@ after the warm-up), maxrss_kib (ru_maxrss at the end) and vm_hwm_kib (VmHWM at t
 
 import asyncio
 import json
-import resource
 import sys
 import time
+
+from upload_client import maxrss_kib, vm_hwm_kib  # this script's neighbour
 
 import syncwrap
 from syncwrap.engine import ClientSession, ClientTimeout
 
 PIECE = 65536
-
-
-def maxrss_kib() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-
-
-def vm_hwm_kib() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return -1
 
 
 def failure(exc: BaseException) -> dict:
