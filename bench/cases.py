@@ -85,12 +85,18 @@ async def async_conc(client: Any, spec: Spec) -> Sample:
     return watch.sample(ops=sum(counts))
 
 
+def download_paths(spec: Spec) -> tuple[str, str]:
+    """(timed body, warm-up body): the gzip case downloads the pre-compressed files."""
+    return ("/big.gz", "/warm.gz") if spec.case == "download_gz" else ("/big", "/warm")
+
+
 async def async_download(client: Any, spec: Spec) -> Sample:
-    check_length(await client.download(spec.base_url + "/warm", spec.variant), spec.warm_size)
+    big, warm = download_paths(spec)
+    check_length(await client.download(spec.base_url + warm, spec.variant), spec.warm_size)
     sizes = []
     watch = Stopwatch()
     for _ in range(max(spec.count, 1)):
-        sizes.append(await client.download(spec.base_url + "/big", spec.variant))
+        sizes.append(await client.download(spec.base_url + big, spec.variant))
     sample = watch.sample(ops=len(sizes), nbytes=sum(sizes))
     for n in sizes:
         check_length(n, spec.size)
@@ -122,6 +128,7 @@ ASYNC_CASES = {
     "seq": async_seq,
     "conc": async_conc,
     "download": async_download,
+    "download_gz": async_download,
     "upload_gen": async_upload_gen,
     "upload_file": async_upload_file,
 }
@@ -201,11 +208,12 @@ def sync_threads(client: Any, spec: Spec) -> Sample:
 
 
 def sync_download(client: Any, spec: Spec) -> Sample:
-    check_length(client.download(spec.base_url + "/warm", spec.variant), spec.warm_size)
+    big, warm = download_paths(spec)
+    check_length(client.download(spec.base_url + warm, spec.variant), spec.warm_size)
     sizes = []
     watch = Stopwatch()
     for _ in range(max(spec.count, 1)):
-        sizes.append(client.download(spec.base_url + "/big", spec.variant))
+        sizes.append(client.download(spec.base_url + big, spec.variant))
     sample = watch.sample(ops=len(sizes), nbytes=sum(sizes))
     for n in sizes:
         check_length(n, spec.size)
@@ -247,6 +255,7 @@ SYNC_CASES = {
     "seq": sync_seq,
     "threads": sync_threads,
     "download": sync_download,
+    "download_gz": sync_download,
     "upload_gen": sync_upload_gen,
     "upload_file": sync_upload_file,
 }

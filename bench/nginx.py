@@ -4,6 +4,9 @@ Locations:
   /small   ~100-byte body from ``return 200``
   /big     the download file (256 MiB by default), served with sendfile
   /warm    a smaller file for warming a connection up before a timed download
+  /big.gz  the gzip case: compressible data as big as /big once decoded, gzip-compressed when
+           the server starts and served as it is (``Content-Encoding: gzip``, nginx's own gzip
+           off); /warm.gz likewise for /warm
   /upload  (only with ``upload=True``; run.py --sink nginx) an upload sink that reads the WHOLE
            request body (Content-Length or chunked) before it answers ``$request_length``
            (request head + body bytes). ``return 200`` alone would answer before the body has
@@ -19,14 +22,17 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import random
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+import zlib
 from pathlib import Path
 
 SMALL_BODY = ("syncwrap-bench " * 7)[:100]  # exactly 100 ASCII bytes, no quotes/escapes
@@ -115,6 +121,35 @@ def _write_file(path: Path, size: int) -> None:
     path.chmod(0o644)
 
 
+def compressible_block(size: int = 1 << 20) -> bytes:
+    """``size`` bytes of text-like data (random words from a 16-letter alphabet, seeded):
+    gzip makes it about 2.5 times smaller."""
+    rnd = random.Random(20261124)
+    words = [bytes(rnd.choices(b"etaoinshrdlucmfw", k=rnd.randint(2, 9))) for _ in range(2000)]
+    out = bytearray()
+    while len(out) < size:
+        out += b" ".join(rnd.choices(words, k=4096)) + b"\n"
+    return bytes(out[:size])
+
+
+def _write_gzip_file(path: Path, size: int) -> None:
+    """``size`` bytes (a multiple of 1 MiB) of :func:`compressible_block` repeated, as ONE gzip
+    member. The block is compressed once (level 6) and ends with a full flush, which resets
+    the compressor's window: its output decodes on its own, so it is written once per MiB
+    between the header and a trailer carrying the CRC-32 and length of the whole data."""
+    block = compressible_block()
+    co = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    deflated = co.compress(block) + co.flush(zlib.Z_FULL_FLUSH)
+    crc = 0
+    with open(path, "wb") as f:
+        f.write(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff")
+        for _ in range(size // len(block)):
+            f.write(deflated)
+            crc = zlib.crc32(block, crc)
+        f.write(co.flush() + struct.pack("<II", crc, size & 0xFFFFFFFF))
+    path.chmod(0o644)
+
+
 def _cpu_mask(cpu: int) -> str:
     return "1" + "0" * cpu
 
@@ -131,6 +166,8 @@ class Nginx:
         self.prefix.chmod(0o755)  # nginx workers run as an unprivileged user when we are root
         self.big_file = self.prefix / "big.bin"
         self.warm_file = self.prefix / "warm.bin"
+        self.big_gz = self.prefix / "big.gz"
+        self.warm_gz = self.prefix / "warm.gz"
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -184,6 +221,8 @@ http {{
         location = /small {{ default_type text/plain; return 200 "{SMALL_BODY}"; }}
         location = /big {{ alias {self.big_file}; }}
         location = /warm {{ alias {self.warm_file}; }}
+        location = /big.gz {{ alias {self.big_gz}; gzip off; add_header Content-Encoding gzip; }}
+        location = /warm.gz {{ alias {self.warm_gz}; gzip off; add_header Content-Encoding gzip; }}
         {upload}
     }}
 }}
@@ -192,6 +231,8 @@ http {{
     def start(self) -> None:
         _write_file(self.big_file, self.size)
         _write_file(self.warm_file, self.warm_size)
+        _write_gzip_file(self.big_gz, self.size)
+        _write_gzip_file(self.warm_gz, self.warm_size)
         conf = self.prefix / "nginx.conf"
         for _attempt in range(5):
             self.port = _free_port()

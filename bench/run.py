@@ -1,6 +1,7 @@
 """syncwrap benchmark suite: entry point.
 
-    python bench/run.py [--quick] [--only engine|facade|upload] [--reps N] [--json PATH]
+    python bench/run.py [--quick] [--only engine|facade|upload|gzip] [--case CASE]
+                        [--reps N] [--json PATH]
 
 Starts a private nginx on 127.0.0.1 (bench/nginx.py), runs every case of the selected groups
 in its own subprocess (bench/worker.py), several times, and prints one table per group. See
@@ -50,6 +51,12 @@ ASYNC_CLIENTS = ("syncwrap.engine", "aiohttp", "httpx.AsyncClient")
 UPLOAD_CLIENTS = ("syncwrap.Session", "syncwrap.engine", "requests.Session", "httpx.Client",
                   "urllib3.PoolManager", "aiohttp")
 OTHER_UPLOADERS = tuple(c for c in UPLOAD_CLIENTS if not c.startswith("syncwrap"))
+#: The gzip download: every client decodes /big.gz (the variants that decode).
+GZIP_ASYNC_VARIANTS = {
+    "syncwrap.engine": ("iter_any", "iter_chunked"),
+    "aiohttp": ("iter_chunked", "iter_any"),
+    "httpx.AsyncClient": ("aiter_bytes",),
+}
 VARIANT_LABEL = {"iter_chunked": "iter_chunked(65536)", "iter_content": "iter_content(1 MiB)",
                  "iter_bytes": "iter_bytes(1 MiB)", "stream": "stream(1 MiB)"}
 
@@ -95,7 +102,7 @@ QUICK = Profile(reps=1, raw_reps=1, size=16 * MIB, warm_size=2 * MIB,
 def metric(spec: Spec, run: dict[str, Any]) -> float:
     if spec.case == "rtt":
         return run["elapsed"] / run["ops"] * 1e6
-    if spec.case in ("download", "upload_gen", "upload_file"):
+    if spec.case in ("download", "download_gz", "upload_gen", "upload_file"):
         return run["nbytes"] / run["elapsed"] / MIB
     return run["ops"] / run["elapsed"]
 
@@ -103,8 +110,8 @@ def metric(spec: Spec, run: dict[str, Any]) -> float:
 def unit(spec: Spec) -> str:
     if spec.case == "rtt":
         return "µs/call"
-    if spec.case in ("download", "upload_gen", "upload_file"):
-        return "MiB/s"
+    if spec.case in ("download", "download_gz", "upload_gen", "upload_file"):
+        return "MiB/s"  # download_gz: decoded bytes
     return "req/s"
 
 
@@ -325,6 +332,20 @@ def facade_specs(p: Profile, base: dict[str, Any]) -> list[Spec]:
     return specs + raw_specs(p, base)
 
 
+def gzip_specs(p: Profile, base: dict[str, Any]) -> list[Spec]:
+    """The gzip download: /big.gz decoded by every client (decoded bytes are counted)."""
+    specs = []
+    for loop in LOOPS:
+        for client, variants in GZIP_ASYNC_VARIANTS.items():
+            for variant in variants:
+                specs.append(Spec(group="gzip", case="download_gz", client=client, loop=loop,
+                                  variant=variant, count=p.downloads, **base))
+    for client in SYNC_CLIENTS:
+        specs.append(Spec(group="gzip", case="download_gz", client=client,
+                          variant=SYNC_DOWNLOAD_VARIANT[client], count=p.downloads, **base))
+    return specs
+
+
 def upload_specs(p: Profile, base: dict[str, Any]) -> list[Spec]:
     specs = []
     for case in ("upload_gen", "upload_file"):
@@ -519,6 +540,31 @@ class Report:
                        f"{verdict(None if rss is None else rss / RSS_TARGET, 1.0, False)}")
         return self._section("B. Facade (sync)", headers, rows, shown, targets, extra=rtt)
 
+    # ------------------------------------------------------------------ D. gzip
+
+    def gzip(self) -> str:
+        headers = ["client", "loop", "decoded", "median", "spread", "peak RSS", "ΔRSS",
+                   "vs best peer", "median vs peer"]
+        rows, shown, targets = [], [], []
+        for loop in (*LOOPS, ""):
+            family = [o for o in self.results.values()
+                      if o.spec.case == "download_gz" and o.spec.loop == loop]
+            peers = [o for o in family if not o.spec.client.startswith("syncwrap")]
+            best = _best(peers)
+            best_median = max(peers, key=lambda o: o.median or 0, default=None)
+            for o in family:
+                rows.append([client_label(o.spec), loop or "-", *stats_cells(o),
+                             fmt_ratio(o, best), _fmt_opt(_median_ratio(o, best_median))])
+                shown.append(o)
+            for o in family:
+                if o.spec.client.startswith("syncwrap") and best is not None:
+                    targets.append(f"  {client_label(o.spec)} ({loop or 'sync'}) vs fastest peer "
+                                   f"({client_label(best.spec)}): best "
+                                   f"{_fmt_opt(_ratio_value(o, best))}, median "
+                                   f"{_fmt_opt(_median_ratio(o, best_median))}")
+        return self._section("D. gzip download (/big.gz, decoded MiB/s)", headers, rows, shown,
+                             targets)
+
     # ------------------------------------------------------------------ C. upload
 
     def upload(self) -> str:
@@ -560,7 +606,8 @@ class Report:
 
 
 CASE_LABEL = {"seq": "sequential", "conc": "256 concurrent", "threads": "16 threads",
-              "download": "download", "upload_gen": "generator", "upload_file": "file",
+              "download": "download", "download_gz": "gzip download",
+              "upload_gen": "generator", "upload_file": "file",
               "rtt": "loop round trip"}
 
 
@@ -596,8 +643,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="syncwrap benchmark suite")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: small counts, 16 MiB bodies, 1 repetition (< 60 s)")
-    parser.add_argument("--only", action="append", choices=("engine", "facade", "upload"),
+    parser.add_argument("--only", action="append",
+                        choices=("engine", "facade", "upload", "gzip"),
                         help="run only this group (repeatable)")
+    parser.add_argument("--case", action="append",
+                        help="run only these cases of the groups (repeatable), e.g. download")
     parser.add_argument("--reps", type=int, help="repetitions per case (default 3; quick 1)")
     parser.add_argument("--json", metavar="PATH", help="also write all runs as JSON here")
     parser.add_argument("--sink", choices=("python", "nginx"), default="python",
@@ -613,7 +663,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.reps:
         reps = max(1, min(args.reps, 20))
         profile = dataclasses.replace(profile, reps=reps, raw_reps=max(reps, profile.raw_reps))
-    groups = args.only or ["engine", "facade", "upload"]
+    groups = args.only or ["engine", "facade", "upload", "gzip"]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that nginx gets stopped
 
     ensure_psutil()
@@ -658,6 +708,7 @@ def main(argv: list[str] | None = None) -> int:
             ("engine", engine_specs, report.engine),
             ("facade", facade_specs, report.facade),
             ("upload", upload_specs, report.upload),
+            ("gzip", gzip_specs, report.gzip),
         ]
         for name, make_specs, render_group in plan:
             if name not in groups:
@@ -665,7 +716,10 @@ def main(argv: list[str] | None = None) -> int:
             if name == "upload" and not upload_url:
                 print("\n=== C. Upload === skipped: nginx has no echo module (try --sink python)")
                 continue
-            run_group(name, make_specs(profile, base), profile, results)
+            specs = make_specs(profile, base)
+            if args.case:
+                specs = [s for s in specs if s.case in args.case]
+            run_group(name, specs, profile, results)
             print(render_group(), flush=True)
     print(f"\ntotal {time.monotonic() - started:.0f} s")
     if args.json:

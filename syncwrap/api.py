@@ -24,9 +24,9 @@ from .cookies_view import CookiesView
 from .engine.connector import BaseConnector, TCPConnector
 from .engine.cookies import CookieJar
 from .engine.direct_read import take_body
-from .engine.exceptions import HTTPError
+from .engine.exceptions import BodyTooLargeError, HTTPError
 from .engine.request import merge_headers
-from .engine.response import ClientResponse
+from .engine.response import ClientResponse, check_max_body_size
 from .engine.session import ClientSession
 from .engine.timeouts import DEFAULT_TIMEOUT, ClientTimeout, to_client_timeout
 from .streaming import BodyChannel, DirectChannel, RawBody, start_pump
@@ -134,7 +134,11 @@ class Response:
 
     @property
     def content(self) -> bytes:
-        """The whole body, decoded from gzip/deflate/br/zstd."""
+        """The whole body, decoded from gzip/deflate/br/zstd.
+
+        A body larger than the request's ``max_body_size`` (1 GiB unless set on the
+        Session or the request) raises BodyTooLargeError; ``iter_content()`` has no limit.
+        """
         if self._content is None:
             if self._channel is None or self._consumed:
                 raise RuntimeError("The body of this response was already consumed")
@@ -144,12 +148,17 @@ class Response:
 
     def _read_all(self) -> bytes:
         assert self._channel is not None
+        limit = self._resp.max_body_size
         parts = []
+        size = 0
         try:
             while True:
                 data = self._channel.get(-1)
                 if not data:
                     break
+                size += len(data)
+                if limit is not None and size > limit:
+                    raise BodyTooLargeError(limit)
                 parts.append(data)
         except BaseException:
             self.close()
@@ -373,6 +382,9 @@ class Session:
     """A requests-style session: default headers, cookies, auth and a connection pool.
 
     Safe to share between threads; all its network state lives on the loop thread.
+    ``max_body_size`` (also per request; default 1 GiB, None: no limit) bounds what
+    ``.content``, ``.text`` and ``.json()`` accept: a larger body raises
+    BodyTooLargeError; read it with ``stream=True`` and ``iter_content()`` instead.
     """
 
     def __init__(
@@ -392,8 +404,14 @@ class Session:
         cert: Any = None,
         auto_decompress: bool = True,
         hooks: Any = None,
+        max_body_size: Any = _DEFAULT,
     ) -> None:
         self.headers: CIMultiDict[str] = merge_headers(None, headers)
+        # ``.content`` and friends above this raise BodyTooLargeError (the engine's default
+        # of 1 GiB unless given; None: no limit).
+        self._engine_options: dict[str, Any] = {}
+        if max_body_size is not _DEFAULT:
+            self._engine_options["max_body_size"] = check_max_body_size(max_body_size)
         self.auth = _auth_option(auth)
         #: requests-style event hooks: ``{"response": [fn, ...]}`` (see syncwrap.hooks).
         self.hooks = _hooks.normalize_hooks(hooks)
@@ -436,6 +454,7 @@ class Session:
                     cookie_jar=self.cookie_jar,
                     trust_env=self._trust_env,
                     auto_decompress=self._auto_decompress,
+                    **self._engine_options,
                 )
                 self._generation = loop_thread.generation()
             return self._engine
@@ -490,6 +509,8 @@ class Session:
         out["ssl"] = ssl_option(verify, cert, ssl=ssl, fingerprint=fingerprint)
         out["max_redirects"] = kwargs.pop("max_redirects", self.max_redirects)
         out["raise_for_status"] = kwargs.pop("raise_for_status", self._raise_for_status)
+        if "max_body_size" in kwargs:
+            out["max_body_size"] = check_max_body_size(kwargs.pop("max_body_size"))
         for name in ("params", "data", "json", "cookies", "allow_redirects", "compress",
                      "chunked", "expect100", "auto_decompress", "skip_auto_headers"):
             if name in kwargs:

@@ -22,12 +22,14 @@ code catching those keeps working::
     │   └── WSServerHandshakeError
     ├── MalformedResponseError
     ├── ClientPayloadError (ChunkedEncodingError)
-    │   └── ContentDecodingError
+    │   ├── ContentDecodingError
+    │   └── BodyTooLargeError
     ├── InvalidURL (also ValueError)
     │   ├── InvalidUrlRedirectClientError     a malformed redirect Location
     │   └── NonHttpUrlRedirectClientError     a redirect to a non-http(s) URL
     ├── InvalidHeader (also ValueError)
-    └── BodyNotReplayableError (also ValueError)
+    ├── BodyNotReplayableError (also ValueError)
+    └── RequestBodyLengthError (also ValueError)
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ __all__ = [
     "ClientPayloadError",
     "ChunkedEncodingError",
     "ContentDecodingError",
+    "BodyTooLargeError",
     "InvalidURL",
     "InvalidUrlRedirectClientError",
     "NonHttpUrlRedirectClientError",
@@ -203,6 +206,18 @@ ChunkedEncodingError = ClientPayloadError
 
 class ContentDecodingError(ClientPayloadError):
     """The body could not be decoded with its Content-Encoding."""
+
+
+class BodyTooLargeError(ClientPayloadError):
+    """A whole-body read (``read()``, ``text()``, ``json()``, ``.content``) passed
+    ``max_body_size``; ``limit`` is that size in bytes. Read such a body as a stream."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(
+            f"Response body passed max_body_size={limit} bytes; read it as a stream or "
+            "raise max_body_size"
+        )
 
 
 class InvalidURL(ClientError, ValueError):

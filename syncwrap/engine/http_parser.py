@@ -218,6 +218,15 @@ class ResponseParser:
     def done(self) -> bool:
         return self._mode == _DONE
 
+    @property
+    def remaining(self) -> int | None:
+        """Bytes of a Content-Length body still to come; None for a chunked body, one
+        read until the connection closes, or before the head."""
+        head = self._head
+        if head is None or head.chunked or head.content_length is None:
+            return None
+        return 0 if self._mode == _DONE else self._remaining
+
     # -- feeding -------------------------------------------------------------
 
     def feed(self, data: bytes) -> None:

@@ -61,6 +61,7 @@ class ResponseHandler(asyncio.Protocol):
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._reading_paused = False
         self._auto_decompress = True
+        self._raw_statuses: frozenset[int] = frozenset()
         self._high_water = DEFAULT_HIGH_WATER
         self._read_timeout: float | None = None
         self._read_timer: asyncio.TimerHandle | None = None
@@ -163,8 +164,10 @@ class ResponseHandler(asyncio.Protocol):
     def start_response(self, method: str, options: Any) -> asyncio.Future[ResponseHead]:
         """Arm the parser for the response to the request about to be sent.
 
-        ``options`` carries ``auto_decompress``, ``high_water``, ``read_timeout``,
-        ``limits`` and ``expect100``. Returns the future of the final response head.
+        ``options`` carries ``auto_decompress``, ``raw_statuses`` (statuses whose body is
+        never decoded when a Location comes with them: redirects about to be followed),
+        ``high_water``, ``read_timeout``, ``limits`` and ``expect100``. Returns the future
+        of the final response head.
         """
         parser = self._spare_parser
         if parser is None:  # one per connection, reused response after response
@@ -184,6 +187,7 @@ class ResponseHandler(asyncio.Protocol):
         self._early = None
         self.response_complete = False
         self._auto_decompress = options.auto_decompress
+        self._raw_statuses = options.raw_statuses
         self._high_water = options.high_water
         self._read_timeout = read_timeout = options.read_timeout
         if read_timeout:
@@ -222,11 +226,10 @@ class ResponseHandler(asyncio.Protocol):
 
     def _on_head(self, head: ResponseHead) -> None:
         encoding = head.first(b"content-encoding") if self._auto_decompress else None
-        decoder = make_decoder(encoding) if encoding else None
+        decoder = make_decoder(encoding) if encoding and not self._raw_body(head) else None
         if decoder is not None:
-            reader = self.reader = StreamReader(self, high_water=self._high_water,
-                                                loop=self._loop)
-            self._sink = DecodingSink(reader, decoder)
+            sink = self._sink = DecodingSink(decoder, self, self._high_water, self._loop)
+            self.reader = sink.reader
         elif head.chunked:  # chunk boundaries matter to readchunk(): a reader from the start
             self._start_reader()
         else:
@@ -240,6 +243,11 @@ class ResponseHandler(asyncio.Protocol):
         waiter = self._head_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(head)
+
+    def _raw_body(self, head: ResponseHead) -> bool:
+        """A redirect that will be followed: its body is dropped, never decoded."""
+        return head.status in self._raw_statuses and (
+            head.count(b"location") > 0 or head.count(b"uri") > 0)
 
     def _on_body(self, data: bytes) -> None:
         sink = self._sink
@@ -289,6 +297,31 @@ class ResponseHandler(asyncio.Protocol):
                 return None, early[0] if len(early) == 1 else b"".join(early)
             return self._start_reader(), None
         return self.reader, None
+
+    def discard_body(self, limit: int) -> asyncio.Future[bool]:
+        """Drop the rest of the current body as it arrives, raw (never decoded).
+
+        The future is True once the body ended within ``limit`` more bytes: the connection
+        can be reused. It is False, and the connection closed, when more came, when a
+        Content-Length says more will come, when only the server's close can end the
+        body, or when the connection fails.
+        """
+        fut: asyncio.Future[bool] = self._loop.create_future()
+        parser = self._parser
+        if self.response_complete:
+            fut.set_result(True)
+            return fut
+        remaining = parser.remaining if parser is not None else None
+        head = parser.head if parser is not None else None
+        if (self.closed or head is None or (remaining is None and not head.chunked)
+                or (remaining is not None and remaining > limit)):
+            self.close()
+            fut.set_result(False)
+            return fut
+        self._early = None
+        self._sink = _Discard(fut, limit, self)
+        self.resume_reading()
+        return fut
 
     def _fail(self, exc: BaseException) -> None:
         self.should_close = True
@@ -382,6 +415,34 @@ class ResponseHandler(asyncio.Protocol):
             transport = self.transport
             if transport is not None and not self._reading_paused and not transport.is_closing():
                 transport.resume_reading()
+
+
+class _Discard:
+    """The sink of a body being dropped: counts it and ends a future (see discard_body)."""
+
+    __slots__ = ("_fut", "_left", "_protocol")
+
+    def __init__(self, fut: asyncio.Future[bool], limit: int, protocol: ResponseHandler) -> None:
+        self._fut = fut
+        self._left = limit
+        self._protocol = protocol
+
+    def feed_data(self, data: bytes) -> None:
+        self._left -= len(data)
+        if self._left < 0 and not self._fut.done():
+            self._fut.set_result(False)
+            self._protocol.close()
+
+    def feed_eof(self) -> None:
+        if not self._fut.done():
+            self._fut.set_result(True)
+
+    def end_http_chunk_receiving(self) -> None:
+        pass
+
+    def set_exception(self, exc: BaseException) -> None:
+        if not self._fut.done():
+            self._fut.set_result(False)
 
 
 class BodyWriter:

@@ -12,11 +12,26 @@ from multidict import CIMultiDictProxy, MultiDict, MultiDictProxy
 from yarl import URL
 
 from .cookies import parse_set_cookie
-from .exceptions import ClientResponseError
+from .exceptions import BodyTooLargeError, ClientResponseError
 from .http_parser import ResponseHead
 from .streams import EMPTY_PAYLOAD, StreamReader
 
-__all__ = ["ClientResponse", "RequestInfo", "ContentTypeError"]
+__all__ = ["ClientResponse", "RequestInfo", "ContentTypeError", "DEFAULT_MAX_BODY_SIZE",
+           "check_max_body_size"]
+
+#: What a whole-body read (read(), text(), json()) accepts by default: 1 GiB.
+DEFAULT_MAX_BODY_SIZE = 1 << 30
+
+
+def check_max_body_size(value: Any) -> int | None:
+    """Validate a ``max_body_size=`` argument: a positive int, or None (no limit)."""
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"max_body_size=: expected an int or None, got {type(value).__name__}")
+    if value <= 0:
+        raise ValueError(f"max_body_size=: must be positive (or None for no limit), got {value}")
+    return value
 
 
 class RequestInfo(NamedTuple):
@@ -89,8 +104,12 @@ class ClientResponse:
         history: tuple[ClientResponse, ...] = (),
         timer: Any = None,
         session: Any = None,
+        max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
     ) -> None:
         self.method = method
+        #: The most bytes read(), text() and json() accept (None: no limit); set per
+        #: session and per request with ``max_body_size=``. Streamed reads are not limited.
+        self.max_body_size = max_body_size
         self._url = url
         self._real_url = request_info.real_url
         self.status: int = head.status
@@ -215,16 +234,29 @@ class ClientResponse:
         return content
 
     async def read(self) -> bytes:
-        """The whole body (decoded from gzip etc.); cached after the first call."""
+        """The whole body (decoded from gzip etc.); cached after the first call.
+
+        A body larger than :attr:`max_body_size` raises BodyTooLargeError (the connection
+        is closed); read such a body as a stream (``content.iter_chunked(n)``...).
+        """
         if self._body is None:
-            if self._content is None:
-                self._body = self._whole_body
-            else:
-                try:
+            limit = self.max_body_size
+            try:
+                if self._content is None:
+                    if limit is not None and len(self._whole_body or b"") > limit:
+                        raise BodyTooLargeError(limit)
+                    self._body = self._whole_body
+                elif limit is None:
                     self._body = await self._content.read()
-                except BaseException:
-                    self.close()
-                    raise
+                else:
+                    length = self._head.content_length
+                    if length is not None and length > limit and not self.has_header(
+                            b"content-encoding"):
+                        raise BodyTooLargeError(limit)  # known too large: fail at once
+                    self._body = await self._content.read_limited(limit)
+            except BaseException:
+                self.close()
+                raise
             self._finish()
             if self._traces:
                 for trace in self._traces:
@@ -284,6 +316,25 @@ class ClientResponse:
         if not body.strip():
             return None
         return loads(body.decode(encoding or self.get_encoding()))
+
+    async def discard_body(self, limit: int = 65536) -> bool:
+        """Drop the unread body without reading or decoding it.
+
+        The connection goes back to the pool if the body ends within ``limit`` more raw
+        bytes (True); otherwise it is closed (False). Afterwards the body reads as b"".
+        """
+        connection = self._connection
+        self._content = EMPTY_PAYLOAD
+        self._whole_body = None
+        self._body = b""
+        ok = True
+        if connection is not None:
+            ok = await connection.protocol.discard_body(limit)
+        if ok:
+            self.release()
+        else:
+            self.close()
+        return ok
 
     # -- lifetime ----------------------------------------------------------------
 

@@ -43,7 +43,7 @@ from .request import (
     host_header,
     merge_headers,
 )
-from .response import ClientResponse, RequestInfo
+from .response import DEFAULT_MAX_BODY_SIZE, ClientResponse, RequestInfo, check_max_body_size
 from .streams import DEFAULT_HIGH_WATER
 from .timeouts import (
     DEFAULT_TIMEOUT,
@@ -60,6 +60,7 @@ _SENTINEL: Any = object()
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _INLINE_BODY_MAX = 256 * 1024
+_DRAIN_LIMIT = 64 * 1024  # raw bytes of a redirect's body dropped to keep the connection
 _PREPARED_CACHE_SIZE = 256
 
 
@@ -88,6 +89,9 @@ class ClientSession:
     """A set of defaults and a connection pool for making requests.
 
     ``async with ClientSession() as s: async with s.get(url) as r: ...``
+
+    ``max_body_size`` (default 1 GiB; None: no limit; also per request) bounds what
+    ``read()``, ``text()`` and ``json()`` accept: a larger body raises BodyTooLargeError.
     """
 
     def __init__(
@@ -112,6 +116,7 @@ class ClientSession:
         max_redirects: int = 10,
         trace_configs: list[Any] | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
+        max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
     ) -> None:
         if base_url is None or isinstance(base_url, URL):
             self._base_url = base_url
@@ -143,9 +148,11 @@ class ClientSession:
         self._loop = loop
         # Per-request work that only depends on session settings, done once.
         self._default_tls = getattr(self._connector, "ssl", None) or resolve_ssl(True)
+        self._max_body_size = check_max_body_size(max_body_size)
         self._default_options = _RequestOptions(
             auto_decompress=auto_decompress, high_water=read_bufsize, limits=self._limits,
             read_timeout=self._timeout.sock_read, expect100=False, chunked=False, compress=None,
+            raw_statuses=_REDIRECT_STATUSES, max_body_size=self._max_body_size,
         )
         self._deadlines: DeadlineQueue | None = None
         self._prepared: dict[tuple[str, URL, Any], _PreparedRequest] = {}
@@ -248,6 +255,7 @@ class ClientSession:
         read_bufsize: int | None = None,
         server_hostname: str | None = None,
         trace_request_ctx: Any = None,
+        max_body_size: Any = _SENTINEL,
     ) -> ClientResponse:
         if self._closed:
             raise RuntimeError("Session is closed")
@@ -313,7 +321,8 @@ class ClientSession:
             auth = self._default_auth
         if (auto_decompress is None and read_bufsize is None and max_line_size is None
                 and max_field_size is None and not expect100 and not chunked
-                and compressor_name is None and timeouts is self._timeout):
+                and compressor_name is None and timeouts is self._timeout
+                and allow_redirects and max_body_size is _SENTINEL):
             options = self._default_options
         else:
             options = _RequestOptions(
@@ -327,6 +336,9 @@ class ClientSession:
                 expect100=expect100,
                 chunked=bool(chunked),
                 compress=compressor_name,
+                raw_statuses=_REDIRECT_STATUSES if allow_redirects else frozenset(),
+                max_body_size=(self._max_body_size if max_body_size is _SENTINEL
+                               else check_max_body_size(max_body_size)),
             )
         body = payload  # a 303 drops `payload`; the body is still closed at the end
         traces: _tracing.Traces = ()
@@ -575,6 +587,7 @@ class ClientSession:
                 history=history,
                 timer=timer if timer.active else None,
                 session=self,
+                max_body_size=options.max_body_size,
             )
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -654,7 +667,7 @@ class _PreparedRequest:
 
 class _RequestOptions:
     __slots__ = ("auto_decompress", "high_water", "limits", "read_timeout", "expect100",
-                 "chunked", "compress")
+                 "chunked", "compress", "raw_statuses", "max_body_size")
 
     def __init__(
         self,
@@ -665,6 +678,8 @@ class _RequestOptions:
         expect100: bool,
         chunked: bool,
         compress: str | None,
+        raw_statuses: frozenset[int],
+        max_body_size: int | None,
     ) -> None:
         self.auto_decompress = auto_decompress
         self.high_water = high_water
@@ -673,18 +688,14 @@ class _RequestOptions:
         self.expect100 = expect100
         self.chunked = chunked
         self.compress = compress
+        self.raw_statuses = raw_statuses  # bodies never decoded: redirects to follow
+        self.max_body_size = max_body_size
 
 
 async def _drain_for_redirect(resp: ClientResponse) -> None:
-    """Read a small redirect body so the connection can be reused; close a large one."""
-    length = resp.content_length
-    if length is not None and length <= 65536:
-        try:
-            await resp.read()
-        except Exception:
-            resp.close()
-            return
-    resp.release()
+    """Drop a redirect's (or a retried 401's) body raw, never decoded, so the connection
+    can be reused; close it instead when more than _DRAIN_LIMIT bytes of it are left."""
+    await resp.discard_body(_DRAIN_LIMIT)
 
 
 async def _write_body(protocol: Any, payload: Payload, options: _RequestOptions,

@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
-from .exceptions import ClientPayloadError
+from .exceptions import BodyTooLargeError, ClientPayloadError
 
 __all__ = ["StreamReader", "EMPTY_PAYLOAD", "DEFAULT_HIGH_WATER"]
 
@@ -236,6 +236,17 @@ class StreamReader:
         while not self._buffer and not self._eof:
             await self._wait_for_data()
         return self.read_nowait(n)
+
+    async def read_limited(self, limit: int) -> bytes:
+        """Everything up to EOF, as ``read()``, but raise BodyTooLargeError as soon as the
+        body (counted from its first byte) passes ``limit`` bytes."""
+        while not self._eof:
+            if self.total_bytes > limit:
+                raise BodyTooLargeError(limit)
+            await self._wait_for_data()
+        if self.total_bytes > limit:
+            raise BodyTooLargeError(limit)
+        return self.read_nowait()
 
     async def readany(self) -> bytes:
         """Return whatever arrived next (one network chunk), or b'' at EOF."""

@@ -86,4 +86,5 @@ def main() -> None:
                       "vm_hwm_kib": vm_hwm_kib()}), flush=True)
 
 
-main()
+if __name__ == "__main__":
+    main()
