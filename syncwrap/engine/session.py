@@ -152,7 +152,7 @@ class ClientSession:
         self._default_options = _RequestOptions(
             auto_decompress=auto_decompress, high_water=read_bufsize, limits=self._limits,
             read_timeout=self._timeout.sock_read, expect100=False, chunked=False, compress=None,
-            raw_statuses=_REDIRECT_STATUSES, max_body_size=self._max_body_size,
+            raw_statuses=REDIRECT_STATUSES, max_body_size=self._max_body_size,
         )
         self._deadlines: DeadlineQueue | None = None
         self._prepared: dict[tuple[str, URL, Any], _PreparedRequest] = {}
@@ -336,7 +336,7 @@ class ClientSession:
                 expect100=expect100,
                 chunked=bool(chunked),
                 compress=compressor_name,
-                raw_statuses=_REDIRECT_STATUSES if allow_redirects else frozenset(),
+                raw_statuses=REDIRECT_STATUSES if allow_redirects else frozenset(),
                 max_body_size=(self._max_body_size if max_body_size is _SENTINEL
                                else check_max_body_size(max_body_size)),
             )
