@@ -6,8 +6,8 @@
 """
 
 from . import engine
+from ._bridge.cookies import CookiesView
 from .api import Response, Session, delete, get, head, options, patch, post, put, request
-from .cookies_view import CookieConflictError, CookiesView
 from .engine import (
     AuthFlow,
     AuthRequest,
@@ -23,8 +23,8 @@ from .engine import (
     TCPConnector,
     TraceConfig,
 )
-from .engine.exceptions import *  # noqa: F403
-from .engine.exceptions import __all__ as _exceptions
+from .exceptions import *  # noqa: F403
+from .exceptions import __all__ as _exceptions
 from .loop import run
 
 __version__ = "0.1.0"
@@ -35,7 +35,6 @@ __all__ = [
     "BasicAuth",
     "ClientTimeout",
     "ContentTypeError",
-    "CookieConflictError",
     "CookieJar",
     "CookiesView",
     "DigestAuth",

@@ -1,6 +1,6 @@
 """``python -m syncwrap``: the same as the ``syncwrap`` command (see :mod:`syncwrap.cli`)."""
 
-from .cli import run
+from .cli.main import run
 
 if __name__ == "__main__":
     run()

@@ -17,21 +17,21 @@ from typing import Any
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from . import hooks as _hooks
 from . import loop as loop_thread
-from . import uploads
-from .cookies_view import CookiesView
+from ._bridge import hooks as _hooks
+from ._bridge import uploads
+from ._bridge.auth import auth_option
+from ._bridge.cookies import CookiesView
+from ._bridge.downloads import BodyChannel, DirectChannel, RawBody, start_pump
+from ._bridge.tls import ssl_option
 from .engine.connector import BaseConnector, TCPConnector
 from .engine.cookies import CookieJar
 from .engine.direct_read import take_body
-from .engine.exceptions import BodyTooLargeError, HTTPError
 from .engine.request import merge_headers
 from .engine.response import ClientResponse, check_max_body_size
 from .engine.session import ClientSession
 from .engine.timeouts import DEFAULT_TIMEOUT, ClientTimeout, to_client_timeout
-from .streaming import BodyChannel, DirectChannel, RawBody, start_pump
-from .sync_auth import auth_option
-from .tls_options import ssl_option
+from .exceptions import BodyTooLargeError, HTTPError
 
 __all__ = [
     "Session",
@@ -413,7 +413,7 @@ class Session:
         if max_body_size is not _DEFAULT:
             self._engine_options["max_body_size"] = check_max_body_size(max_body_size)
         self.auth = _auth_option(auth)
-        #: requests-style event hooks: ``{"response": [fn, ...]}`` (see syncwrap.hooks).
+        #: requests-style event hooks: ``{"response": [fn, ...]}`` (see syncwrap._bridge.hooks).
         self.hooks = _hooks.normalize_hooks(hooks)
         self.timeout: ClientTimeout = (
             DEFAULT_TIMEOUT if timeout is _DEFAULT else to_client_timeout(timeout)
@@ -482,7 +482,7 @@ class Session:
     def cookies(self) -> CookiesView:
         """The session's cookies as a dict-like view (``s.cookies["name"]`` is the value).
 
-        Thread-safe: every operation runs on the loop thread (see syncwrap.cookies_view).
+        Thread-safe: every operation runs on the loop thread (see syncwrap._bridge.cookies).
         """
         return CookiesView(self.cookie_jar)
 

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from .engine.exceptions import Timeout
+from .exceptions import Timeout
 
 __all__ = ["get_loop", "run", "use_uvloop", "in_loop_thread", "generation", "LoopThread"]
 

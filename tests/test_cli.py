@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from syncwrap.cli import ProgressBar
+from syncwrap.cli.main import ProgressBar
 
 ROOT = Path(__file__).resolve().parents[1]
 WAIT = 20.0
@@ -312,7 +312,7 @@ def test_ctrl_c_exits_130_quietly() -> None:
 
 
 def test_tour_runs_to_completion() -> None:
-    from syncwrap.tour import STEPS
+    from syncwrap.cli.tour import STEPS
 
     started = time.monotonic()
     result = cli("tour", timeout=30)
@@ -345,7 +345,7 @@ def test_tour_without_httpbin_says_how_to_install() -> None:
 
 
 def test_tour_reports_a_failing_step(httpbin_url: str) -> None:
-    from syncwrap.tour import Step, run_tour
+    from syncwrap.cli.tour import Step, run_tour
 
     out = io.StringIO()
     steps = [

@@ -3,13 +3,13 @@
 ``async with ClientSession() as s: async with s.get(url) as r: await r.text()``
 """
 
+from ..exceptions import *  # noqa: F403
+from ..exceptions import __all__ as _exc_all
 from .auth import BasicAuth
 from .auth_flow import AuthFlow, AuthRequest
 from .connector import BaseConnector, Connection, TCPConnector
 from .cookies import CookieJar, DummyCookieJar
 from .digest import DigestAuth
-from .exceptions import *  # noqa: F403
-from .exceptions import __all__ as _exc_all
 from .multipart import FormData, MultipartWriter
 from .payload import BytesPayload, JsonPayload, Payload, StringPayload
 from .resolver import DefaultResolver, ThreadedResolver

@@ -16,9 +16,9 @@ from typing import Any, NamedTuple
 
 import aiohappyeyeballs
 
+from ..exceptions import ClientConnectorError, ConnectTimeout, SSLError
 from . import tracing as _tracing
-from .exceptions import ClientConnectorError, ConnectTimeout, SSLError
-from .protocol import ResponseHandler
+from .http1.connection import ResponseHandler
 from .resolver import DefaultResolver, DNSCache
 from .tls import resolve_ssl
 

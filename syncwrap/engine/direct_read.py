@@ -41,11 +41,11 @@ import struct
 import threading
 from typing import TYPE_CHECKING
 
-from .exceptions import ClientPayloadError, ReadTimeout
+from ..exceptions import ClientPayloadError, ReadTimeout
 
 if TYPE_CHECKING:
-    from .http_parser import ResponseHead
-    from .protocol import ResponseHandler
+    from .http1.connection import ResponseHandler
+    from .http1.parser import ResponseHead
     from .response import ClientResponse
 
 __all__ = ["MIN_BODY", "LoopReader", "SocketBody", "on_head", "take_body"]

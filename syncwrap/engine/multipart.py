@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
-from syncwrap.engine.payload import (
+from .payload import (
     BytesPayload,
     FilePayload,
     JsonPayload,

@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 
 from multidict import CIMultiDict, MultiDict, MultiDictProxy
 
-from syncwrap.engine.exceptions import BodyNotReplayableError, ClientPayloadError
+from ..exceptions import BodyNotReplayableError, ClientPayloadError
 
 __all__ = [
     "BodyWriter",
@@ -423,7 +423,7 @@ def get_payload(data: Any, content_type: str | None = None) -> Payload:
         return BytesPayload(data, **kw)
     if isinstance(data, str):
         return StringPayload(data, **kw)
-    from syncwrap.engine.multipart import FormData  # imports this module
+    from .multipart import FormData  # imports this module
 
     if isinstance(data, FormData):
         return data()

@@ -31,7 +31,7 @@ from typing import NamedTuple
 from multidict import CIMultiDict
 from yarl import URL
 
-from .exceptions import (
+from ..exceptions import (
     BodyNotReplayableError,
     InvalidURL,
     InvalidUrlRedirectClientError,

@@ -10,9 +10,9 @@ from typing import Any
 from multidict import CIMultiDict, MultiDict, MultiDictProxy
 from yarl import URL
 
-from .decoders import ACCEPT_ENCODING
-from .exceptions import InvalidURL
-from .http_writer import validate_header
+from ..exceptions import InvalidURL
+from .http1.decoders import ACCEPT_ENCODING
+from .http1.writer import validate_header
 
 __all__ = [
     "SUPPORTED_SCHEMES",

@@ -11,9 +11,9 @@ from typing import Any, NamedTuple
 from multidict import CIMultiDictProxy, MultiDict, MultiDictProxy
 from yarl import URL
 
+from ..exceptions import BodyTooLargeError, ClientResponseError
 from .cookies import parse_set_cookie
-from .exceptions import BodyTooLargeError, ClientResponseError
-from .http_parser import ResponseHead
+from .http1.parser import ResponseHead
 from .streams import EMPTY_PAYLOAD, StreamReader
 
 __all__ = ["ClientResponse", "RequestInfo", "ContentTypeError", "DEFAULT_MAX_BODY_SIZE",

@@ -11,21 +11,22 @@ from typing import Any
 from multidict import CIMultiDict, CIMultiDictProxy, getversion
 from yarl import URL
 
-from . import tracing as _tracing
-from .auth import BasicAuth
-from .auth_flow import authorize as _authorize
-from .auth_flow import check_auth, wants_retry
-from .connector import BaseConnector, ConnectionKey, TCPConnector
-from .cookies import CookieJar
-from .exceptions import (
+from ..exceptions import (
     ClientConnectionError,
     ClientOSError,
     InvalidURL,
     ServerDisconnectedError,
     TooManyRedirects,
 )
-from .http_parser import HeaderLimits, ResponseHead
-from .http_writer import (
+from . import tracing as _tracing
+from .auth import BasicAuth
+from .auth_flow import authorize as _authorize
+from .auth_flow import check_auth, wants_retry
+from .connector import BaseConnector, ConnectionKey, TCPConnector
+from .cookies import CookieJar
+from .http1.connection import BodyWriter
+from .http1.parser import HeaderLimits, ResponseHead
+from .http1.writer import (
     COMMON_METHODS,
     Compressor,
     build_request_head,
@@ -34,7 +35,6 @@ from .http_writer import (
 )
 from .netrc_auth import netrc_auth
 from .payload import BytesPayload, JsonPayload, Payload, get_payload
-from .protocol import BodyWriter
 from .redirects import REDIRECT_STATUSES, next_hop
 from .request import (
     DEFAULT_ACCEPT_ENCODING,
@@ -601,7 +601,7 @@ class ClientSession:
                             self._connector.connect(key, timeouts), timeouts.connect
                         )
                     except asyncio.TimeoutError as exc:
-                        from .exceptions import ConnectTimeout
+                        from ..exceptions import ConnectTimeout
 
                         if isinstance(exc, ConnectTimeout):
                             raise

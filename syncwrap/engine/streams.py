@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
-from .exceptions import BodyTooLargeError, ClientPayloadError
+from ..exceptions import BodyTooLargeError, ClientPayloadError
 
 __all__ = ["StreamReader", "EMPTY_PAYLOAD", "DEFAULT_HIGH_WATER"]
 

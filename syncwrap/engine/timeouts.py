@@ -10,7 +10,7 @@ from itertools import count
 from types import TracebackType
 from typing import Any
 
-from .exceptions import ConnectTimeout, ReadTimeout, Timeout
+from ..exceptions import ConnectTimeout, ReadTimeout, Timeout
 
 __all__ = [
     "ClientTimeout", "DEFAULT_TIMEOUT", "DeadlineQueue", "DeadlineTimer", "to_client_timeout",

@@ -9,7 +9,7 @@ from typing import Any
 
 import certifi
 
-from .exceptions import FingerprintMismatch
+from ..exceptions import FingerprintMismatch
 
 __all__ = ["Fingerprint", "SSLConfig", "resolve_ssl", "default_context", "unverified_context"]
 

@@ -20,7 +20,7 @@ from syncwrap.engine import (
     ClientSession,
     ContentDecodingError,
 )
-from syncwrap.engine.decoders import DECODE_STEP
+from syncwrap.engine.http1.decoders import DECODE_STEP
 from tests.bombs import MIB, bomb, frame
 from tests.engine._util import SHORT, Event, canned, chunked_body, recording, run
 from tests.servers import http_response, keep_alive, read_request, respond, wait_client_close

@@ -12,7 +12,6 @@ import tracemalloc
 import pytest
 from multidict import MultiDict
 
-from syncwrap.engine.exceptions import BodyNotReplayableError, ClientPayloadError
 from syncwrap.engine.payload import (
     AsyncIterablePayload,
     BytesPayload,
@@ -24,6 +23,7 @@ from syncwrap.engine.payload import (
     form_payload,
     get_payload,
 )
+from syncwrap.exceptions import BodyNotReplayableError, ClientPayloadError
 
 
 class Collect:

@@ -259,4 +259,4 @@ def test_new_exceptions_are_exported_everywhere():
     for name in ("InvalidUrlRedirectClientError", "NonHttpUrlRedirectClientError"):
         assert getattr(syncwrap, name) is getattr(syncwrap.engine, name)
         assert name in syncwrap.__all__ and name in syncwrap.engine.__all__
-        assert name in syncwrap.engine.exceptions.__doc__
+        assert name in syncwrap.exceptions.__doc__

@@ -14,7 +14,7 @@ import pytest
 
 import syncwrap
 from syncwrap.engine import ClientSession, MalformedResponseError
-from syncwrap.engine.http_parser import HeaderLimits, ResponseParser
+from syncwrap.engine.http1.parser import HeaderLimits, ResponseParser
 from tests.engine._util import SHORT, canned, chunked_body, run
 from tests.servers import http_response, read_request
 

@@ -20,7 +20,7 @@ from syncwrap.engine import (
     InvalidURL,
     Timeout,
 )
-from syncwrap.engine import exceptions as exc_mod
+from syncwrap import exceptions as exc_mod
 from tests.engine._util import SHORT, recording, run
 from tests.servers import ParsedRequest, http_response
 

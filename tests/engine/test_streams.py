@@ -23,7 +23,7 @@ from syncwrap.engine import (
     RequestInfo,
     StreamReader,
 )
-from syncwrap.engine import protocol as protocol_module
+from syncwrap.engine.http1 import connection as protocol_module
 from tests.engine._util import SHORT, canned, chunked_body, run
 from tests.servers import http_response, read_request
 

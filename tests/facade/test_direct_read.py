@@ -24,8 +24,8 @@ from collections.abc import Callable
 import pytest
 
 import syncwrap
+from syncwrap._bridge.downloads import BodyChannel, DirectChannel
 from syncwrap.engine.direct_read import MIN_BODY
-from syncwrap.streaming import BodyChannel, DirectChannel
 from tests.facade._util import WAIT, LineReader, start_script
 from tests.servers import Gate, read_request, wait_client_close
 

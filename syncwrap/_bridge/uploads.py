@@ -38,10 +38,10 @@ from collections import deque
 from collections.abc import Coroutine, Iterable, Mapping
 from typing import Any, TypeVar
 
-from . import loop as loop_thread
-from .engine.exceptions import BodyNotReplayableError, ClientPayloadError
-from .engine.multipart import FormData, requests_files_to_formdata
-from .engine.payload import Payload, get_payload, is_file_object
+from .. import loop as loop_thread
+from ..engine.multipart import FormData, requests_files_to_formdata
+from ..engine.payload import Payload, get_payload, is_file_object
+from ..exceptions import BodyNotReplayableError, ClientPayloadError
 
 __all__ = [
     "UploadChannel",

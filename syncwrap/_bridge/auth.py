@@ -31,10 +31,10 @@ from typing import Any
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from .engine.auth import BasicAuth
-from .engine.auth_flow import AuthRequest, is_auth_flow
-from .engine.payload import BytesPayload, Payload
-from .engine.request import build_url, merge_headers
+from ..engine.auth import BasicAuth
+from ..engine.auth_flow import AuthRequest, is_auth_flow
+from ..engine.payload import BytesPayload, Payload
+from ..engine.request import build_url, merge_headers
 
 __all__ = ["SyncAuth", "auth_option", "PreparedRequest"]
 

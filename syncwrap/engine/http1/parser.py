@@ -16,7 +16,7 @@ from typing import Any
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from .exceptions import ClientPayloadError, MalformedResponseError, ServerDisconnectedError
+from ...exceptions import ClientPayloadError, MalformedResponseError, ServerDisconnectedError
 
 __all__ = ["ResponseHead", "ResponseParser", "HeaderLimits"]
 

@@ -380,7 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "showing each line of Python and its result.",
     )
     parser.parse_args(list(argv or []))
-    from ._httpbin_server import HttpbinMissing, serve
+    from .httpbin import HttpbinMissing, serve
 
     try:
         server = serve()

@@ -29,7 +29,8 @@ code catching those keeps working::
     │   └── NonHttpUrlRedirectClientError     a redirect to a non-http(s) URL
     ├── InvalidHeader (also ValueError)
     ├── BodyNotReplayableError (also ValueError)
-    └── RequestBodyLengthError (also ValueError)
+    ├── RequestBodyLengthError (also ValueError)
+    └── CookieConflictError (also RuntimeError)
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ __all__ = [
     "WSServerHandshakeError",
     "BodyNotReplayableError",
     "RequestBodyLengthError",
+    "CookieConflictError",
 ]
 
 
@@ -279,3 +281,8 @@ class RequestBodyLengthError(ClientError, ValueError):
     short of it fails the request, and the connection is closed with the body
     incomplete, so the server can never take the rest for another request.
     """
+
+
+class CookieConflictError(ClientError, RuntimeError):
+    """More than one cookie of that name is stored (different domains or paths);
+    narrow the lookup with ``get(name, domain=..., path=...)``."""

@@ -13,9 +13,7 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from . import direct_read
-from .decoders import DecodingSink, make_decoder
-from .exceptions import (
+from ...exceptions import (
     ClientConnectionError,
     ClientOSError,
     ClientPayloadError,
@@ -23,9 +21,11 @@ from .exceptions import (
     RequestBodyLengthError,
     ServerDisconnectedError,
 )
-from .http_parser import ResponseHead, ResponseParser
-from .http_writer import LAST_CHUNK, Compressor, frame_chunk
-from .streams import DEFAULT_HIGH_WATER, StreamReader
+from .. import direct_read
+from ..streams import DEFAULT_HIGH_WATER, StreamReader
+from .decoders import DecodingSink, make_decoder
+from .parser import ResponseHead, ResponseParser
+from .writer import LAST_CHUNK, Compressor, frame_chunk
 
 __all__ = ["ResponseHandler", "BodyWriter"]
 

@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-s", "--silent", action="store_true", help="no progress bar with -o"
     )
-    from . import __version__
+    from .. import __version__
 
     parser.add_argument("-V", "--version", action="version", version=f"syncwrap {__version__}")
     return parser

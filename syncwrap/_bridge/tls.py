@@ -9,7 +9,7 @@ from typing import Any
 
 import certifi
 
-from .engine.tls import Fingerprint
+from ..engine.tls import Fingerprint
 
 __all__ = ["ssl_option"]
 

@@ -20,8 +20,8 @@ import zlib
 from collections import deque
 from typing import Any
 
-from .exceptions import ContentDecodingError
-from .streams import StreamReader
+from ...exceptions import ContentDecodingError
+from ..streams import StreamReader
 
 try:
     import brotli as _brotli

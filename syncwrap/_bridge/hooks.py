@@ -20,7 +20,7 @@ from typing import Any
 
 from yarl import URL
 
-from .sync_auth import SyncAuth, request_url
+from .auth import SyncAuth, request_url
 
 __all__ = ["HOOKS", "default_hooks", "normalize_hooks", "dispatch_hook", "send"]
 

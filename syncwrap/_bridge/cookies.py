@@ -16,17 +16,12 @@ from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from http.cookies import Morsel, SimpleCookie
 from typing import Any, TypeVar
 
-from . import loop as loop_thread
-from .engine.exceptions import ClientError
+from .. import loop as loop_thread
+from ..exceptions import CookieConflictError
 
-__all__ = ["CookiesView", "CookieConflictError"]
+__all__ = ["CookiesView"]
 
 T = TypeVar("T")
-
-
-class CookieConflictError(ClientError, RuntimeError):
-    """More than one cookie of that name is stored (different domains or paths);
-    narrow the lookup with ``get(name, domain=..., path=...)``."""
 
 
 async def _call(fn: Callable[..., T], *args: Any) -> T:

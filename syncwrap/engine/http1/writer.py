@@ -6,7 +6,7 @@ import re
 import zlib
 from collections.abc import Iterable
 
-from .exceptions import InvalidHeader, RequestBodyLengthError
+from ...exceptions import InvalidHeader, RequestBodyLengthError
 
 __all__ = ["validate_method", "validate_header", "build_request_head", "frame_chunk", "Compressor",
            "check_content_length"]

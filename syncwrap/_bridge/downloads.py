@@ -20,8 +20,8 @@ import threading
 from collections import deque
 from typing import Any
 
-from . import loop as loop_thread
-from .engine.direct_read import SocketBody
+from .. import loop as loop_thread
+from ..engine.direct_read import SocketBody
 
 __all__ = ["BodyChannel", "DirectChannel", "RawBody", "start_pump"]
 
@@ -90,7 +90,7 @@ class BodyChannel:
                     return b""
                 _refuse_loop_thread()  # the pump runs here: waiting would deadlock
                 if not self._cond.wait(timeout):
-                    from .engine.exceptions import ReadTimeout
+                    from ..exceptions import ReadTimeout
 
                     raise ReadTimeout(f"No body data within {timeout} s")
             chunks = self._chunks
@@ -229,7 +229,7 @@ async def _pump(content: Any, channel: BodyChannel, on_done: Any) -> None:
             if not channel.put(data):
                 await channel.wait_space()
     except asyncio.CancelledError:
-        from .engine.exceptions import ClientPayloadError
+        from ..exceptions import ClientPayloadError
 
         error = ClientPayloadError("The response was closed while its body was being read")
         raise

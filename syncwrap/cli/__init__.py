@@ -1,0 +1,5 @@
+"""The ``syncwrap`` command, its tour and the local httpbin it starts (public API only)."""
+
+from .main import main, run
+
+__all__ = ["main", "run"]
