@@ -10,6 +10,7 @@ import pytest
 from multidict import MultiDict
 
 import syncwrap.engine as engine
+from syncwrap import exceptions as exc_mod
 from syncwrap.engine import (
     BasicAuth,
     ClientError,
@@ -20,7 +21,6 @@ from syncwrap.engine import (
     InvalidURL,
     Timeout,
 )
-from syncwrap import exceptions as exc_mod
 from tests.engine._util import SHORT, recording, run
 from tests.servers import ParsedRequest, http_response
 
