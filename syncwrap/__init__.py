@@ -3,9 +3,14 @@
 >>> import syncwrap
 >>> r = syncwrap.get("https://example.org/")          # doctest: +SKIP
 >>> with syncwrap.Session() as s: s.get(url).json()    # doctest: +SKIP
+
+The package shows the API names and four modules: ``syncwrap.api`` (the
+blocking facade's door), ``syncwrap.engine`` (the asyncio client),
+``syncwrap.loop`` (the loop thread) and ``syncwrap.exceptions``. The facade's
+helpers live in ``syncwrap._bridge`` and are not API.
 """
 
-from . import engine
+from . import api, engine, exceptions, loop
 from ._bridge.cookies import CookiesView
 from .api import Response, Session, delete, get, head, options, patch, post, put, request
 from .engine import (
@@ -58,3 +63,5 @@ __all__ = [
     "run",
     *_exceptions,
 ]
+
+del _exceptions
