@@ -10,7 +10,9 @@ response for the hooks after it and for the caller, as in requests.
 
 Hooks run for each redirect response (``r.history``, oldest first), then for
 the final response. Unlike requests, where a request's hooks replace the
-session's, session hooks run first and then the request's.
+session's, session hooks run first and then the request's. With
+``raise_for_status=True`` the hooks see an error response before the HTTPError
+is raised (the engine's check, applied by :mod:`syncwrap.api` after them).
 """
 
 from __future__ import annotations
