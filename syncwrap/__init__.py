@@ -10,7 +10,11 @@ blocking facade's door), ``syncwrap.engine`` (the asyncio client),
 helpers live in ``syncwrap._bridge`` and are not API.
 """
 
-from . import api, engine, exceptions, loop
+# The modules shown besides the API names (only engine is in __all__):
+from . import api as api
+from . import engine
+from . import exceptions as exceptions
+from . import loop as loop
 from ._bridge.cookies import CookiesView
 from .api import Response, Session, delete, get, head, options, patch, post, put, request
 from .engine import (

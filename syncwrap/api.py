@@ -25,7 +25,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -58,6 +58,7 @@ __all__ = [
 ]
 
 _DEFAULT: Any = object()
+T = TypeVar("T")
 _live_connectors: weakref.WeakSet[BaseConnector] = weakref.WeakSet()
 
 
@@ -498,6 +499,30 @@ def _wrap_error(exc: ClientResponseError, elapsed: float) -> None:
 # -- Session ----------------------------------------------------------------------
 
 
+class _EngineSetting(Generic[T]):
+    """A Session attribute that is the engine session's attribute of the same name:
+    reading it reads the engine's setting, assigning it sets the engine's."""
+
+    def __init__(self, doc: str) -> None:
+        self.__doc__ = doc
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, session: None, owner: type) -> _EngineSetting[T]: ...
+    @overload
+    def __get__(self, session: Session, owner: type) -> T: ...
+
+    def __get__(self, session: Session | None, owner: type) -> Any:
+        return self if session is None else getattr(session._engine, self.name)
+
+    def __set__(self, session: Session, value: Any) -> None:
+        setattr(session._engine, self.name, value)
+
+
+
 class Session:
     """A requests-style session: default headers, cookies, auth and a connection pool.
 
@@ -584,14 +609,18 @@ class Session:
 
     # -- settings: views onto the engine session --------------------------------------
 
-    @property
-    def headers(self) -> CIMultiDict[str]:
-        """The default headers: the engine session's multidict, so changes reach requests."""
-        return self._engine.headers
-
-    @headers.setter
-    def headers(self, headers: Any) -> None:
-        self._engine.headers = headers
+    headers: _EngineSetting[CIMultiDict[str]] = _EngineSetting(
+        "The default headers: the engine session's multidict, so changes reach requests.")
+    timeout: _EngineSetting[ClientTimeout] = _EngineSetting(
+        "The default timeout (a number, None or a (connect, read) tuple may be set).")
+    max_redirects: _EngineSetting[int] = _EngineSetting("Redirects followed at most (10).")
+    raise_for_status: _EngineSetting[bool] = _EngineSetting(
+        "Whether a 4xx/5xx response raises HTTPError (after the hooks have seen it).")
+    max_body_size: _EngineSetting[int | None] = _EngineSetting(
+        "The largest body .content accepts (1 GiB; None: no limit).")
+    trust_env: _EngineSetting[bool] = _EngineSetting("Whether .netrc credentials are used.")
+    cookie_jar: _EngineSetting[Any] = _EngineSetting(
+        "The engine CookieJar (use it on the loop thread; :attr:`cookies` from any thread).")
 
     @property
     def auth(self) -> Any:
@@ -603,15 +632,6 @@ class Session:
         auth = auth_option(auth)
         self._caller_auth = auth if isinstance(auth, SyncAuth) else None
         self._engine.auth = None if self._caller_auth else auth
-
-    @property
-    def timeout(self) -> ClientTimeout:
-        """The default timeout (a number, None or a (connect, read) tuple may be set)."""
-        return self._engine.timeout
-
-    @timeout.setter
-    def timeout(self, timeout: Any) -> None:
-        self._engine.timeout = timeout
 
     @property
     def verify(self) -> bool | str:
@@ -630,48 +650,6 @@ class Session:
     @cert.setter
     def cert(self, cert: Any) -> None:
         self._engine.ssl = _tls_setting(self.verify, cert)
-
-    @property
-    def max_redirects(self) -> int:
-        return self._engine.max_redirects
-
-    @max_redirects.setter
-    def max_redirects(self, value: int) -> None:
-        self._engine.max_redirects = value
-
-    @property
-    def raise_for_status(self) -> bool:
-        """Whether a 4xx/5xx response raises HTTPError (after the hooks have seen it)."""
-        return self._engine.raise_for_status  # type: ignore[return-value]
-
-    @raise_for_status.setter
-    def raise_for_status(self, value: bool) -> None:
-        self._engine.raise_for_status = value
-
-    @property
-    def max_body_size(self) -> int | None:
-        return self._engine.max_body_size
-
-    @max_body_size.setter
-    def max_body_size(self, value: int | None) -> None:
-        self._engine.max_body_size = value
-
-    @property
-    def trust_env(self) -> bool:
-        return self._engine.trust_env
-
-    @trust_env.setter
-    def trust_env(self, value: bool) -> None:
-        self._engine.trust_env = value
-
-    @property
-    def cookie_jar(self) -> Any:
-        """The engine CookieJar (use it on the loop thread; :attr:`cookies` from any thread)."""
-        return self._engine.cookie_jar
-
-    @cookie_jar.setter
-    def cookie_jar(self, jar: Any) -> None:
-        self._engine.cookie_jar = jar
 
     @property
     def cookies(self) -> CookiesView:

@@ -21,15 +21,9 @@ import pytest
 import syncwrap
 from syncwrap.engine import BasicAuth, ClientSession, ClientTimeout, CookieJar, TCPConnector
 from syncwrap.engine.resolver import ip_literal_infos
+from tests import servers
 from tests.facade._util import ROOT, WAIT, request_then_wait_close, script_env
-from tests.servers import (
-    ParsedRequest,
-    http_response,
-    keep_alive,
-    parse_request,
-    read_request,
-    serve_http,
-)
+from tests.servers import ParsedRequest, keep_alive, serve_http
 
 T = 10  # seconds: the bound of every request here
 
@@ -247,14 +241,14 @@ def test_module_verbs_keep_cookies_within_a_call_but_not_between_calls(raw_serve
     seen: list[tuple[str, str | None]] = []
 
     def handler(conn: socket.socket) -> None:
-        while raw := read_request(conn):
-            req = parse_request(raw)
+        while raw := servers.read_request(conn):
+            req = servers.parse_request(raw)
             seen.append((req.target, req.headers.get("cookie")))
             if req.target == "/login":  # sets a cookie on a redirect
-                conn.sendall(http_response(b"", status=302, reason="Found", headers={
+                conn.sendall(servers.http_response(b"", status=302, reason="Found", headers={
                     "Set-Cookie": "sid=abc; Path=/", "Location": "/home"}))
             else:
-                conn.sendall(http_response(b"home"))
+                conn.sendall(servers.http_response(b"home"))
 
     server = raw_server(handler)
     base = f"http://localhost:{server.port}"  # a host name: the strict jar keeps its cookies
