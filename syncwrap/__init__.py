@@ -3,9 +3,18 @@
 >>> import syncwrap
 >>> r = syncwrap.get("https://example.org/")          # doctest: +SKIP
 >>> with syncwrap.Session() as s: s.get(url).json()    # doctest: +SKIP
+
+The package shows the API names and four modules: ``syncwrap.api`` (the
+blocking facade's door), ``syncwrap.engine`` (the asyncio client),
+``syncwrap.loop`` (the loop thread) and ``syncwrap.exceptions``. The facade's
+helpers live in ``syncwrap._bridge`` and are not API.
 """
 
+# The modules shown besides the API names (only engine is in __all__):
+from . import api as api
 from . import engine
+from . import exceptions as exceptions
+from . import loop as loop
 from ._bridge.cookies import CookiesView
 from .api import Response, Session, delete, get, head, options, patch, post, put, request
 from .engine import (
@@ -58,3 +67,5 @@ __all__ = [
     "run",
     *_exceptions,
 ]
+
+del _exceptions

@@ -1,5 +1,17 @@
 """The blocking, requests-like facade over the engine.
 
+One owner per rule: the engine's :class:`~syncwrap.engine.ClientSession` holds
+every default and policy (headers, cookies, auth and its retries, TLS,
+timeouts, redirects, body limits, raise_for_status). A :class:`Session` owns
+one, and its requests-style attributes (``headers``, ``auth``, ``timeout``,
+``verify``, ``cert``, ``max_redirects``, ``raise_for_status``...) are views onto
+the engine session's settings. Each call translates its requests-style
+arguments once into engine arguments, each only when given (:func:`_translate`),
+makes one engine call on the loop thread (:func:`_perform`) and wraps the result
+in a :class:`Response`; an engine error's response is wrapped the same way at
+this boundary. The facade's own work is only the thread crossing (bodies,
+cookies, user code run in the calling thread: ``syncwrap._bridge``).
+
 Every call is marshalled to the loop thread (:mod:`syncwrap.loop`) and waits
 there; nothing here does I/O itself. A :class:`Session` may be shared by any
 number of threads.
@@ -13,25 +25,24 @@ import time
 import weakref
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from . import loop as loop_thread
 from ._bridge import hooks as _hooks
 from ._bridge import uploads
-from ._bridge.auth import auth_option
+from ._bridge.auth import SyncAuth, auth_option
 from ._bridge.cookies import CookiesView
 from ._bridge.downloads import BodyChannel, DirectChannel, RawBody, start_pump
-from ._bridge.tls import ssl_option
 from .engine.connector import BaseConnector, TCPConnector
-from .engine.cookies import CookieJar
 from .engine.direct_read import take_body
-from .engine.request import merge_headers
-from .engine.response import ClientResponse, check_max_body_size
+from .engine.redirects import REDIRECT_STATUSES
+from .engine.response import ClientResponse
 from .engine.session import ClientSession
-from .engine.timeouts import DEFAULT_TIMEOUT, ClientTimeout, to_client_timeout
-from .exceptions import BodyTooLargeError, HTTPError
+from .engine.timeouts import ClientTimeout, to_client_timeout
+from .engine.tls import Fingerprint, ssl_for
+from .exceptions import BodyTooLargeError, ClientResponseError, HTTPError
 
 __all__ = [
     "Session",
@@ -47,6 +58,7 @@ __all__ = [
 ]
 
 _DEFAULT: Any = object()
+T = TypeVar("T")
 _live_connectors: weakref.WeakSet[BaseConnector] = weakref.WeakSet()
 
 
@@ -58,6 +70,7 @@ class Response:
         engine_response: ClientResponse,
         *,
         elapsed: float,
+        content: bytes | None = None,
         channel: BodyChannel | DirectChannel | None = None,
         pump: Any = None,
     ) -> None:
@@ -67,7 +80,7 @@ class Response:
         self.url: str = str(engine_response.url)
         self.request_info = engine_response.request_info
         self.elapsed = timedelta(seconds=elapsed)
-        self._content: bytes | None = engine_response._body
+        self._content = content
         self._channel = channel
         self._pump = pump
         self._raw: RawBody | None = None
@@ -93,21 +106,21 @@ class Response:
 
     @property
     def ok(self) -> bool:
-        """True for a status below 400."""
-        return self.status_code < 400
+        """True for a status below 400 (the engine response's ``ok``)."""
+        return self._resp.ok
 
     def __bool__(self) -> bool:
         return self.ok
 
     @property
     def is_redirect(self) -> bool:
-        return "Location" in self.headers and self.status_code in (301, 302, 303, 307, 308)
+        return "Location" in self.headers and self.status_code in REDIRECT_STATUSES
 
     @property
     def history(self) -> list[Response]:
-        """The redirect responses that led here, oldest first."""
+        """The redirect responses that led here, oldest first (their bodies are dropped)."""
         if self._history is None:
-            self._history = [Response(r, elapsed=0.0) for r in self._resp.history]
+            self._history = [Response(r, elapsed=0.0, content=b"") for r in self._resp.history]
         return self._history
 
     @property
@@ -280,7 +293,7 @@ class Response:
 
     def raise_for_status(self) -> None:
         """Raise :class:`syncwrap.HTTPError` for a 4xx or 5xx status."""
-        if self.status_code >= 400:
+        if not self.ok:
             kind = "Client" if self.status_code < 500 else "Server"
             raise HTTPError(
                 self.request_info,
@@ -324,64 +337,202 @@ def _decode_iter(chunks: Iterator[bytes], encoding: str) -> Iterator[str]:
         yield tail
 
 
-# -- the request coroutine (runs on the loop thread) -------------------------------
+# -- one call: translate, send on the loop, wrap ------------------------------------
+
+_PASSED = frozenset({
+    "params", "data", "json", "cookies", "headers", "allow_redirects", "max_redirects",
+    "compress", "chunked", "expect100", "auto_decompress", "skip_auto_headers", "max_body_size",
+})
 
 
-async def _perform(
-    engine: ClientSession | None,
-    method: str,
-    url: Any,
-    kwargs: dict[str, Any],
-    stream: bool,
-    own_session_factory: Callable[[], ClientSession] | None = None,
-) -> tuple[ClientResponse, float, BodyChannel | DirectChannel | None, Any]:
+def _call(engine: ClientSession, method: str, url: Any, kwargs: dict[str, Any], *,
+          session_hooks: Any = None, caller_auth: SyncAuth | None = None) -> Response:
+    """One facade request on ``engine``, in the calling thread (see the module docs)."""
+    hooks = _hooks.collect(session_hooks, kwargs.pop("hooks", None))
+    hook_kwargs = _hook_kwargs(engine, kwargs) if hooks else {}
+    upload = uploads.prepare_body(kwargs)  # files=, sync generators, checks at the call
+    status = kwargs.pop("raise_for_status", None)
+    stream, call_kwargs = _translate(engine, kwargs, caller_auth)
+    # Hooks (and a facade-level auth's retry) see an error response before it raises.
+    after_hooks = bool(hooks) or isinstance(call_kwargs.get("auth"), SyncAuth)
+    raise_later = _status_option(call_kwargs, status, engine, stream, after_hooks)
+
+    def send(call_kwargs: dict[str, Any]) -> Response:
+        return uploads.run_request(_perform(engine, method, url, call_kwargs, stream), upload)
+
+    response = _hooks.send(send, method, url, call_kwargs, hooks=hooks,
+                           hook_kwargs=hook_kwargs, base_url=engine.base_url)
+    if raise_later and not response.ok:
+        response.close()
+        loop_thread.run(_raise_for_status(response))
+    return response
+
+
+def _translate(engine: ClientSession, kwargs: dict[str, Any],
+               caller_auth: SyncAuth | None) -> tuple[bool, dict[str, Any]]:
+    """requests-style keyword arguments → the engine's, each passed only when given,
+    so that the engine session's defaults (and its prepared-head cache) apply."""
+    stream = bool(kwargs.pop("stream", False))
+    out = {name: kwargs.pop(name) for name in [n for n in kwargs if n in _PASSED]}
+    if "headers" in out and out["headers"] is None:
+        del out["headers"]
+    auth = auth_option(kwargs.pop("auth", None)) or caller_auth  # ("u", "p") → BasicAuth
+    if auth is not None:
+        out["auth"] = auth
+    if "timeout" in kwargs:  # a (connect, read) tuple → ClientTimeout, checked at the call
+        out["timeout"] = to_client_timeout(kwargs.pop("timeout"))
+    if kwargs:
+        ssl = _ssl_option(engine, kwargs)
+        if ssl is not None:
+            out["ssl"] = ssl
+        if kwargs:
+            raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
+    return stream, out
+
+
+def _ssl_option(engine: ClientSession, kwargs: dict[str, Any]) -> Any:
+    """The engine's ``ssl=`` for a call's ``fingerprint=``, ``ssl=``, ``verify=`` and
+    ``cert=`` (the first given wins; verify and cert default to the session's), or None."""
+    fingerprint = kwargs.pop("fingerprint", None)
+    ssl = kwargs.pop("ssl", None)
+    if "verify" not in kwargs and "cert" not in kwargs:
+        tls = None
+    else:
+        verify = kwargs.pop("verify", engine.ssl.verify)
+        cert = kwargs.pop("cert", engine.ssl.cert)
+        tls = None if fingerprint is not None or ssl is not None else ssl_for(verify, cert)
+    if fingerprint is not None:
+        return fingerprint if isinstance(fingerprint, Fingerprint) else Fingerprint(fingerprint)
+    return ssl if ssl is not None else tls
+
+
+def _status_option(call_kwargs: dict[str, Any], given: Any, engine: ClientSession,
+                   stream: bool, after_hooks: bool) -> bool:
+    """Set the engine's ``raise_for_status=`` for this call; True when it must be
+    applied after the hooks instead.
+
+    The engine decides and raises. raise_for_status=True (the call's, else the
+    session's) needs help twice: a call that reads the body reads it first, so
+    that ``HTTPError.response.text`` works, and a call with hooks raises after them.
+    """
+    if (engine.raise_for_status if given is None else given) is not True:
+        if given is not None:
+            call_kwargs["raise_for_status"] = given
+        return False
+    if after_hooks:
+        call_kwargs["raise_for_status"] = False
+        return True
+    if not stream:
+        call_kwargs["raise_for_status"] = _raise_with_body
+    elif given is not None:
+        call_kwargs["raise_for_status"] = given
+    return False
+
+
+def _hook_kwargs(engine: ClientSession, kwargs: dict[str, Any]) -> dict[str, Any]:
+    tls = engine.ssl
+    return _hooks.hook_kwargs(kwargs, timeout=engine.timeout, verify=tls.verify, cert=tls.cert)
+
+
+# -- on the loop thread --------------------------------------------------------------
+
+
+async def _perform(engine: ClientSession, method: str, url: Any, kwargs: dict[str, Any],
+                   stream: bool) -> Response:
+    """The engine call, then the body: read whole, or handed to the calling thread."""
     started = time.perf_counter()
-    owned = None
-    if engine is None:
-        assert own_session_factory is not None
-        engine = owned = own_session_factory()
-    # raise_for_status=True is checked here so the HTTPError carries a facade Response.
-    check_status = kwargs.get("raise_for_status") is True
-    if check_status:
-        kwargs = {**kwargs, "raise_for_status": False}
     try:
-        resp = await engine._request(method, url, **kwargs)
-        elapsed = time.perf_counter() - started
-        if not stream:
-            await resp.read()
-            if check_status:
-                Response(resp, elapsed=elapsed).raise_for_status()
-            return resp, elapsed, None, None
-        if check_status and resp.status >= 400:
-            resp.release()  # the body is unread: the connection is closed, not pooled
-            Response(resp, elapsed=elapsed).raise_for_status()
-        direct = take_body(resp)  # a large plain body: the caller reads the socket itself
-        if direct is not None:
-            return resp, elapsed, DirectChannel(direct), None
-        channel = BodyChannel()
+        resp = await engine.request(method, url, **kwargs)
+    except ClientResponseError as exc:
+        _wrap_error(exc, time.perf_counter() - started)
+        raise
+    elapsed = time.perf_counter() - started
+    if not stream:
+        return Response(resp, elapsed=elapsed, content=await resp.read())
+    direct = take_body(resp)  # a large plain body: the caller reads the socket itself
+    if direct is not None:
+        return Response(resp, elapsed=elapsed, channel=DirectChannel(direct))
+    channel = BodyChannel()
 
-        def pump_done(error: BaseException | None) -> None:
-            if error is None:
-                resp.release()
-            else:
-                resp.close()
+    def pump_done(error: BaseException | None) -> None:
+        if error is None:
+            resp.release()
+        else:
+            resp.close()
 
-        pump = start_pump(resp.content, channel, pump_done)
-        return resp, elapsed, channel, pump
-    finally:
-        if owned is not None:
-            owned.detach()
+    pump = start_pump(resp.content, channel, pump_done)
+    return Response(resp, elapsed=elapsed, channel=channel, pump=pump)
 
 
-def _auth_option(auth: Any) -> Any:
-    """BasicAuth, an AuthFlow (DigestAuth...), a facade-level SyncAuth, or None."""
-    return auth_option(auth)
+async def _raise_with_body(resp: ClientResponse) -> None:
+    """raise_for_status=True for a call that reads the body: the error's response has it."""
+    if resp.ok:
+        return
+    content = await resp.read()
+    try:
+        resp.raise_for_status()
+    except ClientResponseError as exc:
+        exc.response = Response(resp, elapsed=0.0, content=content)
+        raise
+
+
+async def _raise_for_status(response: Response) -> None:
+    """The engine's raise_for_status, applied to the response the hooks left."""
+    try:
+        response._resp.raise_for_status()
+    except ClientResponseError as exc:
+        exc.response = response
+        exc.history = tuple(response.history)
+        raise
+
+
+def _wrap_error(exc: ClientResponseError, elapsed: float) -> None:
+    """At the boundary, an engine error's response becomes a facade Response."""
+    response = exc.response
+    if isinstance(response, ClientResponse):
+        response = exc.response = Response(response, elapsed=elapsed)
+    if isinstance(response, Response):
+        response.elapsed = timedelta(seconds=elapsed)
+        exc.history = tuple(response.history)
+
+
+# -- Session ----------------------------------------------------------------------
+
+
+class _EngineSetting(Generic[T]):
+    """A Session attribute that is the engine session's attribute of the same name:
+    reading it reads the engine's setting, assigning it sets the engine's."""
+
+    def __init__(self, doc: str) -> None:
+        self.__doc__ = doc
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, session: None, owner: type) -> _EngineSetting[T]: ...
+    @overload
+    def __get__(self, session: Session, owner: type) -> T: ...
+
+    def __get__(self, session: Session | None, owner: type) -> Any:
+        return self if session is None else getattr(session._engine, self.name)
+
+    def __set__(self, session: Session, value: Any) -> None:
+        setattr(session._engine, self.name, value)
+
 
 
 class Session:
     """A requests-style session: default headers, cookies, auth and a connection pool.
 
-    Safe to share between threads; all its network state lives on the loop thread.
+    Its settings live in an engine :class:`~syncwrap.engine.ClientSession` (see
+    :attr:`engine_session`); ``s.headers``, ``s.auth``, ``s.timeout``, ``s.verify``,
+    ``s.cert``, ``s.max_redirects``, ``s.raise_for_status``, ``s.max_body_size``,
+    ``s.trust_env``, ``s.cookie_jar`` and ``s.cookies`` read and change them, before
+    or between requests. Safe to share between threads; all its network state
+    lives on the loop thread. After ``os.fork()`` the child's first call builds a
+    new engine session with the same settings and a new, empty pool.
     ``max_body_size`` (also per request; default 1 GiB, None: no limit) bounds what
     ``.content``, ``.text`` and ``.json()`` accept: a larger body raises
     BodyTooLargeError; read it with ``stream=True`` and ``iter_content()`` instead.
@@ -406,77 +557,99 @@ class Session:
         hooks: Any = None,
         max_body_size: Any = _DEFAULT,
     ) -> None:
-        self.headers: CIMultiDict[str] = merge_headers(None, headers)
-        # ``.content`` and friends above this raise BodyTooLargeError (the engine's default
-        # of 1 GiB unless given; None: no limit).
-        self._engine_options: dict[str, Any] = {}
-        if max_body_size is not _DEFAULT:
-            self._engine_options["max_body_size"] = check_max_body_size(max_body_size)
-        self.auth = _auth_option(auth)
         #: requests-style event hooks: ``{"response": [fn, ...]}`` (see syncwrap._bridge.hooks).
         self.hooks = _hooks.normalize_hooks(hooks)
-        self.timeout: ClientTimeout = (
-            DEFAULT_TIMEOUT if timeout is _DEFAULT else to_client_timeout(timeout)
+        auth = auth_option(auth)
+        # A sync flow or requests-style callable runs in the facade (syncwrap._bridge.auth).
+        self._caller_auth = auth if isinstance(auth, SyncAuth) else None
+        given: dict[str, Any] = {}
+        if timeout is not _DEFAULT:
+            given["timeout"] = timeout
+        if max_body_size is not _DEFAULT:
+            given["max_body_size"] = max_body_size
+        self._engine = ClientSession(
+            base_url, connector=connector if connector is not None else TCPConnector(),
+            cookies=cookies, cookie_jar=cookie_jar, headers=headers,
+            auth=None if self._caller_auth else auth, raise_for_status=raise_for_status,
+            max_redirects=max_redirects, trust_env=trust_env, auto_decompress=auto_decompress,
+            ssl=_tls_setting(verify, cert), **given,
         )
-        self.verify = verify
-        self.cert = cert
-        ssl_option(verify, cert)  # validate now, at the call
-        self.max_redirects = max_redirects
-        self._base_url = base_url
-        self._trust_env = trust_env
-        self._raise_for_status = raise_for_status
-        self._auto_decompress = auto_decompress
-        self._connector_template = connector
-        self.cookie_jar = cookie_jar if cookie_jar is not None else CookieJar()
-        if cookies is not None:
-            self.cookie_jar.update_cookies(cookies)
-        self._engine: ClientSession | None = None
-        self._generation = -1
+        _live_connectors.add(self._engine.connector)
+        self._generation = -1  # the loop generation it was last used in; -1: never used
         self._lock = threading.Lock()
         self._closed = False
 
     def _engine_session(self) -> ClientSession:
-        engine = self._engine
-        if engine is not None and self._generation == loop_thread.generation():
-            return engine
+        generation = loop_thread.generation()
+        if self._generation == generation:
+            return self._engine
         with self._lock:
             if self._closed:
                 raise RuntimeError("Session is closed")
-            if self._engine is None or self._generation != loop_thread.generation():
-                connector = self._connector_template
-                if connector is None or self._engine is not None:
-                    # A fork leaves the old connector's sockets to the parent: build anew.
-                    connector = _clone_connector(connector)
-                _live_connectors.add(connector)
-                self._engine = ClientSession(
-                    self._base_url,
-                    connector=connector,
-                    cookie_jar=self.cookie_jar,
-                    trust_env=self._trust_env,
-                    auto_decompress=self._auto_decompress,
-                    **self._engine_options,
-                )
-                self._generation = loop_thread.generation()
+            if self._generation != generation:
+                if self._generation != -1:  # used before a fork: the parent keeps its sockets
+                    self._engine = _rebuilt(self._engine)
+                    _live_connectors.add(self._engine.connector)
+                self._generation = generation
             return self._engine
+
+    @property
+    def engine_session(self) -> ClientSession:
+        """The engine session that holds this Session's settings and pool (this process's).
+
+        Use it on the loop thread only (for example from a coroutine given to
+        :func:`syncwrap.run`); its setters may be called from any thread.
+        """
+        return self._engine_session()
 
     def request(self, method: str, url: Any, **kwargs: Any) -> Response:
         """Send a request and wait for the response (see the module docs for arguments)."""
-        request_hooks = kwargs.pop("hooks", None)
-        hook_kwargs = _hooks.hook_kwargs(self, kwargs)
-        upload = uploads.prepare_body(kwargs)  # files=, sync generators, checks at the call
-        stream, call_kwargs = self._translate(kwargs)
-        engine = self._engine_session()
+        return _call(self._engine_session(), method, url, kwargs, session_hooks=self.hooks,
+                     caller_auth=self._caller_auth)
 
-        def send(call_kwargs: dict[str, Any]) -> Response:
-            resp, elapsed, channel, pump = uploads.run_request(
-                _perform(engine, method, url, call_kwargs, stream), upload
-            )
-            return Response(resp, elapsed=elapsed, channel=channel, pump=pump)
+    # -- settings: views onto the engine session --------------------------------------
 
-        # Facade-level auth, hooks and raise_for_status run here, in the calling thread.
-        return _hooks.send(send, method, url, call_kwargs, session_hooks=self.hooks,
-                           request_hooks=request_hooks, hook_kwargs=hook_kwargs,
-                           base_url=self._base_url)
+    headers: _EngineSetting[CIMultiDict[str]] = _EngineSetting(
+        "The default headers: the engine session's multidict, so changes reach requests.")
+    timeout: _EngineSetting[ClientTimeout] = _EngineSetting(
+        "The default timeout (a number, None or a (connect, read) tuple may be set).")
+    max_redirects: _EngineSetting[int] = _EngineSetting("Redirects followed at most (10).")
+    raise_for_status: _EngineSetting[bool] = _EngineSetting(
+        "Whether a 4xx/5xx response raises HTTPError (after the hooks have seen it).")
+    max_body_size: _EngineSetting[int | None] = _EngineSetting(
+        "The largest body .content accepts (1 GiB; None: no limit).")
+    trust_env: _EngineSetting[bool] = _EngineSetting("Whether .netrc credentials are used.")
+    cookie_jar: _EngineSetting[Any] = _EngineSetting(
+        "The engine CookieJar (use it on the loop thread; :attr:`cookies` from any thread).")
+
+    @property
+    def auth(self) -> Any:
+        """The default auth (BasicAuth, an AuthFlow...); ``s.auth = ("u", "p")`` works."""
+        return self._caller_auth or self._engine.auth
+
+    @auth.setter
+    def auth(self, auth: Any) -> None:
+        auth = auth_option(auth)
+        self._caller_auth = auth if isinstance(auth, SyncAuth) else None
+        self._engine.auth = None if self._caller_auth else auth
+
+    @property
+    def verify(self) -> bool | str:
+        """True, False or a CA bundle path: the certificate check of the engine's TLS setting."""
+        return self._engine.ssl.verify  # type: ignore[no-any-return]
+
+    @verify.setter
+    def verify(self, verify: Any) -> None:
+        self._engine.ssl = _tls_setting(verify, self.cert)
+
+    @property
+    def cert(self) -> str | tuple[str, str] | None:
+        """The client certificate of the engine's TLS setting (a path or (cert, key))."""
+        return self._engine.ssl.cert  # type: ignore[no-any-return]
+
+    @cert.setter
+    def cert(self, cert: Any) -> None:
+        self._engine.ssl = _tls_setting(self.verify, cert)
 
     @property
     def cookies(self) -> CookiesView:
@@ -484,40 +657,20 @@ class Session:
 
         Thread-safe: every operation runs on the loop thread (see syncwrap._bridge.cookies).
         """
-        return CookiesView(self.cookie_jar)
+        return CookiesView(self._engine.cookie_jar)
 
     @cookies.setter
     def cookies(self, cookies: Any) -> None:
-        view = CookiesView(self.cookie_jar)
+        view = CookiesView(self._engine.cookie_jar)
         view.clear()
         if cookies:
             view.update(cookies)
 
-    def _translate(self, kwargs: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
-        stream = bool(kwargs.pop("stream", False))
-        out: dict[str, Any] = {}
-        out["headers"] = merge_headers(self.headers, kwargs.pop("headers", None))
-        auth = _auth_option(kwargs.pop("auth", None)) or _auth_option(self.auth)  # s.auth = (u, p)
-        if auth is not None:
-            out["auth"] = auth
-        timeout = kwargs.pop("timeout", _DEFAULT)
-        out["timeout"] = self.timeout if timeout is _DEFAULT else to_client_timeout(timeout)
-        verify = kwargs.pop("verify", self.verify)
-        cert = kwargs.pop("cert", self.cert)
-        ssl = kwargs.pop("ssl", None)
-        fingerprint = kwargs.pop("fingerprint", None)
-        out["ssl"] = ssl_option(verify, cert, ssl=ssl, fingerprint=fingerprint)
-        out["max_redirects"] = kwargs.pop("max_redirects", self.max_redirects)
-        out["raise_for_status"] = kwargs.pop("raise_for_status", self._raise_for_status)
-        if "max_body_size" in kwargs:
-            out["max_body_size"] = check_max_body_size(kwargs.pop("max_body_size"))
-        for name in ("params", "data", "json", "cookies", "allow_redirects", "compress",
-                     "chunked", "expect100", "auto_decompress", "skip_auto_headers"):
-            if name in kwargs:
-                out[name] = kwargs.pop(name)
-        if kwargs:
-            raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
-        return stream, out
+    @property
+    def connector(self) -> BaseConnector:
+        return self._engine_session().connector
+
+    # -- verbs --------------------------------------------------------------------------
 
     def get(self, url: Any, **kwargs: Any) -> Response:
         return self.request("GET", url, **kwargs)
@@ -541,9 +694,7 @@ class Session:
     def delete(self, url: Any, **kwargs: Any) -> Response:
         return self.request("DELETE", url, **kwargs)
 
-    @property
-    def connector(self) -> BaseConnector:
-        return self._engine_session().connector
+    # -- lifetime -----------------------------------------------------------------------
 
     def close(self) -> None:
         """Close the session's connections. Further requests raise RuntimeError."""
@@ -551,15 +702,18 @@ class Session:
             if self._closed:
                 return
             self._closed = True
-            engine, self._engine = self._engine, None
-        if engine is not None and self._generation == loop_thread.generation():
-            if loop_thread.in_loop_thread():  # cannot wait here: close without waiting
-                loop_thread.submit(engine.close())
-                return
-            try:
-                loop_thread.run(engine.close(), timeout=5)
-            except RuntimeError:
-                pass
+            engine = self._engine
+            used_here = self._generation == loop_thread.generation()
+        if not used_here:  # no connection of this process: nothing to close on the loop
+            engine.detach()
+            return
+        if loop_thread.in_loop_thread():  # cannot wait here: close without waiting
+            loop_thread.submit(engine.close())
+            return
+        try:
+            loop_thread.run(engine.close(), timeout=5)
+        except RuntimeError:
+            pass
 
     def __enter__(self) -> Session:
         return self
@@ -571,7 +725,8 @@ class Session:
         # Dropped without close(): close its connections on the loop, without waiting.
         engine = getattr(self, "_engine", None)
         try:
-            if engine is not None and self._generation == loop_thread.generation():
+            if (engine is not None and not self._closed
+                    and self._generation == loop_thread.generation()):
                 loop_thread.call_soon(_close_dropped, engine)
         except Exception:  # noqa: BLE001 - interpreter teardown: nothing left to close
             pass
@@ -581,68 +736,82 @@ class Session:
         return f"<syncwrap.Session {state}>"
 
 
+def _tls_setting(verify: Any, cert: Any) -> Any:
+    """The engine session's ``ssl`` for requests' ``verify``/``cert`` (None: the connector's)."""
+    return None if verify is True and cert is None else ssl_for(verify, cert)
+
+
+def _rebuilt(old: ClientSession) -> ClientSession:
+    """A new engine session with ``old``'s settings and a new, empty pool (after a fork).
+
+    Copies what a facade Session can set; the header multidict and the cookie jar
+    are the same objects, so references users hold keep working.
+    """
+    new = ClientSession(
+        old.base_url, connector=_clone_connector(old.connector), cookie_jar=old.cookie_jar,
+        auth=old.auth, raise_for_status=old.raise_for_status, timeout=old.timeout,
+        auto_decompress=old.auto_decompress, trust_env=old.trust_env,
+        max_redirects=old.max_redirects, max_body_size=old.max_body_size, ssl=old.ssl,
+    )
+    new.headers = old.headers
+    old.detach()  # its connections belong to the parent process: never touched here
+    return new
+
+
 def _close_dropped(engine: ClientSession) -> None:  # on the loop thread
     """Close a dropped Session's idle connections now, those still in use on release."""
     engine.detach()  # closed on purpose: no "Unclosed client session" warning
     engine.connector.close_when_released()
 
 
-def _clone_connector(template: BaseConnector | None) -> BaseConnector:
-    if template is None:
-        return TCPConnector()
+def _clone_connector(template: BaseConnector) -> BaseConnector:
     clone = getattr(template, "clone", None)
     if clone is None:
         raise TypeError(f"connector=: {type(template).__name__} cannot be rebuilt after fork")
-    return clone()
+    return clone()  # type: ignore[no-any-return]
 
 
 # -- module-level verbs ------------------------------------------------------------
 
-_shared: dict[str, Any] = {"generation": -1, "connector": None}
-_shared_lock = threading.Lock()
+
+class _OneShotClient:
+    """What the module-level verbs use: the process-wide connection pool, and for each
+    call a fresh engine session with the default settings and an empty cookie jar.
+
+    Nothing is kept between calls, while the cookies that a call's redirects set
+    are still sent on its next hops.
+    """
+
+    def __init__(self) -> None:
+        self._connector: BaseConnector | None = None
+        self._generation = -1
+        self._lock = threading.Lock()
+
+    def connector(self) -> BaseConnector:
+        """The process-wide pool (a new one in a child process after fork)."""
+        generation = loop_thread.generation()
+        if self._generation != generation:
+            with self._lock:
+                if self._generation != generation:
+                    self._connector = TCPConnector()
+                    _live_connectors.add(self._connector)
+                    self._generation = generation
+        return self._connector  # type: ignore[return-value]
+
+    def request(self, method: str, url: Any, **kwargs: Any) -> Response:
+        engine = ClientSession(connector=self.connector(), connector_owner=False)
+        try:
+            return _call(engine, method, url, kwargs)
+        finally:
+            engine.detach()  # the pool stays open for the next call
 
 
-def _shared_connector() -> BaseConnector:
-    gen = loop_thread.generation()
-    if _shared["generation"] != gen:
-        with _shared_lock:
-            if _shared["generation"] != gen:
-                connector = TCPConnector()
-                _live_connectors.add(connector)
-                _shared["connector"] = connector
-                _shared["generation"] = gen
-    return _shared["connector"]  # type: ignore[no-any-return]
-
-
-_module_defaults = Session.__new__(Session)
-_module_defaults.headers = CIMultiDict()
-_module_defaults.auth = None
-_module_defaults.timeout = DEFAULT_TIMEOUT
-_module_defaults.verify = True
-_module_defaults.cert = None
-_module_defaults.max_redirects = 10
-_module_defaults._raise_for_status = False
+_client = _OneShotClient()
 
 
 def request(method: str, url: Any, **kwargs: Any) -> Response:
     """One request with the process-wide connection pool and no cookies kept afterwards."""
-    request_hooks = kwargs.pop("hooks", None)
-    hook_kwargs = _hooks.hook_kwargs(_module_defaults, kwargs)
-    upload = uploads.prepare_body(kwargs)  # files=, sync generators, checks at the call
-    stream, call_kwargs = _module_defaults._translate(kwargs)
-    connector = _shared_connector()
-
-    def factory() -> ClientSession:
-        return ClientSession(connector=connector, connector_owner=False)
-
-    def send(call_kwargs: dict[str, Any]) -> Response:
-        resp, elapsed, channel, pump = uploads.run_request(
-            _perform(None, method, url, call_kwargs, stream, factory), upload
-        )
-        return Response(resp, elapsed=elapsed, channel=channel, pump=pump)
-
-    return _hooks.send(send, method, url, call_kwargs, session_hooks=None,
-                       request_hooks=request_hooks, hook_kwargs=hook_kwargs)
+    return _client.request(method, url, **kwargs)
 
 
 def get(url: Any, **kwargs: Any) -> Response:
@@ -676,7 +845,10 @@ def delete(url: Any, **kwargs: Any) -> Response:
 
 async def _close_all_connectors() -> None:
     for connector in list(_live_connectors):
-        connector._close_now()
+        try:
+            await connector.close()
+        except Exception:  # noqa: BLE001 - at exit: close the others all the same
+            pass
 
 
 loop_thread.on_shutdown(_close_all_connectors)

@@ -8,12 +8,18 @@ requests in flight and to other threads using the view; no lock is held on
 the loop. Called from the loop thread itself (async code running there), an
 operation runs directly. Reads return snapshots: iterating over the view
 while another thread changes the jar is safe.
+
+The cookie rules themselves (matching by name, domain and path, quoting,
+storage) belong to the engine's :class:`~syncwrap.engine.CookieJar`
+(``find``, ``matcher``, ``set_cookie``, ``update_cookies``, ``clear``); this
+view only carries the calls across the thread boundary and copies results.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
-from http.cookies import Morsel, SimpleCookie
+from functools import partial
+from http.cookies import Morsel
 from typing import Any, TypeVar
 
 from .. import loop as loop_thread
@@ -32,15 +38,6 @@ def _on_loop(fn: Callable[..., T], *args: Any) -> T:
     if loop_thread.in_loop_thread():
         return fn(*args)
     return loop_thread.run(_call(fn, *args))
-
-
-def _matches(morsel: Morsel[str], name: str | None, domain: str | None,
-             path: str | None) -> bool:
-    if name is not None and morsel.key != name:
-        return False
-    if domain is not None and str(morsel["domain"] or "") != domain.lstrip(".").lower():
-        return False
-    return path is None or str(morsel["path"] or "/") == path
 
 
 class CookiesView(MutableMapping[str, str]):
@@ -76,9 +73,10 @@ class CookiesView(MutableMapping[str, str]):
 
         return _on_loop(snapshot)
 
-    def _find(self, name: str, domain: str | None, path: str | None) -> list[Morsel[str]]:
+    def _find(self, name: str | None, domain: str | None = None,
+              path: str | None = None) -> list[Morsel[str]]:
         def find() -> list[Morsel[str]]:
-            return [m.copy() for m in self._jar if _matches(m, name, domain, path)]
+            return [m.copy() for m in self._jar.find(name, domain, path)]
 
         return _on_loop(find)
 
@@ -103,10 +101,7 @@ class CookiesView(MutableMapping[str, str]):
         When several match, the most specific path (then the oldest) wins.
         """
         found = self._find(name, domain, path)
-        if not found:
-            return default
-        found.sort(key=lambda m: -len(str(m["path"] or "/")))
-        return found[0].value
+        return found[0].value if found else default
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and bool(self._find(name, None, None))
@@ -127,8 +122,9 @@ class CookiesView(MutableMapping[str, str]):
         return [(morsel.key, morsel.value) for morsel in self.morsels()]
 
     def get_dict(self, domain: str | None = None, path: str | None = None) -> dict[str, str]:
-        """``{name: value}`` of the cookies on ``domain``/``path`` (all by default)."""
-        return {m.key: m.value for m in self.morsels() if _matches(m, None, domain, path)}
+        """``{name: value}`` of the cookies on ``domain``/``path`` (all by default); of
+        same-named cookies, the one :meth:`get` returns."""
+        return {m.key: m.value for m in reversed(self._find(None, domain, path))}
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, CookiesView):
@@ -157,26 +153,10 @@ class CookiesView(MutableMapping[str, str]):
         Extra attributes (``secure=True``, ``expires=``, ``max_age=``) are Morsel
         attributes.
         """
-        if not isinstance(name, str):
-            raise TypeError(f"cookie names must be str, got {type(name).__name__}")
         if value is None:
             self.clear(domain=domain, path=path, name=name)
             return
-        if not isinstance(value, str):
-            raise TypeError(f"cookie values must be str, got {type(value).__name__}")
-        if domain is None and path is None and not attributes:
-            _on_loop(self._jar.update_cookies, {name: value})
-            return
-        coded = (SimpleCookie().value_encode(value)[1] if getattr(self._jar, "quote_cookie", True)
-                 else value)
-        morsel: Morsel[str] = Morsel()
-        morsel.set(name, value, coded)
-        if domain is not None:
-            morsel["domain"] = domain
-        morsel["path"] = path or "/"
-        for key, val in attributes.items():
-            morsel[key.replace("_", "-")] = val
-        _on_loop(self._jar.update_cookies, {name: morsel})
+        _on_loop(partial(self._jar.set_cookie, name, value, domain, path, **attributes))
 
     def update(self, other: Any = (), /, **kwargs: str) -> None:  # type: ignore[override]
         """Store several cookies at once (a mapping, pairs, or another view)."""
@@ -192,9 +172,9 @@ class CookiesView(MutableMapping[str, str]):
 
     def __delitem__(self, name: str) -> None:
         def remove() -> bool:
-            found = any(m.key == name for m in self._jar)
+            found = bool(self._jar.find(name))
             if found:
-                self._jar.clear(lambda m: m.key == name)
+                self._jar.clear(self._jar.matcher(name))
             return found
 
         if not _on_loop(remove):
@@ -206,4 +186,4 @@ class CookiesView(MutableMapping[str, str]):
         if domain is None and path is None and name is None:
             _on_loop(self._jar.clear)
             return
-        _on_loop(self._jar.clear, lambda m: _matches(m, name, domain, path))
+        _on_loop(self._jar.clear, self._jar.matcher(name, domain, path))

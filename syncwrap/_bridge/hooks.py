@@ -10,7 +10,9 @@ response for the hooks after it and for the caller, as in requests.
 
 Hooks run for each redirect response (``r.history``, oldest first), then for
 the final response. Unlike requests, where a request's hooks replace the
-session's, session hooks run first and then the request's.
+session's, session hooks run first and then the request's. With
+``raise_for_status=True`` the hooks see an error response before the HTTPError
+is raised (the engine's check, applied by :mod:`syncwrap.api` after them).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from yarl import URL
 
 from .auth import SyncAuth, request_url
 
-__all__ = ["HOOKS", "default_hooks", "normalize_hooks", "dispatch_hook", "send"]
+__all__ = ["HOOKS", "default_hooks", "normalize_hooks", "dispatch_hook", "collect", "send",
+           "hook_kwargs"]
 
 HOOKS = ("response",)
 
@@ -61,31 +64,32 @@ def dispatch_hook(hooks: Iterable[Hook], data: Any, **kwargs: Any) -> Any:
     return data
 
 
+def collect(session_hooks: Mapping[str, Any] | None, request_hooks: Any) -> list[Hook]:
+    """The response hooks of one call: the session's, then the request's."""
+    own = session_hooks.get("response") if session_hooks else None
+    hooks = [own] if callable(own) else list(own or ())  # s.hooks["response"] = fn works too
+    if request_hooks is not None:
+        hooks += normalize_hooks(request_hooks)["response"]
+    return hooks
+
+
 def send(
     send_once: Callable[[dict[str, Any]], Any],
     method: str,
     url: Any,
     kwargs: dict[str, Any],
     *,
-    session_hooks: Mapping[str, list[Hook]] | None,
-    request_hooks: Any,
+    hooks: list[Hook],
     hook_kwargs: dict[str, Any],
-    base_url: str | None = None,
+    base_url: Any = None,
 ) -> Any:
-    """One facade request: facade-level auth, then hooks, then raise_for_status=True.
+    """One facade request: a facade-level auth (sync flow or callable), then the hooks.
 
     ``send_once(kwargs)`` performs the request on the loop and returns a Response.
+    raise_for_status is not checked here: the engine owns it (the caller lets it
+    raise after the hooks have seen the response).
     """
-    own = session_hooks.get("response") if session_hooks else None
-    hooks = [own] if callable(own) else list(own or ())  # s.hooks["response"] = fn works too
-    if request_hooks is not None:
-        hooks += normalize_hooks(request_hooks)["response"]
     auth = kwargs.get("auth")
-    deferred_check = False
-    if (hooks or isinstance(auth, SyncAuth)) and kwargs.get("raise_for_status") is True:
-        # Checked after the hooks (and a sync flow's retry) have seen the response.
-        kwargs = {**kwargs, "raise_for_status": False}
-        deferred_check = True
     if isinstance(auth, SyncAuth):
         kwargs = dict(kwargs)
         del kwargs["auth"]
@@ -98,18 +102,16 @@ def send(
         for index, previous in enumerate(history):
             history[index] = dispatch_hook(hooks, previous, **hook_kwargs)
         response = dispatch_hook(hooks, response, **hook_kwargs)
-    if deferred_check and response.status_code >= 400:
-        response.close()
-        response.raise_for_status()
     return response
 
 
-def hook_kwargs(session: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """The keyword arguments requests passes to hooks, from a call's arguments."""
+def hook_kwargs(kwargs: Mapping[str, Any], *, timeout: Any, verify: Any,
+                cert: Any) -> dict[str, Any]:
+    """The keyword arguments requests passes to hooks: a call's, else the session's."""
     return {
         "stream": bool(kwargs.get("stream", False)),
-        "timeout": kwargs.get("timeout", session.timeout),
-        "verify": kwargs.get("verify", session.verify),
-        "cert": kwargs.get("cert", session.cert),
+        "timeout": kwargs.get("timeout", timeout),
+        "verify": kwargs.get("verify", verify),
+        "cert": kwargs.get("cert", cert),
         "proxies": kwargs.get("proxies"),
     }

@@ -328,6 +328,63 @@ class CookieJar:
                 filtered[morsel.key] = _new_morsel(morsel.key, morsel.value, morsel.coded_value)
         return filtered
 
+    @staticmethod
+    def matcher(name: str | None = None, domain: str | None = None,
+                path: str | None = None) -> Callable[[Morsel[str]], bool]:
+        """A predicate for :meth:`clear`: cookies named ``name``, stored for exactly
+        ``domain`` and ``path`` (each None: any).
+
+        ``domain`` is compared the way the jar stores it: lower case, without a
+        leading dot, IDNA-encoded ("bücher.example" finds "xn--bcher-kva.example");
+        ``""`` names the shared cookies, those sent to every host.
+        """
+        wanted = None if domain is None else _canonical_domain(domain)
+
+        def matches(morsel: Morsel[str]) -> bool:
+            return ((name is None or morsel.key == name)
+                    and (wanted is None or str(morsel["domain"] or "") == wanted)
+                    and (path is None or str(morsel["path"] or "/") == path))
+
+        return matches
+
+    def find(self, name: str | None = None, domain: str | None = None,
+             path: str | None = None) -> list[Morsel[str]]:
+        """The stored cookies matching ``name``, ``domain`` and ``path`` (see :meth:`matcher`),
+        most specific path first, then oldest first (the order of RFC 6265 §5.4)."""
+        self._expire()
+        matches = self.matcher(name, domain, path)
+        found = [(-len(key[1]), entry.created, entry.morsel)
+                 for key, entry in self._store.items() if matches(entry.morsel)]
+        found.sort(key=lambda item: item[:2])
+        return [morsel for _, _, morsel in found]
+
+    def set_cookie(self, name: str, value: str, domain: str | None = None,
+                   path: str | None = None, **attributes: Any) -> None:
+        """Store a cookie set by the user (not received): for ``domain`` and its
+        subdomains, or without a domain shared by every host; ``path`` defaults to "/".
+
+        The value is quoted as :class:`http.cookies.SimpleCookie` does unless the
+        jar has ``quote_cookie=False``. Other attributes (``secure=True``,
+        ``httponly=True``, ``expires=``, ``max_age=`` in seconds...) are Morsel
+        attributes, underscores spelled as dashes.
+        """
+        if not isinstance(name, str):
+            raise TypeError(f"cookie names must be str, got {type(name).__name__}")
+        if not isinstance(value, str):
+            raise TypeError(f"cookie values must be str, got {type(value).__name__}")
+        if domain is None and path is None and not attributes:
+            self.update_cookies({name: value})
+            return
+        morsel = self._user_morsel(name, value)  # quoted as update_cookies quotes a str
+        if morsel is None:
+            return  # refused as update_cookies refuses it (empty, too long, CTLs)
+        if domain is not None:
+            morsel["domain"] = domain
+        morsel["path"] = path or "/"
+        for key, val in attributes.items():
+            morsel[key.replace("_", "-")] = val
+        self.update_cookies({name: morsel})
+
     def clear(self, predicate: Callable[[Morsel[str]], bool] | None = None) -> None:
         """Remove every cookie, or those for which ``predicate(morsel)`` is true."""
         if predicate is None:

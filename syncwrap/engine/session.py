@@ -52,7 +52,7 @@ from .timeouts import (
     DeadlineTimer,
     to_client_timeout,
 )
-from .tls import resolve_ssl
+from .tls import SSLConfig, resolve_ssl
 
 __all__ = ["ClientSession", "request"]
 
@@ -92,6 +92,14 @@ class ClientSession:
 
     ``max_body_size`` (default 1 GiB; None: no limit; also per request) bounds what
     ``read()``, ``text()`` and ``json()`` accept: a larger body raises BodyTooLargeError.
+    ``ssl`` (True, False, an SSLContext, a Fingerprint; default: the connector's)
+    is the TLS setting of the session's requests; a request's ``ssl=`` wins.
+
+    The defaults are readable properties, as in aiohttp; syncwrap adds setters
+    (``headers``, ``auth``, ``timeout``, ``ssl``, ``raise_for_status``,
+    ``max_redirects``, ``max_body_size``, ``trust_env``, ``cookie_jar``): a new
+    value applies to the requests started afterwards. The blocking facade's
+    Session attributes are views onto them.
     """
 
     def __init__(
@@ -117,6 +125,7 @@ class ClientSession:
         trace_configs: list[Any] | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
         max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
+        ssl: Any = None,
     ) -> None:
         if base_url is None or isinstance(base_url, URL):
             self._base_url = base_url
@@ -147,13 +156,9 @@ class ClientSession:
         self._closed = False
         self._loop = loop
         # Per-request work that only depends on session settings, done once.
-        self._default_tls = getattr(self._connector, "ssl", None) or resolve_ssl(True)
+        self.ssl = ssl
         self._max_body_size = check_max_body_size(max_body_size)
-        self._default_options = _RequestOptions(
-            auto_decompress=auto_decompress, high_water=read_bufsize, limits=self._limits,
-            read_timeout=self._timeout.sock_read, expect100=False, chunked=False, compress=None,
-            raw_statuses=REDIRECT_STATUSES, max_body_size=self._max_body_size,
-        )
+        self._refresh_default_options()
         self._deadlines: DeadlineQueue | None = None
         self._prepared: dict[tuple[str, URL, Any], _PreparedRequest] = {}
 
@@ -168,20 +173,97 @@ class ClientSession:
         return self._connector
 
     @property
+    def base_url(self) -> URL | None:
+        return self._base_url
+
+    @property
     def cookie_jar(self) -> Any:
         return self._cookie_jar
 
+    @cookie_jar.setter
+    def cookie_jar(self, jar: Any) -> None:
+        self._cookie_jar = jar if jar is not None else CookieJar()
+
     @property
     def headers(self) -> CIMultiDict[str]:
+        """The default headers: the multidict itself, so changes reach later requests."""
         return self._default_headers
+
+    @headers.setter
+    def headers(self, headers: Any) -> None:
+        """A CIMultiDict is used as it is (not copied); other mappings and pairs are copied."""
+        if not isinstance(headers, CIMultiDict):
+            headers = merge_headers(None, headers)
+        self._default_headers = headers
 
     @property
     def timeout(self) -> ClientTimeout:
         return self._timeout
 
+    @timeout.setter
+    def timeout(self, timeout: Any) -> None:
+        """A ClientTimeout, a number (total seconds), None (no limit) or (connect, read)."""
+        self._timeout = to_client_timeout(timeout)
+        self._refresh_default_options()
+
     @property
-    def auth(self) -> BasicAuth | None:
+    def auth(self) -> Any:
+        """The default auth: a BasicAuth, an AuthFlow (DigestAuth...) or None."""
         return self._default_auth
+
+    @auth.setter
+    def auth(self, auth: Any) -> None:
+        check_auth(auth)
+        self._default_auth = auth
+
+    @property
+    def ssl(self) -> SSLConfig:
+        """The TLS of the session's requests, resolved (its ``verify`` and ``cert`` say
+        it in requests' terms). Set it to True, False, an SSLContext, a Fingerprint,
+        an SSLConfig (:func:`~syncwrap.engine.tls.ssl_for`), or None for the connector's."""
+        return self._default_tls
+
+    @ssl.setter
+    def ssl(self, ssl: Any) -> None:
+        if ssl is None:
+            self._default_tls = getattr(self._connector, "ssl", None) or resolve_ssl(True)
+        else:
+            self._default_tls = resolve_ssl(ssl)
+
+    @property
+    def raise_for_status(self) -> bool | Callable[[ClientResponse], Any]:
+        """True: a 4xx/5xx response raises HTTPError; a callable is called (and awaited)
+        with every response instead."""
+        return self._raise_for_status
+
+    @raise_for_status.setter
+    def raise_for_status(self, value: bool | Callable[[ClientResponse], Any]) -> None:
+        if not isinstance(value, bool) and not callable(value):
+            raise TypeError(f"raise_for_status=: expected a bool or a callable, got {value!r}")
+        self._raise_for_status = value
+
+    @property
+    def max_redirects(self) -> int:
+        return self._max_redirects
+
+    @max_redirects.setter
+    def max_redirects(self, value: int) -> None:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"max_redirects=: expected an int >= 0, got {value!r}")
+        self._max_redirects = value
+
+    @property
+    def max_body_size(self) -> int | None:
+        return self._max_body_size
+
+    @max_body_size.setter
+    def max_body_size(self, value: int | None) -> None:
+        self._max_body_size = check_max_body_size(value)
+        self._refresh_default_options()
+
+    @property
+    def auto_decompress(self) -> bool:
+        return self._auto_decompress
 
     @property
     def trace_configs(self) -> list[Any]:
@@ -191,9 +273,22 @@ class ClientSession:
     def trust_env(self) -> bool:
         return self._trust_env
 
+    @trust_env.setter
+    def trust_env(self, value: bool) -> None:
+        self._trust_env = bool(value)
+
     @property
     def skip_auto_headers(self) -> frozenset[str]:
         return self._skip_auto_headers
+
+    def _refresh_default_options(self) -> None:
+        """Rebuild the options of requests that only use the defaults (after a change)."""
+        self._default_options = _RequestOptions(
+            auto_decompress=self._auto_decompress, high_water=self._read_bufsize,
+            limits=self._limits, read_timeout=self._timeout.sock_read, expect100=False,
+            chunked=False, compress=None, raw_statuses=REDIRECT_STATUSES,
+            max_body_size=self._max_body_size,
+        )
 
     # -- verbs -------------------------------------------------------------------
 

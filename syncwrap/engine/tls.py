@@ -1,17 +1,31 @@
-"""TLS settings: the default certifi context, ``ssl=False``, contexts and pinning."""
+"""TLS settings: the default certifi context, ``ssl=False``, contexts and pinning.
+
+The one owner of TLS contexts for both layers: the engine's ``ssl=`` values
+(:func:`resolve_ssl`) and requests' ``verify=``/``cert=`` spelling of them
+(:func:`ssl_for`), which the blocking facade translates into ``ssl=``.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import ssl as ssl_module
 import warnings
+from functools import lru_cache
 from typing import Any
 
 import certifi
 
 from ..exceptions import FingerprintMismatch
 
-__all__ = ["Fingerprint", "SSLConfig", "resolve_ssl", "default_context", "unverified_context"]
+__all__ = [
+    "Fingerprint",
+    "SSLConfig",
+    "resolve_ssl",
+    "ssl_for",
+    "default_context",
+    "unverified_context",
+]
 
 _default_context: ssl_module.SSLContext | None = None
 _unverified_context: ssl_module.SSLContext | None = None
@@ -29,11 +43,15 @@ def unverified_context() -> ssl_module.SSLContext:
     """A context that checks neither the certificate nor the host name (``ssl=False``)."""
     global _unverified_context
     if _unverified_context is None:
-        ctx = ssl_module.SSLContext(ssl_module.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl_module.CERT_NONE
-        _unverified_context = ctx
+        _unverified_context = _new_unverified_context()
     return _unverified_context
+
+
+def _new_unverified_context() -> ssl_module.SSLContext:
+    ctx = ssl_module.SSLContext(ssl_module.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl_module.CERT_NONE
+    return ctx
 
 
 class Fingerprint:
@@ -72,13 +90,29 @@ class Fingerprint:
 
 
 class SSLConfig:
-    """What TLS a connection uses; hashable so the pool can key connections by it."""
+    """What TLS a connection uses; hashable so the pool can key connections by it.
 
-    __slots__ = ("context", "fingerprint")
+    ``verify`` and ``cert`` say the same in requests' terms: ``verify`` is True
+    (the certificate is checked), False, or the CA bundle path it was made from;
+    ``cert`` is the client certificate as a path or a (cert, key) pair, or None.
+    """
 
-    def __init__(self, context: ssl_module.SSLContext, fingerprint: Fingerprint | None = None):
+    __slots__ = ("context", "fingerprint", "verify", "cert")
+
+    def __init__(
+        self,
+        context: ssl_module.SSLContext,
+        fingerprint: Fingerprint | None = None,
+        *,
+        verify: bool | str | None = None,
+        cert: str | tuple[str, str] | None = None,
+    ) -> None:
         self.context = context
         self.fingerprint = fingerprint
+        if verify is None:
+            verify = fingerprint is None and context.verify_mode != ssl_module.CERT_NONE
+        self.verify = verify
+        self.cert = cert
 
     def check(self, transport: Any, host: str, port: int | None) -> None:
         if self.fingerprint is not None:
@@ -133,15 +167,16 @@ def resolve_ssl(
 class _LazyDefault(SSLConfig):
     """The default config; builds certifi's context on first use, not at import."""
 
-    __slots__ = ("_verify",)
+    __slots__ = ()
 
     def __init__(self, verify: bool) -> None:  # noqa: D107 - private
-        self._verify = verify
+        self.verify = verify
+        self.cert = None
         self.fingerprint = None
 
     @property  # type: ignore[override]
     def context(self) -> ssl_module.SSLContext:
-        return default_context() if self._verify else unverified_context()
+        return default_context() if self.verify else unverified_context()
 
     def __eq__(self, other: object) -> bool:
         return other is self
@@ -152,3 +187,54 @@ class _LazyDefault(SSLConfig):
 
 _DEFAULT = _LazyDefault(True)
 _UNVERIFIED = _LazyDefault(False)
+
+
+def ssl_for(verify: Any = True, cert: Any = None) -> SSLConfig:
+    """The engine's ``ssl=`` value for requests' ``verify=`` and ``cert=``.
+
+    ``verify``: True (certifi's CA bundle), False (no checks), or the path of a
+    CA bundle file or directory. ``cert``: the client certificate, as the path
+    of a PEM file holding the key too, or a (cert, key) pair of paths.
+    The result is an explicit setting (``verify=True`` checks certificates even
+    where the session or connector default does not) and is cached: the same
+    arguments give the same SSLConfig, so their connections share the pool.
+    Bad values raise TypeError, missing or unreadable files ValueError.
+    """
+    if isinstance(verify, os.PathLike):
+        verify = os.fspath(verify)
+    if not isinstance(verify, bool | str):
+        raise TypeError(f"verify=: expected True, False or a CA bundle path, got {verify!r}")
+    if isinstance(verify, str) and not os.path.exists(verify):
+        raise ValueError(f"verify=: CA bundle {verify!r} does not exist")
+    if cert is None or isinstance(cert, str):
+        spelled = cert
+    elif isinstance(cert, os.PathLike):
+        spelled = os.fspath(cert)
+    elif isinstance(cert, tuple) and len(cert) == 2:
+        key = None if cert[1] is None else os.fspath(cert[1])
+        spelled = os.fspath(cert[0]) if key is None else (os.fspath(cert[0]), key)
+    else:
+        raise TypeError(f"cert=: expected a path or a (cert, key) pair, got {cert!r}")
+    try:
+        return _requests_config(verify, spelled)
+    except (OSError, ssl_module.SSLError) as exc:
+        raise ValueError(f"verify=/cert=: cannot load TLS files: {exc}") from exc
+
+
+@lru_cache(maxsize=32)
+def _requests_config(verify: bool | str, cert: str | tuple[str, str] | None) -> SSLConfig:
+    if cert is None and verify is True:
+        return SSLConfig(default_context(), verify=True)
+    if cert is None and verify is False:
+        return SSLConfig(unverified_context(), verify=False)
+    if verify is False:
+        ctx = _new_unverified_context()
+    elif verify is True:
+        ctx = ssl_module.create_default_context(cafile=certifi.where())
+    elif os.path.isdir(verify):
+        ctx = ssl_module.create_default_context(capath=verify)
+    else:
+        ctx = ssl_module.create_default_context(cafile=verify)
+    if cert is not None:
+        ctx.load_cert_chain(*((cert, None) if isinstance(cert, str) else cert))
+    return SSLConfig(ctx, verify=verify, cert=cert)

@@ -163,6 +163,12 @@ def test_fork_child_gets_own_loop_thread_and_connections(counting_server, child_
     assert info["parent_thread_alive"]
     # Parent: 2 connections (session + module pool); child: 2 of its own.
     assert counting_server.total_connections == 4
+    # Settings set on the Session before the fork hold in the child's new engine session.
+    assert child["settings"] == {
+        "engine_rebuilt": True, "headers_same_object": True, "sent_header": "kept",
+        "sent_auth": "Basic dTpw", "timeout": [None, 9.0], "verify": False,
+        "max_redirects": 3, "raise_for_status": True,
+    }
 
 
 # -- point 6: interpreter exit ------------------------------------------------------------------

@@ -1,5 +1,8 @@
 """Fork after pooling a connection; the child must get its own loop thread and connections.
 
+Settings changed on the Session before the fork (headers, auth, timeout, verify,
+max_redirects, raise_for_status) must hold in the child's rebuilt engine session.
+
 usage: fork_check.py URL [normal-exit]
 Prints one JSON line with the parent's and the child's observations.
 """
@@ -24,6 +27,14 @@ normal_exit = sys.argv[2:] == ["normal-exit"]
 s = syncwrap.Session()
 before = s.get(url).headers["X-Connection-Id"]
 module_before = syncwrap.get(url + "/module").headers["X-Connection-Id"]
+s.headers["X-Fork"] = "kept"
+s.auth = ("u", "p")
+s.timeout = (None, 9.0)
+s.verify = False
+s.max_redirects = 3
+s.raise_for_status = True
+parent_engine = s.engine_session
+parent_headers = s.headers
 parent_loop = syncwrap.loop.get_loop()
 parent_thread = loop_thread()
 parent_native_id = parent_thread.native_id
@@ -46,6 +57,16 @@ if pid == 0:  # the child
             "thread_is_parents": thread is parent_thread,
             "thread_native_id": thread.native_id,
             "thread_alive": thread.is_alive(),
+            "settings": {
+                "engine_rebuilt": s.engine_session is not parent_engine,
+                "headers_same_object": s.engine_session.headers is parent_headers,
+                "sent_header": first.request_info.headers.get("X-Fork"),
+                "sent_auth": first.request_info.headers.get("Authorization"),
+                "timeout": [s.engine_session.timeout.connect, s.engine_session.timeout.sock_read],
+                "verify": s.engine_session.ssl.verify,
+                "max_redirects": s.engine_session.max_redirects,
+                "raise_for_status": s.engine_session.raise_for_status,
+            },
         }
     except BaseException as exc:  # noqa: BLE001 - reported to the parent
         result = {"error": repr(exc)}
