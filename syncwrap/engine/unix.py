@@ -9,7 +9,8 @@ within the socket (a relative Location) but never to another socket.
 
 yarl lower-cases hosts and does not resolve relative references against a
 scheme it does not know; :func:`parse_url` and :func:`join_url` keep the path
-as written.
+as written. Give such URLs as str: a ``yarl.URL`` made from one without
+``encoded=True`` has already lost the path's case.
 """
 
 from __future__ import annotations
