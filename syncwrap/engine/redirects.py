@@ -16,8 +16,8 @@ rules (the user guide's "Redirects" section states them for users):
   header and the per-request ``cookies=``, and a caller's ``Host``. Jar
   cookies are matched afresh for each hop's URL by the session.
 - ``Location`` is a relative reference, ``//host/path``, or
-  ``http(s)://host[:port]/path``; from an ``http+unix`` URL, only a relative
-  reference (the same socket). Credentials in it are removed, never used,
+  ``http(s)://host[:port]/path``; from an ``http+unix`` URL, never one that
+  names another socket (nor into a socket from http(s)). Credentials in it are removed, never used,
   and the fragment is dropped. Anything else raises
   :class:`InvalidUrlRedirectClientError`, or
   :class:`NonHttpUrlRedirectClientError` for another scheme.
