@@ -3,12 +3,14 @@
 :class:`TCPConnector` keeps a pool of keep-alive connections keyed by
 (host, port, TLS settings), enforces ``limit`` and ``limit_per_host`` by making
 callers wait for a free slot, resolves names through a TTL-cached resolver and
-connects with happy eyeballs.
+connects with happy eyeballs. :class:`UnixConnector` sends every request to
+one Unix socket; either connector opens the socket an ``http+unix`` URL names.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import ssl as ssl_module
 from collections import deque
@@ -16,13 +18,14 @@ from typing import Any, NamedTuple
 
 import aiohappyeyeballs
 
-from ..exceptions import ClientConnectorError, ConnectTimeout, SSLError
+from ..exceptions import ClientConnectorDNSError, ClientConnectorError, ConnectTimeout, SSLError
 from . import tracing as _tracing
 from .http1.connection import ResponseHandler
 from .resolver import DefaultResolver, DNSCache
 from .tls import resolve_ssl
+from .unix import open_unix_socket
 
-__all__ = ["ConnectionKey", "Connection", "BaseConnector", "TCPConnector"]
+__all__ = ["ConnectionKey", "Connection", "BaseConnector", "TCPConnector", "UnixConnector"]
 
 
 class ConnectionKey(NamedTuple):
@@ -30,6 +33,7 @@ class ConnectionKey(NamedTuple):
     port: int
     is_ssl: bool
     ssl: Any
+    path: str | None = None  # the Unix socket an http+unix URL names
 
 
 class Connection:
@@ -372,6 +376,10 @@ class TCPConnector(BaseConnector):
         )
         self._ssl = resolve_ssl(ssl, verify_ssl=verify_ssl, ssl_context=ssl_context,
                                 fingerprint=fingerprint)
+        if resolver is not None and not callable(getattr(resolver, "resolve", None)):
+            raise TypeError("resolver=: expected a resolver with an async resolve(host, port, "
+                            f"family) method (see AbstractResolver), got {resolver!r}")
+        self._resolver_owner = resolver is None
         self._dns = DNSCache(resolver or DefaultResolver(), ttl=ttl_dns_cache,
                              enabled=use_dns_cache)
         self._family = family
@@ -393,6 +401,8 @@ class TCPConnector(BaseConnector):
         self._dns.clear(host, port)
 
     async def _create_connection(self, key: ConnectionKey, timeout: Any) -> ResponseHandler:
+        if key.path is not None:
+            return await open_unix_socket(key.path, key, timeout)
         sock_connect = getattr(timeout, "sock_connect", None)
         if sock_connect:
             try:
@@ -413,7 +423,7 @@ class TCPConnector(BaseConnector):
             else:
                 results = await self._dns.resolve(key.host, key.port, family=self._family)
         except OSError as exc:
-            raise ClientConnectorError(key.host, key.port, exc) from exc
+            raise ClientConnectorDNSError(key.host, key.port, exc) from exc
         addr_infos = [
             (r["family"], socket.SOCK_STREAM, r["proto"], "",
              (r["host"], r["port"], 0, 0) if r["family"] == socket.AF_INET6
@@ -455,5 +465,48 @@ class TCPConnector(BaseConnector):
         return protocol  # type: ignore[return-value]
 
     async def close(self) -> None:
+        """Close every connection, and the resolver if the connector made it."""
         self._close_now()
-        await self._dns.resolver.close() if hasattr(self._dns.resolver, "close") else None
+        if self._resolver_owner:
+            await self._dns.resolver.close()
+
+
+class UnixConnector(BaseConnector):
+    """Connections to one Unix socket: every request goes to ``path``.
+
+    The URL's host is only used for the Host header (and pool keys), as in
+    aiohttp: ``session.get("http://docker/info")`` asks the socket for
+    ``/info`` with ``Host: docker``. An https URL gets TLS over the socket. An
+    ``http+unix`` URL still goes to the socket it names. The other arguments
+    are :class:`BaseConnector`'s: keep-alive pooling and limits work as over TCP.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        limit: int | None = 100,
+        limit_per_host: int | None = 0,
+        keepalive_timeout: float | None = 15.0,
+        force_close: bool = False,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        if not isinstance(path, str | os.PathLike) or not os.fspath(path):
+            raise TypeError(f"path=: expected the socket's path as a str, got {path!r}")
+        self._path = os.fspath(path)
+        self._init_kwargs = {"limit": limit, "limit_per_host": limit_per_host,
+                             "keepalive_timeout": keepalive_timeout, "force_close": force_close}
+        super().__init__(limit=limit, limit_per_host=limit_per_host,
+                         keepalive_timeout=keepalive_timeout, force_close=force_close, loop=loop)
+
+    @property
+    def path(self) -> str:
+        """The socket's path."""
+        return self._path
+
+    def clone(self) -> UnixConnector:
+        """A new, empty connector with the same settings (used after fork)."""
+        return type(self)(self._path, **self._init_kwargs)
+
+    async def _create_connection(self, key: ConnectionKey, timeout: Any) -> ResponseHandler:
+        return await open_unix_socket(key.path or self._path, key, timeout)

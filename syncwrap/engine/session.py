@@ -53,6 +53,7 @@ from .timeouts import (
     to_client_timeout,
 )
 from .tls import SSLConfig, resolve_ssl
+from .unix import UNIX_HOST_HEADER, UNIX_SCHEME, parse_url, socket_path
 
 __all__ = ["ClientSession", "request"]
 
@@ -130,7 +131,7 @@ class ClientSession:
         if base_url is None or isinstance(base_url, URL):
             self._base_url = base_url
         else:
-            self._base_url = URL(base_url)
+            self._base_url = parse_url(base_url)
         if self._base_url is not None and not self._base_url.is_absolute():
             raise InvalidURL(base_url, "base_url= must be absolute")
         self._connector = connector if connector is not None else TCPConnector()
@@ -752,8 +753,11 @@ class _PreparedRequest:
         self.headers = headers
         self.head = build_request_head(method, url.raw_path_qs or "/", headers.items())
         https = url.scheme == "https"
-        self.key = ConnectionKey(url.raw_host or "", url.port or 80, https,
-                                 tls if https else None)
+        if url.scheme == UNIX_SCHEME:  # pooled per socket file
+            self.key = ConnectionKey(UNIX_HOST_HEADER, 80, False, None, socket_path(url))
+        else:
+            self.key = ConnectionKey(url.raw_host or "", url.port or 80, https,
+                                     tls if https else None)
         # url is without the fragment (never sent); real_url keeps it, as in aiohttp
         bare_url = url.with_fragment(None) if url.raw_fragment else url
         self.request_info = RequestInfo(bare_url, method, CIMultiDictProxy(headers), url)
