@@ -52,7 +52,7 @@ from .timeouts import (
     DeadlineTimer,
     to_client_timeout,
 )
-from .tls import SSLConfig, resolve_ssl
+from .tls import SSLConfig, ca_from_env, resolve_ssl
 
 __all__ = ["ClientSession", "request"]
 
@@ -391,6 +391,10 @@ class ClientSession:
                               fingerprint=fingerprint)
             if tls is resolve_ssl(True):  # the request's default defers to the connector's
                 tls = self._default_tls
+        if server_hostname is not None:
+            tls = tls.with_server_hostname(server_hostname)
+        if self._trust_env:
+            tls = ca_from_env(tls)
         skip = self._skip_auto_headers
         if skip_auto_headers:
             skip = skip | {h.lower() for h in skip_auto_headers}
