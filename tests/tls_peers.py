@@ -49,8 +49,8 @@ def tls_peer(raw_server, leaf: trustme.LeafCert, ca: trustme.CA | None = None, *
     ctx.sni_callback = lambda sslobj, name, context: sni.append(name)
 
     def handler(conn: socket.socket) -> None:
-        try:
-            tls = ctx.wrap_socket(conn, server_side=True)
+        try:  # a duplicate, so that RawServer.close() can still shut the connection down
+            tls = ctx.wrap_socket(conn.dup(), server_side=True)
         except (ssl.SSLError, OSError) as exc:
             refused.append(exc)
             return
