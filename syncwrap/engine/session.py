@@ -93,7 +93,9 @@ class ClientSession:
     ``max_body_size`` (default 1 GiB; None: no limit; also per request) bounds what
     ``read()``, ``text()`` and ``json()`` accept: a larger body raises BodyTooLargeError.
     ``ssl`` (True, False, an SSLContext, a Fingerprint; default: the connector's)
-    is the TLS setting of the session's requests; a request's ``ssl=`` wins.
+    is the TLS setting of the session's requests; a request's ``ssl=`` wins, and
+    its ``server_hostname=`` is the name sent as SNI and checked in the certificate.
+    ``trust_env=True`` reads ``.netrc`` and the CA bundle variables (tls.ca_from_env).
 
     The defaults are readable properties, as in aiohttp; syncwrap adds setters
     (``headers``, ``auth``, ``timeout``, ``ssl``, ``raise_for_status``,
