@@ -283,11 +283,16 @@ def ca_from_env(tls: SSLConfig) -> SSLConfig:
     for name in CA_ENV_VARS:
         path = environ.get(name)
         if path:
-            try:
-                return tls.replace(verify=path)
-            except ValueError as exc:
-                raise ValueError(f"{name}={path!r} (trust_env=True): {exc}") from None
+            return _with_env_ca(tls, name, path)
     return tls
+
+
+@lru_cache(maxsize=32)
+def _with_env_ca(tls: SSLConfig, name: str, path: str) -> SSLConfig:
+    try:
+        return tls.replace(verify=path)
+    except ValueError as exc:
+        raise ValueError(f"{name}={path!r} (trust_env=True): {exc}") from None
 
 
 def _as_fingerprint(value: Any) -> Fingerprint | None:
