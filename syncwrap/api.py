@@ -41,7 +41,7 @@ from .engine.redirects import REDIRECT_STATUSES
 from .engine.response import ClientResponse
 from .engine.session import ClientSession
 from .engine.timeouts import ClientTimeout, to_client_timeout
-from .engine.tls import Fingerprint, ssl_for
+from .engine.tls import requests_ssl
 from .exceptions import BodyTooLargeError, ClientResponseError, HTTPError
 
 __all__ = [
@@ -342,7 +342,9 @@ def _decode_iter(chunks: Iterator[bytes], encoding: str) -> Iterator[str]:
 _PASSED = frozenset({
     "params", "data", "json", "cookies", "headers", "allow_redirects", "max_redirects",
     "compress", "chunked", "expect100", "auto_decompress", "skip_auto_headers", "max_body_size",
+    "server_hostname",
 })
+_TLS = ("ssl", "verify", "cert", "fingerprint")
 
 
 def _call(engine: ClientSession, method: str, url: Any, kwargs: dict[str, Any], *,
@@ -391,19 +393,11 @@ def _translate(engine: ClientSession, kwargs: dict[str, Any],
 
 
 def _ssl_option(engine: ClientSession, kwargs: dict[str, Any]) -> Any:
-    """The engine's ``ssl=`` for a call's ``fingerprint=``, ``ssl=``, ``verify=`` and
-    ``cert=`` (the first given wins; verify and cert default to the session's), or None."""
-    fingerprint = kwargs.pop("fingerprint", None)
-    ssl = kwargs.pop("ssl", None)
-    if "verify" not in kwargs and "cert" not in kwargs:
-        tls = None
-    else:
-        verify = kwargs.pop("verify", engine.ssl.verify)
-        cert = kwargs.pop("cert", engine.ssl.cert)
-        tls = None if fingerprint is not None or ssl is not None else ssl_for(verify, cert)
-    if fingerprint is not None:
-        return fingerprint if isinstance(fingerprint, Fingerprint) else Fingerprint(fingerprint)
-    return ssl if ssl is not None else tls
+    """The engine's ``ssl=`` for a call's ``ssl=``, ``verify=``, ``cert=`` and
+    ``fingerprint=`` over the session's (the engine's rule: requests_ssl), or None."""
+    given = {name: kwargs.pop(name) for name in _TLS if name in kwargs}
+    tls = requests_ssl(engine.ssl, **given) if given else None
+    return None if tls is engine.ssl else tls
 
 
 def _status_option(call_kwargs: dict[str, Any], given: Any, engine: ClientSession,
@@ -536,6 +530,10 @@ class Session:
     ``max_body_size`` (also per request; default 1 GiB, None: no limit) bounds what
     ``.content``, ``.text`` and ``.json()`` accept: a larger body raises
     BodyTooLargeError; read it with ``stream=True`` and ``iter_content()`` instead.
+    TLS: ``verify`` (True, False, a CA bundle file or directory), ``cert`` (a PEM
+    path, ``(cert, key)`` or ``(cert, key, password)``), ``ssl`` (an SSLContext,
+    which wins over verify and cert) and ``fingerprint`` (a SHA-256 digest to pin),
+    also per request, as ``server_hostname=`` is.
     """
 
     def __init__(
@@ -553,6 +551,8 @@ class Session:
         max_redirects: int = 10,
         verify: Any = True,
         cert: Any = None,
+        ssl: Any = None,
+        fingerprint: Any = None,
         auto_decompress: bool = True,
         hooks: Any = None,
         max_body_size: Any = _DEFAULT,
@@ -572,8 +572,11 @@ class Session:
             cookies=cookies, cookie_jar=cookie_jar, headers=headers,
             auth=None if self._caller_auth else auth, raise_for_status=raise_for_status,
             max_redirects=max_redirects, trust_env=trust_env, auto_decompress=auto_decompress,
-            ssl=_tls_setting(verify, cert), **given,
+            **given,
         )
+        if ssl is not None or verify is not True or cert is not None or fingerprint is not None:
+            self._engine.ssl = requests_ssl(self._engine.ssl, ssl=ssl, verify=verify, cert=cert,
+                                            fingerprint=fingerprint)
         _live_connectors.add(self._engine.connector)
         self._generation = -1  # the loop generation it was last used in; -1: never used
         self._lock = threading.Lock()
@@ -618,7 +621,9 @@ class Session:
         "Whether a 4xx/5xx response raises HTTPError (after the hooks have seen it).")
     max_body_size: _EngineSetting[int | None] = _EngineSetting(
         "The largest body .content accepts (1 GiB; None: no limit).")
-    trust_env: _EngineSetting[bool] = _EngineSetting("Whether .netrc credentials are used.")
+    trust_env: _EngineSetting[bool] = _EngineSetting(
+        "Whether .netrc credentials and a CA bundle named by REQUESTS_CA_BUNDLE, "
+        "CURL_CA_BUNDLE, SSL_CERT_FILE or SSL_CERT_DIR are used.")
     cookie_jar: _EngineSetting[Any] = _EngineSetting(
         "The engine CookieJar (use it on the loop thread; :attr:`cookies` from any thread).")
 
@@ -640,7 +645,7 @@ class Session:
 
     @verify.setter
     def verify(self, verify: Any) -> None:
-        self._engine.ssl = _tls_setting(verify, self.cert)
+        self._engine.ssl = self._engine.ssl.replace(verify=verify)
 
     @property
     def cert(self) -> str | tuple[str, str] | None:
@@ -649,7 +654,7 @@ class Session:
 
     @cert.setter
     def cert(self, cert: Any) -> None:
-        self._engine.ssl = _tls_setting(self.verify, cert)
+        self._engine.ssl = self._engine.ssl.replace(cert=cert)
 
     @property
     def cookies(self) -> CookiesView:
@@ -734,11 +739,6 @@ class Session:
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"<syncwrap.Session {state}>"
-
-
-def _tls_setting(verify: Any, cert: Any) -> Any:
-    """The engine session's ``ssl`` for requests' ``verify``/``cert`` (None: the connector's)."""
-    return None if verify is True and cert is None else ssl_for(verify, cert)
 
 
 def _rebuilt(old: ClientSession) -> ClientSession:

@@ -336,8 +336,9 @@ async def _traced(signal: Any, conn: Connection) -> None:
 class TCPConnector(BaseConnector):
     """Connections over TCP, with TLS for https.
 
-    ``ssl``: True (verify with certifi's CA bundle), False (no verification) or
-    an ``ssl.SSLContext``; a request's ``ssl=`` overrides it.
+    ``ssl``: True (verify with certifi's CA bundle), False (no verification),
+    an ``ssl.SSLContext``, a Fingerprint or an SSLConfig
+    (:func:`~syncwrap.engine.tls.ssl_for`); a request's ``ssl=`` overrides it.
     """
 
     def __init__(
@@ -449,7 +450,7 @@ class TCPConnector(BaseConnector):
                 lambda: ResponseHandler(loop),
                 sock=sock,
                 ssl=sslcontext,
-                server_hostname=key.host if sslcontext is not None else None,
+                server_hostname=(key.ssl.server_hostname or key.host) if sslcontext else None,
             )
         except ssl_module.SSLError as exc:
             sock.close()

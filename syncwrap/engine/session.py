@@ -52,7 +52,7 @@ from .timeouts import (
     DeadlineTimer,
     to_client_timeout,
 )
-from .tls import SSLConfig, resolve_ssl
+from .tls import SSLConfig, ca_from_env, resolve_ssl
 from .unix import UNIX_HOST_HEADER, UNIX_SCHEME, parse_url, socket_path
 
 __all__ = ["ClientSession", "request"]
@@ -94,7 +94,9 @@ class ClientSession:
     ``max_body_size`` (default 1 GiB; None: no limit; also per request) bounds what
     ``read()``, ``text()`` and ``json()`` accept: a larger body raises BodyTooLargeError.
     ``ssl`` (True, False, an SSLContext, a Fingerprint; default: the connector's)
-    is the TLS setting of the session's requests; a request's ``ssl=`` wins.
+    is the TLS setting of the session's requests; a request's ``ssl=`` wins, and
+    its ``server_hostname=`` is the name sent as SNI and checked in the certificate.
+    ``trust_env=True`` reads ``.netrc`` and the CA bundle variables (tls.ca_from_env).
 
     The defaults are readable properties, as in aiohttp; syncwrap adds setters
     (``headers``, ``auth``, ``timeout``, ``ssl``, ``raise_for_status``,
@@ -392,6 +394,10 @@ class ClientSession:
                               fingerprint=fingerprint)
             if tls is resolve_ssl(True):  # the request's default defers to the connector's
                 tls = self._default_tls
+        if server_hostname is not None:
+            tls = tls.with_server_hostname(server_hostname)
+        if self._trust_env:
+            tls = ca_from_env(tls)
         skip = self._skip_auto_headers
         if skip_auto_headers:
             skip = skip | {h.lower() for h in skip_auto_headers}
