@@ -456,7 +456,12 @@ async def _perform(engine: ClientSession, method: str, url: Any, kwargs: dict[st
     else:
         response = _streamed(resp, elapsed)
     if after is not None:
-        response = await current().call(_hooks.run_hooks, after.hooks, response, after.kwargs)
+        try:
+            response = await current().call(_hooks.run_hooks, after.hooks, response,
+                                            after.kwargs)
+        except BaseException:
+            response.close()  # a streamed body's connection is not left to the collector
+            raise
         if after.raise_for_status and not response.ok:
             response.close()
             _raise_for_status(response)
