@@ -31,7 +31,7 @@ import asyncio
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 from .. import loop as loop_thread
 from ..exceptions import ClientPayloadError, ReadTimeout
@@ -44,6 +44,7 @@ T = TypeVar("T")
 HIGH_WATER = 8 * 1024 * 1024
 
 
+@runtime_checkable
 class ByteReader(Protocol):
     """What reads a streamed body in a calling thread: a :class:`ByteChannel`, or the
     facade's socket reader (``DirectChannel``)."""
