@@ -25,7 +25,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, NamedTuple, TypeVar, overload
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -33,8 +33,10 @@ from . import loop as loop_thread
 from ._bridge import hooks as _hooks
 from ._bridge import uploads
 from ._bridge.auth import SyncAuth, auth_option
+from ._bridge.caller import Caller, current
+from ._bridge.channel import ByteChannel, ByteReader
 from ._bridge.cookies import CookiesView
-from ._bridge.downloads import BodyChannel, DirectChannel, RawBody, start_pump
+from ._bridge.downloads import DirectChannel, RawBody, start_pump
 from .engine.connector import BaseConnector, TCPConnector
 from .engine.direct_read import take_body
 from .engine.redirects import REDIRECT_STATUSES
@@ -71,7 +73,7 @@ class Response:
         *,
         elapsed: float,
         content: bytes | None = None,
-        channel: BodyChannel | DirectChannel | None = None,
+        channel: ByteReader | None = None,
         pump: Any = None,
     ) -> None:
         self._resp = engine_response
@@ -217,9 +219,7 @@ class Response:
         if self._raw is None:
             channel = self._channel
             if channel is None:
-                channel = BodyChannel()
-                channel.put(self._content or b"")
-                channel.finish()
+                channel = ByteChannel.holding(self._content or b"")
             self._raw = RawBody(channel, on_close=self.close)
         return self._raw
 
@@ -348,37 +348,40 @@ _TLS = ("ssl", "verify", "cert", "fingerprint")
 
 
 def _call(engine: ClientSession, method: str, url: Any, kwargs: dict[str, Any], *,
-          session_hooks: Any = None, caller_auth: SyncAuth | None = None) -> Response:
+          session_hooks: Any = None) -> Response:
     """One facade request on ``engine``, in the calling thread (see the module docs)."""
     hooks = _hooks.collect(session_hooks, kwargs.pop("hooks", None))
     hook_kwargs = _hook_kwargs(engine, kwargs) if hooks else {}
     upload = uploads.prepare_body(kwargs)  # files=, sync generators, checks at the call
     status = kwargs.pop("raise_for_status", None)
-    stream, call_kwargs = _translate(engine, kwargs, caller_auth)
-    # Hooks (and a facade-level auth's retry) see an error response before it raises.
-    after_hooks = bool(hooks) or isinstance(call_kwargs.get("auth"), SyncAuth)
-    raise_later = _status_option(call_kwargs, status, engine, stream, after_hooks)
-
-    def send(call_kwargs: dict[str, Any]) -> Response:
-        return uploads.run_request(_perform(engine, method, url, call_kwargs, stream), upload)
-
-    response = _hooks.send(send, method, url, call_kwargs, hooks=hooks,
-                           hook_kwargs=hook_kwargs, base_url=engine.base_url)
-    if raise_later and not response.ok:
-        response.close()
-        loop_thread.run(_raise_for_status(response))
-    return response
+    stream, call_kwargs = _translate(engine, kwargs)
+    raise_later = _status_option(call_kwargs, status, engine, stream, bool(hooks))
+    after = _AfterHooks(hooks, hook_kwargs, raise_later) if hooks else None
+    call = _perform(engine, method, url, call_kwargs, stream, after)
+    if (after is None and upload is None
+            and not isinstance(call_kwargs.get("auth", engine.auth), SyncAuth)):
+        return loop_thread.run(call)  # no user code to run: just wait
+    # User code runs in this thread, when the loop asks for it (syncwrap._bridge.caller).
+    return Caller(_streamed_for_user if stream else _read_for_user).run(call)
 
 
-def _translate(engine: ClientSession, kwargs: dict[str, Any],
-               caller_auth: SyncAuth | None) -> tuple[bool, dict[str, Any]]:
+class _AfterHooks(NamedTuple):
+    """A call's response hooks, their keyword arguments, and whether raise_for_status
+    is applied after them (by the facade) rather than by the engine."""
+
+    hooks: list[Any]
+    kwargs: dict[str, Any]
+    raise_for_status: bool
+
+
+def _translate(engine: ClientSession, kwargs: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
     """requests-style keyword arguments → the engine's, each passed only when given,
     so that the engine session's defaults (and its prepared-head cache) apply."""
     stream = bool(kwargs.pop("stream", False))
     out = {name: kwargs.pop(name) for name in [n for n in kwargs if n in _PASSED]}
     if "headers" in out and out["headers"] is None:
         del out["headers"]
-    auth = auth_option(kwargs.pop("auth", None)) or caller_auth  # ("u", "p") → BasicAuth
+    auth = auth_option(kwargs.pop("auth", None))  # ("u", "p") → BasicAuth; user code → SyncAuth
     if auth is not None:
         out["auth"] = auth
     if "timeout" in kwargs:  # a (connect, read) tuple → ClientTimeout, checked at the call
@@ -432,8 +435,9 @@ def _hook_kwargs(engine: ClientSession, kwargs: dict[str, Any]) -> dict[str, Any
 
 
 async def _perform(engine: ClientSession, method: str, url: Any, kwargs: dict[str, Any],
-                   stream: bool) -> Response:
-    """The engine call, then the body: read whole, or handed to the calling thread."""
+                   stream: bool, after: _AfterHooks | None = None) -> Response:
+    """The engine call, then the body (read whole, or handed to the calling thread),
+    then the response hooks, which the calling thread runs."""
     started = time.perf_counter()
     try:
         resp = await engine.request(method, url, **kwargs)
@@ -442,11 +446,29 @@ async def _perform(engine: ClientSession, method: str, url: Any, kwargs: dict[st
         raise
     elapsed = time.perf_counter() - started
     if not stream:
-        return Response(resp, elapsed=elapsed, content=await resp.read())
-    direct = take_body(resp)  # a large plain body: the caller reads the socket itself
+        response = Response(resp, elapsed=elapsed, content=await resp.read())
+    else:
+        response = _streamed(resp, elapsed)
+    if after is not None:
+        try:
+            response = await current().call(_hooks.run_hooks, after.hooks, response,
+                                            after.kwargs)
+        except BaseException:
+            response.close()  # a streamed body's connection is not left to the collector
+            raise
+        if after.raise_for_status and not response.ok:
+            response.close()
+            _raise_for_status(response)
+    return response
+
+
+def _streamed(resp: ClientResponse, elapsed: float) -> Response:
+    """On the loop: a Response whose body the calling thread reads from the socket
+    (a large plain body) or from a channel a pump task fills."""
+    direct = take_body(resp)
     if direct is not None:
         return Response(resp, elapsed=elapsed, channel=DirectChannel(direct))
-    channel = BodyChannel()
+    channel = ByteChannel()
 
     def pump_done(error: BaseException | None) -> None:
         if error is None:
@@ -456,6 +478,20 @@ async def _perform(engine: ClientSession, method: str, url: Any, kwargs: dict[st
 
     pump = start_pump(resp.content, channel, pump_done)
     return Response(resp, elapsed=elapsed, channel=channel, pump=pump)
+
+
+async def _read_for_user(resp: ClientResponse) -> Response:
+    """How a sync auth flow sees an engine response: a Response with its body read
+    (a redirect's body is dropped unread, as in ``history``)."""
+    if resp.status in REDIRECT_STATUSES:
+        return Response(resp, elapsed=0.0, content=b"")
+    return Response(resp, elapsed=0.0, content=await resp.read())
+
+
+async def _streamed_for_user(resp: ClientResponse) -> Response:
+    """How a sync auth flow sees an engine response of a ``stream=True`` call: status
+    and headers; its body is left for the caller (or dropped for a retry)."""
+    return Response(resp, elapsed=0.0)
 
 
 async def _raise_with_body(resp: ClientResponse) -> None:
@@ -470,7 +506,7 @@ async def _raise_with_body(resp: ClientResponse) -> None:
         raise
 
 
-async def _raise_for_status(response: Response) -> None:
+def _raise_for_status(response: Response) -> None:
     """The engine's raise_for_status, applied to the response the hooks left."""
     try:
         response._resp.raise_for_status()
@@ -559,9 +595,6 @@ class Session:
     ) -> None:
         #: requests-style event hooks: ``{"response": [fn, ...]}`` (see syncwrap._bridge.hooks).
         self.hooks = _hooks.normalize_hooks(hooks)
-        auth = auth_option(auth)
-        # A sync flow or requests-style callable runs in the facade (syncwrap._bridge.auth).
-        self._caller_auth = auth if isinstance(auth, SyncAuth) else None
         given: dict[str, Any] = {}
         if timeout is not _DEFAULT:
             given["timeout"] = timeout
@@ -570,7 +603,7 @@ class Session:
         self._engine = ClientSession(
             base_url, connector=connector if connector is not None else TCPConnector(),
             cookies=cookies, cookie_jar=cookie_jar, headers=headers,
-            auth=None if self._caller_auth else auth, raise_for_status=raise_for_status,
+            auth=auth_option(auth), raise_for_status=raise_for_status,
             max_redirects=max_redirects, trust_env=trust_env, auto_decompress=auto_decompress,
             **given,
         )
@@ -607,8 +640,7 @@ class Session:
 
     def request(self, method: str, url: Any, **kwargs: Any) -> Response:
         """Send a request and wait for the response (see the module docs for arguments)."""
-        return _call(self._engine_session(), method, url, kwargs, session_hooks=self.hooks,
-                     caller_auth=self._caller_auth)
+        return _call(self._engine_session(), method, url, kwargs, session_hooks=self.hooks)
 
     # -- settings: views onto the engine session --------------------------------------
 
@@ -629,14 +661,14 @@ class Session:
 
     @property
     def auth(self) -> Any:
-        """The default auth (BasicAuth, an AuthFlow...); ``s.auth = ("u", "p")`` works."""
-        return self._caller_auth or self._engine.auth
+        """The default auth (BasicAuth, an AuthFlow, a sync flow or callable...);
+        ``s.auth = ("u", "p")`` works."""
+        auth = self._engine.auth
+        return auth.auth if isinstance(auth, SyncAuth) else auth
 
     @auth.setter
     def auth(self, auth: Any) -> None:
-        auth = auth_option(auth)
-        self._caller_auth = auth if isinstance(auth, SyncAuth) else None
-        self._engine.auth = None if self._caller_auth else auth
+        self._engine.auth = auth_option(auth)
 
     @property
     def verify(self) -> bool | str:

@@ -24,7 +24,8 @@ from collections.abc import Callable
 import pytest
 
 import syncwrap
-from syncwrap._bridge.downloads import BodyChannel, DirectChannel
+from syncwrap._bridge.channel import ByteChannel as BodyChannel
+from syncwrap._bridge.downloads import DirectChannel
 from syncwrap.engine.direct_read import MIN_BODY
 from tests.facade._util import WAIT, LineReader, start_script
 from tests.servers import Gate, read_request, wait_client_close
