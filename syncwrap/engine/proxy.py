@@ -98,6 +98,11 @@ class ProxySpec(NamedTuple):
                 return value
         return None
 
+    def with_auth(self, auth: BasicAuth) -> ProxySpec:
+        """This proxy with credentials (as Proxy-Authorization for an HTTP proxy)."""
+        spec = self._replace(auth=auth)
+        return spec if spec.is_socks else spec.with_authorization(auth.encode())
+
     def with_authorization(self, value: str) -> ProxySpec:
         """This proxy with a ``Proxy-Authorization`` value, unless it has one already."""
         if self.is_socks or self.header("Proxy-Authorization") is not None:
@@ -301,9 +306,7 @@ class ProxyRoute:
         if spec.auth is None and self.trust_env:
             netrc = netrc_auth(URL.build(scheme="http", host=spec.host, port=spec.port))
             if netrc is not None:
-                spec = spec._replace(auth=netrc)
-                if not spec.is_socks:
-                    spec = spec.with_authorization(netrc.encode())
+                spec = spec.with_auth(netrc)
         return spec
 
     def _choose(self, url: URL) -> tuple[Any, bool]:
