@@ -335,21 +335,24 @@ class ProxyRoute:
         return same
 
 
-def proxy_request(url: URL, headers: CIMultiDict[str], proxy: ProxySpec
-                  ) -> tuple[CIMultiDict[str], str, ProxySpec]:
+def proxy_request(url: URL, headers: CIMultiDict[str], proxy: ProxySpec | None
+                  ) -> tuple[CIMultiDict[str], str, ProxySpec | None]:
     """What goes on the wire for a request to ``url`` through ``proxy``: the headers,
     the request-line target, and the proxy (as the connection is keyed by it).
 
     Through a tunnel the request is the one sent without a proxy, minus a
     ``Proxy-Authorization`` header, which moves to the CONNECT. Plain HTTP through
     an HTTP proxy uses the absolute form (``GET http://host/path``), with the
-    proxy's headers (Proxy-Authorization, ``proxy_headers=``) added.
+    proxy's headers (Proxy-Authorization, ``proxy_headers=``) added. ``proxy`` None
+    is a request that goes direct although proxies are set (no entry for it,
+    NO_PROXY): a ``Proxy-Authorization`` header is not sent to the server.
     """
-    if proxy.tunnels(url):
+    if proxy is None or proxy.tunnels(url):
         if "Proxy-Authorization" in headers:
             headers = CIMultiDict(headers)
             for value in headers.popall("Proxy-Authorization"):
-                proxy = proxy.with_authorization(value)
+                if proxy is not None:
+                    proxy = proxy.with_authorization(value)
         return headers, url.raw_path_qs or "/", proxy
     headers = CIMultiDict(headers)
     for name, value in proxy.headers:

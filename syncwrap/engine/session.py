@@ -509,8 +509,10 @@ class ClientSession:
                         flow = None
                     prepared = _PreparedRequest(method, url, send_headers, tls, 0)
                 proxy_spec = route.for_url(url, tls) if route is not None else None
-                if proxy_spec is not None:
-                    prepared = _PreparedRequest(method, url, prepared.headers, tls, 0, proxy_spec)
+                if route is not None and (proxy_spec is not None
+                                          or "Proxy-Authorization" in prepared.headers):
+                    prepared = _PreparedRequest(method, url, prepared.headers, tls, 0, proxy_spec,
+                                                routed=True)
                 resp = await self._send(
                     prepared, payload, timer, timeouts, options, tuple(history) if history else ()
                 )
@@ -797,10 +799,10 @@ class _PreparedRequest:
     __slots__ = ("method", "headers", "head", "key", "request_info", "version")
 
     def __init__(self, method: str, url: URL, headers: CIMultiDict[str], tls: Any,
-                 version: int, proxy: ProxySpec | None = None) -> None:
+                 version: int, proxy: ProxySpec | None = None, routed: bool = False) -> None:
         self.method = method
         target = url.raw_path_qs or "/"
-        if proxy is not None:  # what goes to the proxy, and the connection keyed by it
+        if routed:  # proxies apply: what goes to the proxy, and the connection keyed by it
             headers, target, proxy = proxy_request(url, headers, proxy)
         self.headers = headers
         self.head = build_request_head(method, target, headers.items())

@@ -138,6 +138,8 @@ class _Handshake(asyncio.Protocol):
             raise ProxyError(proxy.host, proxy.port, str(exc),
                              message=f"The proxy {proxy.url} failed CONNECT to {host}:{port}: "
                                      f"{exc}") from exc
+        finally:
+            self._parser.close()  # it holds our bound callbacks
         if 200 <= head.status < 300 and not self._parser.extra_data:
             return
         raise ProxyError(proxy.host, proxy.port, head.reason, status=head.status,

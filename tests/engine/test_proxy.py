@@ -421,6 +421,15 @@ def test_a_redirect_to_another_proxy_drops_proxy_credentials(auth_proxy, httpbin
     assert all("proxy-authorization" not in r.headers for r in seen)
 
 
+def test_proxy_authorization_never_goes_to_a_server_reached_directly(raw_server):
+    seen: list[ParsedRequest] = []
+    server = raw_server(recording(http_response(b"direct"), seen))
+    # Proxies are set, but none for http: the request goes direct, without the header.
+    assert run(_get(server.url, proxy={"https": "http://unused.test:3128"},
+                    headers={"Proxy-Authorization": BASIC})) == (200, b"direct")
+    assert "proxy-authorization" not in seen[0].headers
+
+
 def test_session_and_request_mappings_merge(open_proxy, auth_proxy, counting_server):
     async def get(**kwargs) -> int:
         async with ClientSession(proxy={"http": auth_proxy.url}, timeout=SHORT) as s:

@@ -258,6 +258,12 @@ def test_a_tunnelled_request_never_carries_proxy_authorization():
     assert (target, "Proxy-Authorization" in sent, keyed) == ("/", False, socks)
 
 
+def test_a_direct_request_despite_proxies_drops_proxy_authorization():
+    headers = CIMultiDict({"Host": "a.test", "Proxy-Authorization": BASIC})
+    sent, target, keyed = proxy_request(URL("http://a.test/p"), headers, None)
+    assert (target, keyed, "Proxy-Authorization" in sent) == ("/p", None, False)
+
+
 def test_connect_head():
     spec = ProxySpec("http", "p.test", 3128, headers=(("Proxy-Authorization", BASIC),))
     assert connect_head(spec, "a.test", 443) == (
