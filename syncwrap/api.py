@@ -563,6 +563,9 @@ class Session:
     ``max_body_size`` (also per request; default 1 GiB, None: no limit) bounds what
     ``.content``, ``.text`` and ``.json()`` accept: a larger body raises
     BodyTooLargeError; read it with ``stream=True`` and ``iter_content()`` instead.
+    ``proxies`` (requests' mapping, also :attr:`proxies`) and ``proxy_auth`` set the
+    default proxies; ``trust_env=True`` also reads HTTP_PROXY, HTTPS_PROXY, ALL_PROXY,
+    NO_PROXY and .netrc (the default is False, unlike requests).
     """
 
     def __init__(
