@@ -37,6 +37,7 @@ from ._bridge.caller import Caller, current
 from ._bridge.channel import ByteChannel, ByteReader
 from ._bridge.cookies import CookiesView
 from ._bridge.downloads import DirectChannel, RawBody, start_pump
+from .engine.auth import BasicAuth
 from .engine.connector import BaseConnector, TCPConnector
 from .engine.direct_read import take_body
 from .engine.redirects import REDIRECT_STATUSES
@@ -342,7 +343,7 @@ def _decode_iter(chunks: Iterator[bytes], encoding: str) -> Iterator[str]:
 _PASSED = frozenset({
     "params", "data", "json", "cookies", "headers", "allow_redirects", "max_redirects",
     "compress", "chunked", "expect100", "auto_decompress", "skip_auto_headers", "max_body_size",
-    "server_hostname",
+    "server_hostname", "proxy_headers",
 })
 _TLS = ("ssl", "verify", "cert", "fingerprint")
 
@@ -386,6 +387,8 @@ def _translate(engine: ClientSession, kwargs: dict[str, Any]) -> tuple[bool, dic
         out["auth"] = auth
     if "timeout" in kwargs:  # a (connect, read) tuple → ClientTimeout, checked at the call
         out["timeout"] = to_client_timeout(kwargs.pop("timeout"))
+    if "proxy" in kwargs or "proxies" in kwargs or "proxy_auth" in kwargs:
+        _proxy_options(kwargs, out)
     if kwargs:
         ssl = _ssl_option(engine, kwargs)
         if ssl is not None:
@@ -401,6 +404,29 @@ def _ssl_option(engine: ClientSession, kwargs: dict[str, Any]) -> Any:
     given = {name: kwargs.pop(name) for name in _TLS if name in kwargs}
     tls = requests_ssl(engine.ssl, **given) if given else None
     return None if tls is engine.ssl else tls
+
+
+def _proxy_options(kwargs: dict[str, Any], out: dict[str, Any]) -> None:
+    """``proxy=`` (a URL) or requests' ``proxies=`` (a mapping) → the engine's ``proxy=``;
+    ``proxy_auth=("u", "p")`` → a BasicAuth."""
+    proxy = kwargs.pop("proxy", None)
+    proxies = kwargs.pop("proxies", None)
+    if proxy is not None and proxies:
+        raise ValueError("proxy= and proxies= cannot both be set; pass one of them")
+    if proxy is not None or proxies is not None:
+        out["proxy"] = proxy if proxy is not None else proxies
+    auth = _proxy_auth(kwargs.pop("proxy_auth", None))
+    if auth is not None:
+        out["proxy_auth"] = auth
+
+
+def _proxy_auth(auth: Any) -> BasicAuth | None:
+    if isinstance(auth, tuple) and len(auth) == 2:
+        return BasicAuth(*auth)
+    if auth is not None and not isinstance(auth, BasicAuth):
+        raise TypeError(f"proxy_auth=: expected a BasicAuth or a (user, password) pair, "
+                        f"got {type(auth).__name__}")
+    return auth
 
 
 def _status_option(call_kwargs: dict[str, Any], given: Any, engine: ClientSession,
@@ -570,6 +596,9 @@ class Session:
     path, ``(cert, key)`` or ``(cert, key, password)``), ``ssl`` (an SSLContext,
     which wins over verify and cert) and ``fingerprint`` (a SHA-256 digest to pin),
     also per request, as ``server_hostname=`` is.
+    ``proxies`` (requests' mapping, also :attr:`proxies`) and ``proxy_auth`` set the
+    default proxies; ``trust_env=True`` also reads HTTP_PROXY, HTTPS_PROXY, ALL_PROXY,
+    NO_PROXY and .netrc (the default is False, unlike requests).
     """
 
     def __init__(
@@ -592,6 +621,8 @@ class Session:
         auto_decompress: bool = True,
         hooks: Any = None,
         max_body_size: Any = _DEFAULT,
+        proxies: Any = None,
+        proxy_auth: Any = None,
     ) -> None:
         #: requests-style event hooks: ``{"response": [fn, ...]}`` (see syncwrap._bridge.hooks).
         self.hooks = _hooks.normalize_hooks(hooks)
@@ -605,7 +636,8 @@ class Session:
             cookies=cookies, cookie_jar=cookie_jar, headers=headers,
             auth=auth_option(auth), raise_for_status=raise_for_status,
             max_redirects=max_redirects, trust_env=trust_env, auto_decompress=auto_decompress,
-            **given,
+            proxy=proxies if proxies is not None else {},
+            proxy_auth=_proxy_auth(proxy_auth), **given,
         )
         if ssl is not None or verify is not True or cert is not None or fingerprint is not None:
             self._engine.ssl = requests_ssl(self._engine.ssl, ssl=ssl, verify=verify, cert=cert,
@@ -654,8 +686,9 @@ class Session:
     max_body_size: _EngineSetting[int | None] = _EngineSetting(
         "The largest body .content accepts (1 GiB; None: no limit).")
     trust_env: _EngineSetting[bool] = _EngineSetting(
-        "Whether .netrc credentials and a CA bundle named by REQUESTS_CA_BUNDLE, "
-        "CURL_CA_BUNDLE, SSL_CERT_FILE or SSL_CERT_DIR are used.")
+        "Whether the environment is read: HTTP(S)_PROXY, ALL_PROXY, NO_PROXY, .netrc, and a "
+        "CA bundle named by REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, SSL_CERT_FILE or SSL_CERT_DIR "
+        "(False).")
     cookie_jar: _EngineSetting[Any] = _EngineSetting(
         "The engine CookieJar (use it on the loop thread; :attr:`cookies` from any thread).")
 
@@ -669,6 +702,30 @@ class Session:
     @auth.setter
     def auth(self, auth: Any) -> None:
         self._engine.auth = auth_option(auth)
+
+    @property
+    def proxies(self) -> dict[str, str]:
+        """requests-style proxies, ``{"http": url, "https": url, "all": url,
+        "https://host": url}``: the engine session's mapping itself, so changes reach
+        later requests. A call's ``proxies=`` are merged over it; ``proxy=`` replaces it."""
+        proxy = self._engine.proxy
+        if not isinstance(proxy, dict):
+            proxy = {} if not proxy else {"all": str(proxy)}
+            self._engine.proxy = proxy
+        return proxy
+
+    @proxies.setter
+    def proxies(self, proxies: Any) -> None:
+        self._engine.proxy = proxies if proxies is not None else {}
+
+    @property
+    def proxy_auth(self) -> BasicAuth | None:
+        """The default proxy credentials; ``s.proxy_auth = ("u", "p")`` works."""
+        return self._engine.proxy_auth
+
+    @proxy_auth.setter
+    def proxy_auth(self, auth: Any) -> None:
+        self._engine.proxy_auth = _proxy_auth(auth)
 
     @property
     def verify(self) -> bool | str:
@@ -784,6 +841,7 @@ def _rebuilt(old: ClientSession) -> ClientSession:
         auth=old.auth, raise_for_status=old.raise_for_status, timeout=old.timeout,
         auto_decompress=old.auto_decompress, trust_env=old.trust_env,
         max_redirects=old.max_redirects, max_body_size=old.max_body_size, ssl=old.ssl,
+        proxy=old.proxy, proxy_auth=old.proxy_auth,
     )
     new.headers = old.headers
     old.detach()  # its connections belong to the parent process: never touched here

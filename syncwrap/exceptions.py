@@ -280,7 +280,21 @@ class FingerprintMismatch(SSLError):
 
 
 class ProxyError(ClientConnectorError):
-    """The proxy refused or failed the connection (CONNECT not answered 200)."""
+    """The proxy could not be reached, or refused the tunnel (CONNECT not answered 2xx,
+    a SOCKS refusal). ``host`` and ``port`` are the proxy's; ``status`` is its HTTP
+    answer to CONNECT (407: proxy credentials missing or wrong), else None, and
+    ``headers`` that answer's headers."""
+
+    def __init__(self, host: str, port: int | None, os_error: OSError | str, *,
+                 status: int | None = None, headers: Any = None, message: str | None = None
+                 ) -> None:
+        super().__init__(host, port, os_error)
+        self.status = status
+        self.headers = headers
+        if message is not None:
+            self._message = message
+        else:
+            self._message = self._message.replace("to host", "to proxy", 1)
 
 
 class WSServerHandshakeError(ClientResponseError):

@@ -23,16 +23,21 @@ from . import tracing as _tracing
 from .http1.connection import ResponseHandler
 from .resolver import DefaultResolver, DNSCache
 from .tls import resolve_ssl
+from .tunnel import open_via_proxy
 from .unix import open_unix_socket
 
 __all__ = ["ConnectionKey", "Connection", "BaseConnector", "TCPConnector", "UnixConnector"]
 
 
 class ConnectionKey(NamedTuple):
+    """What pooled connections are shared by: the target, its TLS, and the proxy
+    (a :class:`~syncwrap.engine.proxy.ProxySpec`, or None for a direct connection)."""
+
     host: str
     port: int
     is_ssl: bool
     ssl: Any
+    proxy: Any = None
     path: str | None = None  # the Unix socket an http+unix URL names
 
 
@@ -405,26 +410,33 @@ class TCPConnector(BaseConnector):
         if key.path is not None:
             return await open_unix_socket(key.path, key, timeout)
         sock_connect = getattr(timeout, "sock_connect", None)
+        opening = self._open(key) if key.proxy is None else open_via_proxy(self, key)
         if sock_connect:
             try:
-                return await asyncio.wait_for(self._open(key), sock_connect)
+                return await asyncio.wait_for(opening, sock_connect)
             except asyncio.TimeoutError:
+                via = f" through the proxy {key.proxy.url}" if key.proxy is not None else ""
                 raise ConnectTimeout(
-                    f"Connection to {key.host}:{key.port} timed out after {sock_connect} s"
+                    f"Connection to {key.host}:{key.port}{via} timed out after {sock_connect} s"
                 ) from None
-        return await self._open(key)
+        return await opening
 
-    async def _open(self, key: ConnectionKey) -> ResponseHandler:
-        loop = self._get_loop()
+    async def resolve(self, host: str, port: int) -> list[dict[str, Any]]:
+        """The addresses of ``host`` through the DNS cache and the resolver (aiohttp-style
+        dicts); a failure raises ClientConnectorError naming ``host:port``."""
         traces = _tracing.current_traces()
         try:
             if traces:
-                results = await _tracing.traced_resolve(self._dns, traces, key.host, key.port,
-                                                        self._family)
-            else:
-                results = await self._dns.resolve(key.host, key.port, family=self._family)
+                return await _tracing.traced_resolve(self._dns, traces, host, port,  # type: ignore[no-any-return]
+                                                     self._family)
+            return await self._dns.resolve(host, port, family=self._family)
         except OSError as exc:
-            raise ClientConnectorDNSError(key.host, key.port, exc) from exc
+            raise ClientConnectorDNSError(host, port, exc) from exc
+
+    async def open_socket(self, host: str, port: int) -> socket.socket:
+        """A connected TCP socket to ``host:port`` (resolved, then happy eyeballs, from
+        ``local_addr`` if set); a failure raises ClientConnectorError naming ``host:port``."""
+        results = await self.resolve(host, port)
         addr_infos = [
             (r["family"], socket.SOCK_STREAM, r["proto"], "",
              (r["host"], r["port"], 0, 0) if r["family"] == socket.AF_INET6
@@ -435,35 +447,46 @@ class TCPConnector(BaseConnector):
         if self._local_addr is not None:
             local = [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", self._local_addr)]
         try:
-            sock = await aiohappyeyeballs.start_connection(
+            return await aiohappyeyeballs.start_connection(
                 addr_infos,
                 local_addr_infos=local,
                 happy_eyeballs_delay=self._happy_eyeballs_delay,
                 interleave=self._interleave,
-                loop=loop,
+                loop=self._get_loop(),
             )
         except OSError as exc:
-            raise ClientConnectorError(key.host, key.port, exc) from exc
-        sslcontext = key.ssl.context if key.is_ssl else None
+            raise ClientConnectorError(host, port, exc) from exc
+
+    async def _open(self, key: ConnectionKey) -> ResponseHandler:
+        sock = await self.open_socket(key.host, key.port)
+        return await self.start_protocol(sock, key.host, key.port, key.ssl if key.is_ssl else None)
+
+    async def start_protocol(self, sock: socket.socket, host: str, port: int, ssl: Any = None,
+                             factory: Any = None) -> Any:
+        """Run the HTTP/1.1 protocol (or ``factory()``) on the connected ``sock``, over TLS
+        to ``host`` when ``ssl`` (an SSLConfig, pin included) is given. The socket is closed
+        on failure: SSLError or ClientConnectorError naming ``host:port``."""
+        loop = self._get_loop()
+        sslcontext = ssl.context if ssl is not None else None
         try:
             _, protocol = await loop.create_connection(
-                lambda: ResponseHandler(loop),
+                factory or (lambda: ResponseHandler(loop)),
                 sock=sock,
                 ssl=sslcontext,
-                server_hostname=(key.ssl.server_hostname or key.host) if sslcontext else None,
+                server_hostname=(ssl.server_hostname or host) if sslcontext is not None else None,
             )
         except ssl_module.SSLError as exc:
             sock.close()
-            raise SSLError(key.host, key.port, exc) from exc
+            raise SSLError(host, port, exc) from exc
         except OSError as exc:
             sock.close()
-            raise ClientConnectorError(key.host, key.port, exc) from exc
+            raise ClientConnectorError(host, port, exc) from exc
         except BaseException:
             sock.close()
             raise
-        if key.is_ssl:
-            key.ssl.check(protocol.transport, key.host, key.port)
-        return protocol  # type: ignore[return-value]
+        if ssl is not None:
+            ssl.check(protocol.transport, host, port)
+        return protocol
 
     async def close(self) -> None:
         """Close every connection, and the resolver if the connector made it."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json as _json
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from multidict import CIMultiDict, CIMultiDictProxy, getversion
@@ -35,7 +35,8 @@ from .http1.writer import (
 )
 from .netrc_auth import netrc_auth
 from .payload import BytesPayload, JsonPayload, Payload, get_payload
-from .redirects import REDIRECT_STATUSES, next_hop
+from .proxy import ProxyRoute, ProxySpec, proxy_request
+from .redirects import REDIRECT_STATUSES, next_hop, redirect_target
 from .request import (
     DEFAULT_ACCEPT_ENCODING,
     DEFAULT_USER_AGENT,
@@ -129,6 +130,8 @@ class ClientSession:
         loop: asyncio.AbstractEventLoop | None = None,
         max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
         ssl: Any = None,
+        proxy: Any = None,
+        proxy_auth: BasicAuth | None = None,
     ) -> None:
         if base_url is None or isinstance(base_url, URL):
             self._base_url = base_url
@@ -150,6 +153,8 @@ class ClientSession:
         self._timeout = DEFAULT_TIMEOUT if timeout is _SENTINEL else to_client_timeout(timeout)
         self._auto_decompress = auto_decompress
         self._trust_env = trust_env
+        self.proxy = proxy
+        self.proxy_auth = proxy_auth
         self._read_bufsize = read_bufsize
         self._limits = HeaderLimits(max_line_size=max_line_size, max_field_size=max_field_size)
         self._max_redirects = max_redirects
@@ -281,6 +286,28 @@ class ClientSession:
         self._trust_env = bool(value)
 
     @property
+    def proxy(self) -> Any:
+        """The default proxy: a URL (``"http://user:pass@host:port"``, ``socks5://``...), a
+        requests-style mapping (``{"https": url, "all://host": url}``; the object itself,
+        so changes reach later requests), or None. A request's ``proxy=`` wins."""
+        return self._proxy
+
+    @proxy.setter
+    def proxy(self, proxy: Any) -> None:
+        ProxyRoute(proxy, None, None, False)  # checks the type at the call
+        self._proxy = proxy
+
+    @property
+    def proxy_auth(self) -> BasicAuth | None:
+        """The default proxy credentials (a BasicAuth); a request's ``proxy_auth=`` wins."""
+        return self._proxy_auth
+
+    @proxy_auth.setter
+    def proxy_auth(self, auth: BasicAuth | None) -> None:
+        ProxyRoute(None, auth, None, False)
+        self._proxy_auth = auth
+
+    @property
     def skip_auto_headers(self) -> frozenset[str]:
         return self._skip_auto_headers
 
@@ -354,6 +381,9 @@ class ClientSession:
         server_hostname: str | None = None,
         trace_request_ctx: Any = None,
         max_body_size: Any = _SENTINEL,
+        proxy: Any = None,
+        proxy_auth: BasicAuth | None = None,
+        proxy_headers: Any = None,
     ) -> ClientResponse:
         if self._closed:
             raise RuntimeError("Session is closed")
@@ -443,6 +473,7 @@ class ClientSession:
                                else check_max_body_size(max_body_size)),
             )
         body = payload  # a 303 drops `payload`; the body is still closed at the end
+        route = self._proxy_route(proxy, proxy_auth, proxy_headers)
         traces: _tracing.Traces = ()
         trace_token = None
         retried_at: URL | None = None  # the URL an AuthFlow has had its one retry for
@@ -484,6 +515,11 @@ class ClientSession:
                     else:
                         flow = None
                     prepared = _PreparedRequest(method, url, send_headers, tls, 0)
+                proxy_spec = route.for_url(url, tls) if route is not None else None
+                if route is not None and (proxy_spec is not None
+                                          or "Proxy-Authorization" in prepared.headers):
+                    prepared = _PreparedRequest(method, url, prepared.headers, tls, 0, proxy_spec,
+                                                routed=True)
                 resp = await self._send(
                     prepared, payload, timer, timeouts, options, tuple(history) if history else ()
                 )
@@ -513,7 +549,9 @@ class ClientSession:
                         await _drain_for_redirect(resp)
                         hop = next_hop(method, url, resp.status, location, req_headers,
                                        has_body=payload is not None,
-                                       replayable=payload is None or payload.replayable)
+                                       replayable=payload is None or payload.replayable,
+                                       same_proxy=_keeps_proxy(route, proxy_spec, url, location,
+                                                               tls))
                         method, url, req_headers = hop.method, hop.url, hop.headers
                         payload = payload if hop.keep_body else None
                         auth = auth if hop.keep_auth else None
@@ -541,6 +579,20 @@ class ClientSession:
                 _tracing.deactivate(trace_token)
             if body is not None:  # e.g. closes an async generator left unfinished
                 await body.close()
+
+    def _proxy_route(self, proxy: Any, proxy_auth: BasicAuth | None, proxy_headers: Any
+                     ) -> ProxyRoute | None:
+        """A request's proxy settings over the session's; None when it goes direct."""
+        default = self._proxy
+        if proxy is None:
+            proxy = default
+        elif isinstance(proxy, Mapping) and isinstance(default, Mapping):
+            proxy = {**default, **proxy}
+        if proxy_auth is None:
+            proxy_auth = self._proxy_auth
+        if not proxy and not self._trust_env and proxy_auth is None and proxy_headers is None:
+            return None
+        return ProxyRoute(proxy, proxy_auth, proxy_headers, self._trust_env)
 
     def _prepare_headers(
         self,
@@ -754,16 +806,19 @@ class _PreparedRequest:
     __slots__ = ("method", "headers", "head", "key", "request_info", "version")
 
     def __init__(self, method: str, url: URL, headers: CIMultiDict[str], tls: Any,
-                 version: int) -> None:
+                 version: int, proxy: ProxySpec | None = None, routed: bool = False) -> None:
         self.method = method
+        target = url.raw_path_qs or "/"
+        if routed:  # proxies apply: what goes to the proxy, and the connection keyed by it
+            headers, target, proxy = proxy_request(url, headers, proxy)
         self.headers = headers
-        self.head = build_request_head(method, url.raw_path_qs or "/", headers.items())
+        self.head = build_request_head(method, target, headers.items())
         https = url.scheme == "https"
         if url.scheme == UNIX_SCHEME:  # pooled per socket file
-            self.key = ConnectionKey(UNIX_HOST_HEADER, 80, False, None, socket_path(url))
+            self.key = ConnectionKey(UNIX_HOST_HEADER, 80, False, None, path=socket_path(url))
         else:
             self.key = ConnectionKey(url.raw_host or "", url.port or 80, https,
-                                     tls if https else None)
+                                     tls if https else None, proxy)
         # url is without the fragment (never sent); real_url keeps it, as in aiohttp
         bare_url = url.with_fragment(None) if url.raw_fragment else url
         self.request_info = RequestInfo(bare_url, method, CIMultiDictProxy(headers), url)
@@ -795,6 +850,15 @@ class _RequestOptions:
         self.compress = compress
         self.raw_statuses = raw_statuses  # bodies never decoded: redirects to follow
         self.max_body_size = max_body_size
+
+
+def _keeps_proxy(route: ProxyRoute | None, current: ProxySpec | None, url: URL, location: str,
+                 tls: Any) -> bool:
+    """For :func:`next_hop`: whether the redirect to ``location`` goes through the same
+    proxy, so that a Proxy-Authorization header may stay."""
+    if route is None:
+        return False
+    return route.same_proxy(current, route.for_url(redirect_target(url, location), tls))
 
 
 async def _drain_for_redirect(resp: ClientResponse) -> None:
