@@ -33,6 +33,8 @@ from ..exceptions import InvalidURL
 from .auth import BasicAuth
 from .netrc_auth import netrc_auth
 from .request import host_header, merge_headers
+from .tls import resolve_ssl
+from .unix import UNIX_SCHEME
 
 __all__ = [
     "PROXY_SCHEMES",
@@ -293,12 +295,12 @@ class ProxyRoute:
         """The proxy for a request to ``url`` (None: go direct). ``ssl`` is the request's
         TLS setting, also used for the TLS to an ``https://`` proxy (not a pin: a
         Fingerprint is for the target, so the proxy is then verified the default way)."""
+        if url.scheme == UNIX_SCHEME:
+            return None  # a local socket: the URL names where to connect
         chosen, from_env = self._choose(url)
         if not chosen:
             return None
         if ssl is not None and getattr(ssl, "fingerprint", None) is not None:
-            from .tls import resolve_ssl
-
             ssl = resolve_ssl(True)
         argument = "the environment's proxy" if from_env else "proxy="
         spec = parse_proxy(chosen, auth=self.auth, headers=self.headers, ssl=ssl,

@@ -263,3 +263,15 @@ def test_tcp_urls_still_use_tcp_alongside_sockets(unix_server, raw_server):
 
     over_socket, over_tcp = run(main())
     assert over_socket["target"] == "/" and over_tcp == b"tcp"
+
+
+@pytest.mark.parametrize("proxy", ["http://127.0.0.1:9/", {"all": "http://127.0.0.1:9/"}])
+def test_a_socket_url_never_goes_through_a_proxy(unix_server, proxy):
+    """A proxy (port 9: nothing listens) is never used for an http+unix URL."""
+    url = unix_url(unix_server.path, "/direct")
+
+    async def main():
+        async with ClientSession(timeout=SHORT, proxy=proxy) as s:
+            return await get_json(s, url)
+
+    assert run(main())["target"] == "/direct"
