@@ -34,9 +34,9 @@ from ._bridge import hooks as _hooks
 from ._bridge import uploads
 from ._bridge.auth import SyncAuth, auth_option
 from ._bridge.cookies import CookiesView
+from ._bridge.direct import take_body
 from ._bridge.downloads import BodyChannel, DirectChannel, RawBody, start_pump
 from .engine.connector import BaseConnector, TCPConnector
-from .engine.direct_read import take_body
 from .engine.redirects import REDIRECT_STATUSES
 from .engine.response import ClientResponse
 from .engine.session import ClientSession

@@ -8,7 +8,7 @@ caller drains it below ``low_water``. Memory stays bounded.
 
 A large plain body (no TLS, no Content-Encoding, not chunked) skips all that:
 :class:`DirectChannel` has the calling thread receive it straight from the
-socket (``syncwrap.engine.direct_read``, thread mode), so the loop thread is
+socket (``direct.py``, the engine's thread-mode hand-off), so the loop thread is
 not involved per chunk and an exact-size read is the kernel's one copy.
 """
 
@@ -21,7 +21,7 @@ from collections import deque
 from typing import Any
 
 from .. import loop as loop_thread
-from ..engine.direct_read import SocketBody
+from .direct import SocketBody
 
 __all__ = ["BodyChannel", "DirectChannel", "RawBody", "start_pump"]
 
