@@ -30,8 +30,9 @@ from ...exceptions import (
     ReadTimeout,
     ServerDisconnectedError,
 )
-from ..streams import DEFAULT_HIGH_WATER, StreamReader
-from .decoders import DecodingSink, make_decoder
+from ..streams import StreamReader
+from .body import IncomingBody
+from .decoders import make_decoder
 from .direct import (
     MIN_BODY,
     BodyTaker,
@@ -70,19 +71,13 @@ class ResponseHandler(asyncio.Protocol):
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self.transport: asyncio.Transport | None = None
-        #: Where the connection is in its exchange; changed by :meth:`_advance` only.
-        self.state = _NEW
+        self._state = _NEW  # changed by _advance() only
         self._keep_alive = True  # False from NO_REUSE on: the body ends in MUST_CLOSE
         self._parser: ResponseParser | None = None  # set while a response is expected
         self._spare_parser: ResponseParser | None = None
         self._head_waiter: asyncio.Future[ResponseHead] | None = None
         self._continue_waiter: asyncio.Future[bool] | None = None
-        self._sink: Any = None
-        self.reader: StreamReader | None = None
-        # Body parts received before anyone took the body: a small response is usually
-        # whole before its ClientResponse exists, and then needs no StreamReader at all.
-        self._early: list[bytes] | None = None
-        self._early_size = 0
+        self._body = IncomingBody(self, loop)  # where the parser's body bytes go
         #: Called once when the current response is whole (set by the response object).
         self.on_complete: Callable[[], None] | None = None
         self._write_paused = False
@@ -90,7 +85,6 @@ class ResponseHandler(asyncio.Protocol):
         self._reading_paused = False
         self._auto_decompress = True
         self._raw_statuses: frozenset[int] = frozenset()
-        self._high_water = DEFAULT_HIGH_WATER
         self._read_timeout: float | None = None
         self._read_timer: asyncio.TimerHandle | None = None
         self._last_read = 0.0
@@ -102,7 +96,12 @@ class ResponseHandler(asyncio.Protocol):
         """The one place the state changes (the transitions are in ``state.py``)."""
         if event is _NO_REUSE:
             self._keep_alive = False
-        self.state = next_state(self.state, event, self._keep_alive)
+        self._state = next_state(self._state, event, self._keep_alive)
+
+    @property
+    def state(self) -> State:
+        """Where the connection is in its exchange (see ``state.py``)."""
+        return self._state
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -116,25 +115,25 @@ class ResponseHandler(asyncio.Protocol):
     @property
     def response_complete(self) -> bool:
         """The current response is whole."""
-        state = self.state
+        state = self._state
         return state is _COMPLETE or state is _MUST_CLOSE
 
     @property
     def should_close(self) -> bool:
         """The connection is closed, or will be when its exchange ends: never reused."""
-        state = self.state
+        state = self._state
         return not self._keep_alive or state is _MUST_CLOSE or state is _CLOSED
 
     @property
     def reusable(self) -> bool:
         """The exchange is over and the connection can carry another one."""
         transport = self.transport
-        return self.state is _COMPLETE and transport is not None and not transport.is_closing()
+        return self._state is _COMPLETE and transport is not None and not transport.is_closing()
 
     @property
     def reused(self) -> bool:
         """The connection carried an exchange before (read before :meth:`start_response`)."""
-        return self.state is _IDLE
+        return self._state is _IDLE
 
     @property
     def received_nothing(self) -> bool:
@@ -245,23 +244,21 @@ class ResponseHandler(asyncio.Protocol):
         self._advance(_START)
         parser = self._spare_parser
         if parser is None:  # one per connection, reused response after response
+            body = self._body
             parser = self._spare_parser = ResponseParser(
                 self._on_head,
-                self._on_body,
+                body.feed_data,
                 self._on_complete,
-                on_chunk_end=self._on_chunk_end,
+                on_chunk_end=body.end_chunk,
                 on_informational=self._on_informational,
             )
         parser.start(method, options.limits)
         self._parser = parser
         self._head_waiter = waiter = self._loop.create_future()
         self._continue_waiter = self._loop.create_future() if options.expect100 else None
-        self.reader = None
-        self._sink = None
-        self._early = None
+        self._body.start(options.high_water)
         self._auto_decompress = options.auto_decompress
         self._raw_statuses = options.raw_statuses
-        self._high_water = options.high_water
         self._read_timeout = read_timeout = options.read_timeout
         if read_timeout:
             self._last_read = self._loop.time()
@@ -302,14 +299,7 @@ class ResponseHandler(asyncio.Protocol):
         self._advance(_HEAD)
         encoding = head.first(b"content-encoding") if self._auto_decompress else None
         decoder = make_decoder(encoding) if encoding and not self._raw_body(head) else None
-        if decoder is not None:
-            sink = self._sink = DecodingSink(decoder, self, self._high_water, self._loop)
-            self.reader = sink.reader
-        elif head.chunked:  # chunk boundaries matter to readchunk(): a reader from the start
-            self._start_reader()
-        else:
-            self._early = []
-            self._early_size = 0
+        self._body.on_head(decoder, head.chunked)
         if not head.keep_alive:
             self._advance(_NO_REUSE)
         if self._continue_waiter is not None and not self._continue_waiter.done():
@@ -327,19 +317,6 @@ class ResponseHandler(asyncio.Protocol):
         return head.status in self._raw_statuses and (
             head.count(b"location") > 0 or head.count(b"uri") > 0)
 
-    def _on_body(self, data: bytes) -> None:
-        sink = self._sink
-        if sink is not None:
-            sink.feed_data(data)
-            return
-        self._early.append(data)  # type: ignore[union-attr]
-        self._early_size += len(data)
-        if self._early_size > self._high_water:
-            self._start_reader()  # its flow control pauses the socket
-
-    def _on_chunk_end(self) -> None:
-        self._sink.end_http_chunk_receiving()
-
     def _on_complete(self) -> None:
         if self._direct is not None:  # direct body reads: end them before completing
             self._end_direct(None)
@@ -347,34 +324,16 @@ class ResponseHandler(asyncio.Protocol):
             self._advance(_NO_REUSE)
         self._advance(_BODY_END)
         self._cancel_read_timer()
-        if self._sink is not None:
-            self._sink.feed_eof()
+        self._body.feed_eof()
         callback = self.on_complete
         if callback is not None:
             self.on_complete = None
             callback()
 
-    def _start_reader(self) -> StreamReader:
-        """Put the body behind a StreamReader from now on (with what arrived so far)."""
-        reader = self.reader = StreamReader(self, high_water=self._high_water, loop=self._loop)
-        self._sink = reader
-        early, self._early = self._early, None
-        if early:
-            for part in early:
-                reader.feed_data(part)
-        if self.response_complete:
-            reader.feed_eof()
-        return reader
-
     def take_body(self) -> tuple[StreamReader | None, bytes | None]:
         """The body for the response object: ``(None, body)`` if it is already whole and
         was never handed out, else ``(reader, None)`` (``reader`` None: no body expected)."""
-        if self._early is not None:
-            if self.response_complete:
-                early, self._early = self._early, None
-                return None, early[0] if len(early) == 1 else b"".join(early)
-            return self._start_reader(), None
-        return self.reader, None
+        return self._body.take()
 
     def discard_body(self, limit: int) -> asyncio.Future[bool]:
         """Drop the rest of the current body as it arrives, raw (never decoded).
@@ -391,14 +350,13 @@ class ResponseHandler(asyncio.Protocol):
             return fut
         remaining = parser.remaining if parser is not None else None
         head = parser.head if parser is not None else None
-        if (self.state is _CLOSED or self.transport is None or head is None
+        if (self._state is _CLOSED or self.transport is None or head is None
                 or (remaining is None and not head.chunked)
                 or (remaining is not None and remaining > limit)):
             self.close()
             fut.set_result(False)
             return fut
-        self._early = None
-        self._sink = _Discard(fut, limit, self)
+        self._body.discard(fut, limit)
         self.resume_reading()
         return fut
 
@@ -414,10 +372,8 @@ class ResponseHandler(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_exception(exc)
             waiter.exception()  # mark retrieved: the caller may already be gone
-        elif self._sink is not None:
-            self._sink.set_exception(exc)
-        elif self._early is not None:
-            self._start_reader().set_exception(exc)
+        else:
+            self._body.set_exception(exc)
         if self._continue_waiter is not None and not self._continue_waiter.done():
             self._continue_waiter.set_result(False)
         self.close()
@@ -447,9 +403,7 @@ class ResponseHandler(asyncio.Protocol):
         """Forget the finished exchange: the (reusable) connection goes to the pool."""
         self._advance(_RELEASE)
         self._parser = None
-        self.reader = None
-        self._sink = None
-        self._early = None
+        self._body.clear()
         self.on_complete = None
         self._cancel_read_timer()
         if self._reading_paused and self.transport is not None:
@@ -469,7 +423,7 @@ class ResponseHandler(asyncio.Protocol):
     def _check_read_timeout(self) -> None:
         self._read_timer = None
         timeout = self._read_timeout
-        if timeout is None or self.state not in _IN_FLIGHT:
+        if timeout is None or self._state not in _IN_FLIGHT:
             return
         if self._reading_paused:  # the reader is slow, not the server
             self._arm_read_timer(timeout)
@@ -499,10 +453,10 @@ class ResponseHandler(asyncio.Protocol):
         ``RawBody.complete`` or the connection goes.
         """
         loop_reader = self._direct
-        if self.state is not _RECEIVING and not (
-                self.state is _HANDED_OFF and isinstance(loop_reader, LoopReader)):
+        if self._state is not _RECEIVING and not (
+                self._state is _HANDED_OFF and isinstance(loop_reader, LoopReader)):
             return None
-        reader = self.reader
+        reader = self._body.reader
         transport = self.transport
         left = self._direct_left(min_size) if reader is not None else None
         if left is None or transport is None or transport.get_write_buffer_size():
@@ -529,7 +483,7 @@ class ResponseHandler(asyncio.Protocol):
     def end_hand_off(self, taker: BodyTaker) -> bool:
         """From a taker that read the body to its end, on the loop: the response
         completes (True), unless the connection went or was closed meanwhile (False)."""
-        if self._direct is not taker or self.state is not _HANDED_OFF:
+        if self._direct is not taker or self._state is not _HANDED_OFF:
             return False
         self._parser.end_body()  # type: ignore[union-attr]  # _on_complete ends the hand-off
         return True
@@ -543,7 +497,7 @@ class ResponseHandler(asyncio.Protocol):
 
     def _start_loop_mode(self, head: ResponseHead) -> None:
         parser = self._parser
-        if self.state is not _RECEIVING or parser is None or parser.head is not head:
+        if self._state is not _RECEIVING or parser is None or parser.head is not head:
             return  # that response is gone already
         transport = self.transport
         if self._direct_left(MIN_BODY) is None or transport is None:
@@ -558,14 +512,8 @@ class ResponseHandler(asyncio.Protocol):
     def _direct_left(self, min_size: int) -> int | None:
         """Bytes of the plain body still to come (``UNTIL_CLOSE``: unknown) if at least
         ``min_size``, when a taker may read them from the socket; else None."""
-        reader = self.reader
-        if reader is not None:  # the response object took the body: it has a StreamReader
-            if self._sink is not reader or reader.exception() is not None:
-                return None  # decoded, or failed
-            received = reader.total_bytes
-        elif self._early is not None and self._sink is None:  # not taken yet, plain
-            received = self._early_size
-        else:
+        received = self._body.plain_received()
+        if received is None:
             return None
         left = body_left(self.transport, self._parser.head, received)  # type: ignore
         if left is None or 0 <= left < min_size:
@@ -587,30 +535,3 @@ class ResponseHandler(asyncio.Protocol):
             if transport is not None and not self._reading_paused and not transport.is_closing():
                 transport.resume_reading()
 
-
-class _Discard:
-    """The sink of a body being dropped: counts it and ends a future (see discard_body)."""
-
-    __slots__ = ("_fut", "_left", "_protocol")
-
-    def __init__(self, fut: asyncio.Future[bool], limit: int, protocol: ResponseHandler) -> None:
-        self._fut = fut
-        self._left = limit
-        self._protocol = protocol
-
-    def feed_data(self, data: bytes) -> None:
-        self._left -= len(data)
-        if self._left < 0 and not self._fut.done():
-            self._fut.set_result(False)
-            self._protocol.close()
-
-    def feed_eof(self) -> None:
-        if not self._fut.done():
-            self._fut.set_result(True)
-
-    def end_http_chunk_receiving(self) -> None:
-        pass
-
-    def set_exception(self, exc: BaseException) -> None:
-        if not self._fut.done():
-            self._fut.set_result(False)

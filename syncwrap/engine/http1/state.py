@@ -71,6 +71,8 @@ for _state, _events in _TABLE.items():
     _whole = _state in (_S.COMPLETE, _S.MUST_CLOSE)
     _events[_E.CLOSE] = _S.MUST_CLOSE if _whole else _S.CLOSED
     _events.setdefault(_E.NO_REUSE, _state)
+# Module globals: an enum's class attributes are slow to look up, and this runs per request.
+_COMPLETE, _MUST_CLOSE = _S.COMPLETE, _S.MUST_CLOSE
 
 
 def next_state(state: State, event: Event, keep_alive: bool) -> State:
@@ -81,6 +83,6 @@ def next_state(state: State, event: Event, keep_alive: bool) -> State:
     except KeyError:
         raise StateError(f"HTTP/1.1 connection: {event.name} cannot happen in {state.name}"
                          ) from None
-    if new is _S.COMPLETE and not keep_alive:
-        return _S.MUST_CLOSE
+    if new is _COMPLETE and not keep_alive:
+        return _MUST_CLOSE
     return new
