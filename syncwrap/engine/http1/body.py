@@ -27,8 +27,10 @@ class IncomingBody:
 
     __slots__ = ("_conn", "_loop", "reader", "_sink", "_early", "_early_size", "_high_water")
 
-    def __init__(self, conn: ResponseHandler, loop: asyncio.AbstractEventLoop) -> None:
-        self._conn = conn  # flow control (pause/resume/close); whether the response is whole
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        # The connection, during an exchange (flow control, whether the response is whole);
+        # forgotten between exchanges, so that an idle connection is in no reference cycle.
+        self._conn: Any = None
         self._loop = loop
         #: The body's StreamReader, once it has one.
         self.reader: StreamReader | None = None
@@ -37,8 +39,9 @@ class IncomingBody:
         self._early_size = 0
         self._high_water = DEFAULT_HIGH_WATER
 
-    def start(self, high_water: int) -> None:
-        """A new exchange: nothing received yet."""
+    def start(self, conn: ResponseHandler, high_water: int) -> None:
+        """A new exchange on ``conn``: nothing received yet."""
+        self._conn = conn
         self.reader = None
         self._sink = None
         self._early = None
@@ -46,6 +49,7 @@ class IncomingBody:
 
     def clear(self) -> None:
         """The exchange is over: forget its body."""
+        self._conn = None
         self.reader = None
         self._sink = None
         self._early = None

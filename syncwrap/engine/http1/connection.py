@@ -77,7 +77,7 @@ class ResponseHandler(asyncio.Protocol):
         self._spare_parser: ResponseParser | None = None
         self._head_waiter: asyncio.Future[ResponseHead] | None = None
         self._continue_waiter: asyncio.Future[bool] | None = None
-        self._body = IncomingBody(self, loop)  # where the parser's body bytes go
+        self._body = IncomingBody(loop)  # where the parser's body bytes go
         #: Called once when the current response is whole (set by the response object).
         self.on_complete: Callable[[], None] | None = None
         self._write_paused = False
@@ -256,7 +256,7 @@ class ResponseHandler(asyncio.Protocol):
         self._parser = parser
         self._head_waiter = waiter = self._loop.create_future()
         self._continue_waiter = self._loop.create_future() if options.expect100 else None
-        self._body.start(options.high_water)
+        self._body.start(self, options.high_water)
         self._auto_decompress = options.auto_decompress
         self._raw_statuses = options.raw_statuses
         self._read_timeout = read_timeout = options.read_timeout
