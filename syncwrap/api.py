@@ -36,10 +36,10 @@ from ._bridge.auth import SyncAuth, auth_option
 from ._bridge.caller import Caller, current
 from ._bridge.channel import ByteChannel, ByteReader
 from ._bridge.cookies import CookiesView
+from ._bridge.direct import take_body
 from ._bridge.downloads import DirectChannel, RawBody, start_pump
 from .engine.auth import BasicAuth
 from .engine.connector import BaseConnector, TCPConnector
-from .engine.direct_read import take_body
 from .engine.redirects import REDIRECT_STATUSES
 from .engine.response import ClientResponse
 from .engine.session import ClientSession

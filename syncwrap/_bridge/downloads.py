@@ -8,7 +8,7 @@ caller drains it below 4 MiB. Memory stays bounded.
 
 A large plain body (no TLS, no Content-Encoding, not chunked) skips all that:
 :class:`DirectChannel` has the calling thread receive it straight from the
-socket (``syncwrap.engine.direct_read``, thread mode), so the loop thread is
+socket (``direct.py``, the engine's thread-mode hand-off), so the loop thread is
 not involved per chunk and an exact-size read is the kernel's one copy.
 """
 
@@ -18,9 +18,9 @@ import asyncio
 import io
 from typing import Any
 
-from ..engine.direct_read import SocketBody
 from ..exceptions import ClientPayloadError
 from .channel import ByteChannel, ByteReader, refuse_loop_thread
+from .direct import SocketBody
 
 __all__ = ["DirectChannel", "RawBody", "start_pump"]
 

@@ -110,6 +110,16 @@ class BaseConnector:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The loop the connections live on: the running loop, bound on first use."""
+        return self._loop or self._get_loop()
+
+    @property
+    def has_connections(self) -> bool:
+        """Whether any connection is open, in use or idle."""
+        return bool(self._acquired or self._idle)
+
     def _get_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
@@ -249,7 +259,7 @@ class BaseConnector:
         if protocol in acquired:
             acquired.remove(protocol)
             self._untake(key)
-        if self._closed or self.force_close or not protocol.is_reusable():
+        if self._closed or self.force_close or not protocol.reusable:
             protocol.close()
         else:
             protocol.detach()

@@ -24,7 +24,7 @@ from .auth_flow import authorize as _authorize
 from .auth_flow import check_auth, wants_retry
 from .connector import BaseConnector, ConnectionKey, TCPConnector
 from .cookies import CookieJar
-from .http1.connection import BodyWriter
+from .http1.body_writer import BodyWriter
 from .http1.parser import HeaderLimits, ResponseHead
 from .http1.writer import (
     COMMON_METHODS,
@@ -437,7 +437,7 @@ class ClientSession:
         if raise_for_status is None:
             raise_for_status = self._raise_for_status
 
-        loop = self._connector._get_loop()  # bound on first use; saves a getpid() per call
+        loop = self._connector.loop  # bound on first use; saves a getpid() per call
         deadlines = self._deadlines
         if deadlines is None or deadlines.loop is not loop:
             deadlines = self._deadlines = DeadlineQueue.for_loop(loop)
@@ -692,7 +692,7 @@ class ClientSession:
             if conn is None:  # traced requests report reuse through connect()
                 conn = await self._connect(key, timer, timeouts)
             protocol = conn.protocol
-            reused = protocol.response_complete  # a fresh protocol has never completed one
+            reused = protocol.reused  # a fresh protocol has never completed one
             if timer.active:
                 timer.attach(protocol)
             writer_task = None
@@ -715,9 +715,7 @@ class ClientSession:
                 conn.close()
                 if writer_task is not None:
                     writer_task.cancel()
-                nothing_received = (
-                    protocol._parser is not None and not protocol._parser.received_any
-                )
+                nothing_received = protocol.received_nothing
                 if reused and nothing_received and attempt + 1 < attempts:
                     continue
                 if isinstance(exc, ServerDisconnectedError):
@@ -729,7 +727,7 @@ class ClientSession:
                     writer_task.cancel()
                 raise
             if writer_task is not None and not writer_task.done():
-                protocol.should_close = True  # the server answered before the body was sent
+                protocol.abandon()  # the server answered before the body was sent
                 writer_task.cancel()
             request_info = prepared.request_info
             return ClientResponse(
@@ -789,9 +787,7 @@ class ClientSession:
     def __del__(self, _warn: Any = warnings.warn) -> None:
         if not getattr(self, "_closed", True) and getattr(self, "_connector_owner", False):
             connector = getattr(self, "_connector", None)
-            if connector is not None and connector._acquired | {
-                p for idle in connector._idle.values() for p, _ in idle
-            }:
+            if connector is not None and connector.has_connections:
                 _warn(f"Unclosed client session {self!r}", ResourceWarning, source=self)
 
 
@@ -870,7 +866,7 @@ async def _drain_for_redirect(resp: ClientResponse) -> None:
 async def _write_body(protocol: Any, payload: Payload, options: _RequestOptions,
                       headers: CIMultiDict[str]) -> None:
     if options.expect100 and not await protocol.wait_continue():
-        protocol.should_close = True
+        protocol.abandon()
         return
     chunked = "chunked" in headers.get("Transfer-Encoding", "").lower()
     writer = BodyWriter(protocol, chunked=chunked,
@@ -886,7 +882,7 @@ def _report_writer_error(protocol: Any) -> Callable[[asyncio.Future[None]], None
             return
         exc = task.exception()
         if exc is not None:
-            protocol._fail(exc)
+            protocol.fail(exc)
 
     return done
 
