@@ -6,6 +6,10 @@ Sync adapters (plain calls, thread-safe): get_small, download, upload, close
 Each adapter uses its library the way that library's documentation shows, with a pool big
 enough for the case (``pool``). syncwrap is used only through the API it is specified to have:
 ``syncwrap.engine`` is aiohttp-style, ``syncwrap`` (the facade) is requests-style.
+
+Every factory also takes ``proxy`` and ``ca_file`` (the proxy group): with a proxy URL, GETs
+go through that forward proxy, configured the library's documented way, and an HTTPS target's
+certificate is checked against ``ca_file`` only.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from common import ASYNC_ITER_CHUNKED, DOWNLOAD_CHUNK, BadResponse, Unavailable, check_status
+from tls import client_context
 
 TIMEOUT = 120.0  # seconds; generous, it only turns a hang into an error
 
@@ -41,24 +46,27 @@ def need(obj: Any, attr: str, owner: str) -> Any:
 class AiohttpStyle:
     """aiohttp, and syncwrap.engine which has the same API."""
 
-    def __init__(self, module: str, pool: int) -> None:
+    def __init__(self, module: str, pool: int, proxy: str = "", ca_file: str = "") -> None:
         mod = import_client(module)
         self._session_cls = need(mod, "ClientSession", module)
         self._connector_cls = need(mod, "TCPConnector", module)
-        self._pool = pool
+        self._connector_kw: dict[str, Any] = {"limit": pool}
+        if ca_file:
+            self._connector_kw["ssl"] = client_context(ca_file)
+        self._request_kw = {"proxy": proxy} if proxy else {}
         self.session: Any = None
 
     async def open(self) -> None:
-        self.session = self._session_cls(connector=self._connector_cls(limit=self._pool))
+        self.session = self._session_cls(connector=self._connector_cls(**self._connector_kw))
 
     async def get_small(self, url: str) -> int:
-        async with self.session.get(url) as r:
+        async with self.session.get(url, **self._request_kw) as r:
             check_status(r.status)
             return len(await r.read())
 
     async def download(self, url: str, variant: str) -> int:
         n = 0
-        async with self.session.get(url) as r:
+        async with self.session.get(url, **self._request_kw) as r:
             check_status(r.status)
             if variant == "iter_any":
                 async for chunk in r.content.iter_any():
@@ -80,16 +88,25 @@ class AiohttpStyle:
             await self.session.close()
 
 
+def httpx_options(httpx: Any, pool: int, proxy: str, ca_file: str) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "limits": httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
+        "timeout": TIMEOUT}
+    if proxy:
+        options["proxy"] = proxy
+    if ca_file:
+        options["verify"] = client_context(ca_file)
+    return options
+
+
 class HttpxAsync:
-    def __init__(self, pool: int) -> None:
+    def __init__(self, pool: int, proxy: str = "", ca_file: str = "") -> None:
         self._httpx = import_client("httpx")
-        self._pool = pool
+        self._options = httpx_options(self._httpx, pool, proxy, ca_file)
         self.client: Any = None
 
     async def open(self) -> None:
-        limits = self._httpx.Limits(max_connections=self._pool,
-                                    max_keepalive_connections=self._pool)
-        self.client = self._httpx.AsyncClient(limits=limits, timeout=TIMEOUT)
+        self.client = self._httpx.AsyncClient(**self._options)
 
     async def get_small(self, url: str) -> int:
         r = await self.client.get(url)
@@ -120,9 +137,10 @@ class HttpxAsync:
             await self.client.aclose()
 
 
-ASYNC_CLIENTS: dict[str, Callable[[int], Any]] = {
-    "syncwrap.engine": lambda pool: AiohttpStyle("syncwrap.engine", pool),
-    "aiohttp": lambda pool: AiohttpStyle("aiohttp", pool),
+#: name -> factory(pool, proxy="", ca_file="")
+ASYNC_CLIENTS: dict[str, Callable[..., Any]] = {
+    "syncwrap.engine": lambda *a, **kw: AiohttpStyle("syncwrap.engine", *a, **kw),
+    "aiohttp": lambda *a, **kw: AiohttpStyle("aiohttp", *a, **kw),
     "httpx.AsyncClient": HttpxAsync,
 }
 
@@ -131,20 +149,22 @@ ASYNC_CLIENTS: dict[str, Callable[[int], Any]] = {
 
 
 class RequestsStyle:
-    """requests.Session, and syncwrap.Session which has the same API."""
+    """requests.Session, and syncwrap.Session which has the same API. ``request_kw``: the
+    per-request proxy and CA arguments (they are spelled differently in the two)."""
 
-    def __init__(self, module: str, pool: int) -> None:
+    def __init__(self, module: str, request_kw: dict[str, Any]) -> None:
         mod = import_client(module)
         self.session = need(mod, "Session", module)()
+        self._request_kw = request_kw
 
     def get_small(self, url: str) -> int:
-        r = self.session.get(url)
+        r = self.session.get(url, **self._request_kw)
         check_status(r.status_code)
         return len(r.content)
 
     def download(self, url: str, variant: str) -> int:
         n = 0
-        with self.session.get(url, stream=True) as r:
+        with self.session.get(url, stream=True, **self._request_kw) as r:
             check_status(r.status_code)
             for chunk in r.iter_content(DOWNLOAD_CHUNK):
                 n += len(chunk)
@@ -159,18 +179,29 @@ class RequestsStyle:
         self.session.close()
 
 
+class SyncwrapSession(RequestsStyle):
+    def __init__(self, pool: int, proxy: str = "", ca_file: str = "") -> None:
+        kw: dict[str, Any] = {"proxy": proxy} if proxy else {}
+        if ca_file:
+            kw["verify"] = ca_file
+        super().__init__("syncwrap", kw)
+
+
 class Requests(RequestsStyle):
-    def __init__(self, pool: int) -> None:
-        super().__init__("requests", pool)
+    def __init__(self, pool: int, proxy: str = "", ca_file: str = "") -> None:
+        kw: dict[str, Any] = {"proxies": {"http": proxy, "https": proxy}} if proxy else {}
+        if ca_file:
+            kw["verify"] = ca_file
+        super().__init__("requests", kw)
         adapter = import_client("requests.adapters").HTTPAdapter(pool_maxsize=pool)
         self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
 
 
 class HttpxSync:
-    def __init__(self, pool: int) -> None:
+    def __init__(self, pool: int, proxy: str = "", ca_file: str = "") -> None:
         httpx = import_client("httpx")
-        limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
-        self.client = httpx.Client(limits=limits, timeout=TIMEOUT)
+        self.client = httpx.Client(**httpx_options(httpx, pool, proxy, ca_file))
 
     def get_small(self, url: str) -> int:
         r = self.client.get(url)
@@ -195,8 +226,15 @@ class HttpxSync:
 
 
 class Urllib3:
-    def __init__(self, pool: int) -> None:
-        self.pool = import_client("urllib3").PoolManager(maxsize=pool, timeout=TIMEOUT)
+    """urllib3.PoolManager; with a proxy, urllib3.ProxyManager (CONNECT for HTTPS targets)."""
+
+    def __init__(self, pool: int, proxy: str = "", ca_file: str = "") -> None:
+        urllib3 = import_client("urllib3")
+        options: dict[str, Any] = {"maxsize": pool, "timeout": TIMEOUT}
+        if ca_file:
+            options["ca_certs"] = ca_file
+        self.pool = (urllib3.ProxyManager(proxy, **options) if proxy
+                     else urllib3.PoolManager(**options))
 
     def get_small(self, url: str) -> int:
         r = self.pool.request("GET", url)
@@ -313,10 +351,61 @@ class RawSocket:
             self.sock.close()
 
 
-SYNC_CLIENTS: dict[str, Callable[[int], Any]] = {
-    "syncwrap.Session": lambda pool: RequestsStyle("syncwrap", pool),
+class RawProxySocket(RawSocket):
+    """The proxy's own limit: the raw floor through the forward proxy.
+
+    A plain-HTTP target gets an absolute-form request on a NEW connection every time: tinyproxy
+    answers one request per client connection and then closes it (without a
+    ``Connection: close``). An HTTPS target gets one CONNECT tunnel with TLS inside (the
+    default context trusting ``ca_file``), kept alive like the floor's socket.
+    """
+
+    def __init__(self, pool: int, proxy: str, ca_file: str = "") -> None:
+        super().__init__(pool)
+        parts = urlsplit(proxy)
+        self.proxy_address = (parts.hostname, parts.port)
+        self.context = client_context(ca_file) if ca_file else None
+
+    def _open(self) -> socket.socket:
+        sock = socket.create_connection(self.proxy_address, timeout=TIMEOUT)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def _connect(self, url: str) -> tuple[socket.socket, str, str]:
+        parts = urlsplit(url)
+        if parts.scheme == "http":
+            self.close()
+            self.sock = self._open()
+            return self.sock, url, parts.netloc
+        if self.sock is None:
+            if self.context is None:
+                raise ValueError("an HTTPS target needs ca_file")
+            sock = self._open()
+            sock.sendall(f"CONNECT {parts.netloc} HTTP/1.1\r\nHost: {parts.netloc}\r\n\r\n"
+                         .encode())
+            reply = b""
+            while b"\r\n\r\n" not in reply:  # nothing follows it before our TLS hello
+                chunk = sock.recv(4096)
+                if not chunk or len(reply) > 65536:
+                    raise BadResponse(f"bad CONNECT reply {reply[:80]!r}")
+                reply += chunk
+            if reply.split(None, 2)[1:2] != [b"200"]:
+                raise BadResponse(f"CONNECT refused: {reply[:80]!r}")
+            self.sock = self.context.wrap_socket(sock, server_hostname=parts.hostname)
+        return self.sock, parts.path or "/", parts.netloc
+
+    def close(self) -> None:
+        super().close()
+        self.sock = None
+
+
+#: name -> factory(pool, proxy="", ca_file="")
+SYNC_CLIENTS: dict[str, Callable[..., Any]] = {
+    "syncwrap.Session": SyncwrapSession,
     "requests.Session": Requests,
     "httpx.Client": HttpxSync,
     "urllib3.PoolManager": Urllib3,
-    "raw socket": RawSocket,
+    "urllib3.ProxyManager": Urllib3,
+    "raw socket": lambda pool, proxy="", ca_file="": (
+        RawProxySocket(pool, proxy, ca_file) if proxy else RawSocket(pool)),
 }

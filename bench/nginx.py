@@ -14,6 +14,11 @@ Locations:
            ``echo_read_request_body`` is used; nginx spools the body to a temp file that it
            deletes at once. The default sink is bench/sink.py instead (see there why).
 
+With ``tls=`` (the proxy group), a second server offers /small, /big and /warm on a plain port
+(``proxied_url``) and a TLS port (``tls_url``, the trustme certificate of bench/tls.py) to the
+bench proxy only: it answers 403 to any peer but ``proxy_source`` (the address tinyproxy's
+outgoing connections are bound to), so a client that bypassed the proxy fails its case.
+
 Usable on its own for manual poking:  python bench/nginx.py [--size MiB] [--seconds N]
 """
 
@@ -34,6 +39,8 @@ import time
 import urllib.request
 import zlib
 from pathlib import Path
+
+from tls import TlsFiles
 
 SMALL_BODY = ("syncwrap-bench " * 7)[:100]  # exactly 100 ASCII bytes, no quotes/escapes
 
@@ -60,14 +67,15 @@ def find_echo_module(nginx: str) -> str | None:
     return "" if "echo-nginx-module" in version else None
 
 
-def _apt_install(*packages: str) -> bool:
-    """apt-get install with service start-up suppressed (we never want the system nginx)."""
+def apt_install(*packages: str) -> bool:
+    """apt-get install with service start-up suppressed (we never want the system's nginx or
+    tinyproxy running)."""
     if shutil.which("apt-get") is None or os.geteuid() != 0:
         return False
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     policy = Path("/usr/sbin/policy-rc.d")
     added_policy = False
-    if not policy.exists():  # keep the package's postinst from starting nginx on port 80
+    if not policy.exists():  # keep the package's postinst from starting its service
         policy.write_text("#!/bin/sh\nexit 101\n")
         policy.chmod(0o755)
         added_policy = True
@@ -88,7 +96,7 @@ def ensure_nginx(want_echo: bool) -> tuple[str, str | None]:
     Returns (binary, echo module path or "" if built in, None if not available/wanted)."""
     nginx = find_nginx()
     if nginx is None:
-        if not (_apt_install("nginx-light") or _apt_install("nginx")):
+        if not (apt_install("nginx-light") or apt_install("nginx")):
             raise RuntimeError("nginx is not installed and could not be installed via apt-get")
         nginx = find_nginx()
         if nginx is None:
@@ -96,7 +104,7 @@ def ensure_nginx(want_echo: bool) -> tuple[str, str | None]:
     if not want_echo:
         return nginx, None
     echo = find_echo_module(nginx)
-    if echo is None and _apt_install("libnginx-mod-http-echo"):
+    if echo is None and apt_install("libnginx-mod-http-echo"):
         echo = find_echo_module(nginx)
     return nginx, echo
 
@@ -104,10 +112,16 @@ def ensure_nginx(want_echo: bool) -> tuple[str, str | None]:
 # --------------------------------------------------------------------------- server
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct ports free on 127.0.0.1 right now."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def _write_file(path: Path, size: int) -> None:
@@ -157,7 +171,8 @@ def _cpu_mask(cpu: int) -> str:
 class Nginx:
     """Context manager: a private nginx (1 worker) in its own temp prefix; stopped on exit."""
 
-    def __init__(self, size: int, warm_size: int, cpu: int = -1, upload: bool = False) -> None:
+    def __init__(self, size: int, warm_size: int, cpu: int = -1, upload: bool = False,
+                 tls: TlsFiles | None = None, proxy_source: str = "127.0.0.2") -> None:
         self.size = size
         self.warm_size = warm_size
         self.cpu = cpu
@@ -168,7 +183,9 @@ class Nginx:
         self.warm_file = self.prefix / "warm.bin"
         self.big_gz = self.prefix / "big.gz"
         self.warm_gz = self.prefix / "warm.gz"
-        self.port = 0
+        self.tls = tls
+        self.proxy_source = proxy_source
+        self.port = self.proxied_port = self.tls_port = 0
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -176,8 +193,35 @@ class Nginx:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def proxied_url(self) -> str:
+        return f"http://127.0.0.1:{self.proxied_port}"
+
+    @property
+    def tls_url(self) -> str:
+        return f"https://127.0.0.1:{self.tls_port}"
+
+    @property
     def can_upload(self) -> bool:
         return self.echo_module is not None
+
+    def _locations(self) -> str:
+        return f"""
+        location = /small {{ default_type text/plain; return 200 "{SMALL_BODY}"; }}
+        location = /big {{ alias {self.big_file}; }}
+        location = /warm {{ alias {self.warm_file}; }}"""
+
+    def _proxied_server(self) -> str:
+        if self.tls is None:
+            return ""
+        return f"""
+    server {{
+        listen 127.0.0.1:{self.proxied_port} backlog=4096;
+        listen 127.0.0.1:{self.tls_port} ssl backlog=4096;
+        ssl_certificate {self.tls.cert_file};
+        ssl_certificate_key {self.tls.key_file};
+        if ($remote_addr != "{self.proxy_source}") {{ return 403 "only through the proxy\\n"; }}
+        {self._locations()}
+    }}"""
 
     def _config(self) -> str:
         p = self.prefix
@@ -218,13 +262,12 @@ http {{
     scgi_temp_path {p}/scgi;
     server {{
         listen 127.0.0.1:{self.port} backlog=4096;
-        location = /small {{ default_type text/plain; return 200 "{SMALL_BODY}"; }}
-        location = /big {{ alias {self.big_file}; }}
-        location = /warm {{ alias {self.warm_file}; }}
+        {self._locations()}
         location = /big.gz {{ alias {self.big_gz}; gzip off; add_header Content-Encoding gzip; }}
         location = /warm.gz {{ alias {self.warm_gz}; gzip off; add_header Content-Encoding gzip; }}
         {upload}
     }}
+    {self._proxied_server()}
 }}
 """
 
@@ -235,7 +278,7 @@ http {{
         _write_gzip_file(self.warm_gz, self.warm_size)
         conf = self.prefix / "nginx.conf"
         for _attempt in range(5):
-            self.port = _free_port()
+            self.port, self.proxied_port, self.tls_port = free_ports(3)
             conf.write_text(self._config())
             log = open(self.prefix / "stderr.log", "wb")
             self.proc = subprocess.Popen(

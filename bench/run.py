@@ -1,9 +1,10 @@
 """syncwrap benchmark suite: entry point.
 
-    python bench/run.py [--quick] [--only engine|facade|upload|gzip] [--case CASE]
+    python bench/run.py [--quick] [--only engine|facade|upload|gzip|proxy] [--case CASE]
                         [--reps N] [--json PATH]
 
-Starts a private nginx on 127.0.0.1 (bench/nginx.py), runs every case of the selected groups
+Starts a private nginx on 127.0.0.1 (bench/nginx.py; for the proxy group also its TLS listener
+and a private tinyproxy, bench/proxy.py), runs every case of the selected groups
 in its own subprocess (bench/worker.py), several times, and prints one table per group. See
 bench/README.md for what each case does and how the numbers are taken.
 """
@@ -25,6 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from common import BENCH_DIR, MIB, REPO_ROOT, RESULT_MARKER, Spec
@@ -43,6 +45,7 @@ SYNC_DOWNLOAD_VARIANT = {
     "requests.Session": "iter_content",
     "httpx.Client": "iter_bytes",
     "urllib3.PoolManager": "stream",
+    "urllib3.ProxyManager": "stream",
 }
 RAW = "raw socket"
 RAW_VARIANT = "recv_into"
@@ -57,6 +60,14 @@ GZIP_ASYNC_VARIANTS = {
     "aiohttp": ("iter_chunked", "iter_any"),
     "httpx.AsyncClient": ("aiter_bytes",),
 }
+#: The proxy group: every client through the same tinyproxy, async ones on asyncio's loop.
+PROXY_ROUTES = ("proxy", "tunnel")  # absolute-form to an http:// target; CONNECT to https://
+PROXY_SYNC_CLIENTS = ("syncwrap.Session", "requests.Session", "httpx.Client",
+                      "urllib3.ProxyManager")
+PROXY_ASYNC_VARIANT = {"syncwrap.engine": "iter_any", "aiohttp": "iter_any",
+                       "httpx.AsyncClient": "aiter_raw"}
+BYTES_CASES = ("download", "download_gz", "upload_gen", "upload_file", "proxy_download",
+               "tunnel_download")
 VARIANT_LABEL = {"iter_chunked": "iter_chunked(65536)", "iter_content": "iter_content(1 MiB)",
                  "iter_bytes": "iter_bytes(1 MiB)", "stream": "stream(1 MiB)"}
 
@@ -102,7 +113,7 @@ QUICK = Profile(reps=1, raw_reps=1, size=16 * MIB, warm_size=2 * MIB,
 def metric(spec: Spec, run: dict[str, Any]) -> float:
     if spec.case == "rtt":
         return run["elapsed"] / run["ops"] * 1e6
-    if spec.case in ("download", "download_gz", "upload_gen", "upload_file"):
+    if spec.case in BYTES_CASES:
         return run["nbytes"] / run["elapsed"] / MIB
     return run["ops"] / run["elapsed"]
 
@@ -110,7 +121,7 @@ def metric(spec: Spec, run: dict[str, Any]) -> float:
 def unit(spec: Spec) -> str:
     if spec.case == "rtt":
         return "µs/call"
-    if spec.case in ("download", "download_gz", "upload_gen", "upload_file"):
+    if spec.case in BYTES_CASES:
         return "MiB/s"  # download_gz: decoded bytes
     return "req/s"
 
@@ -346,6 +357,34 @@ def gzip_specs(p: Profile, base: dict[str, Any]) -> list[Spec]:
     return specs
 
 
+@dataclasses.dataclass(frozen=True)
+class ProxySetup:
+    proxy: str  # tinyproxy's URL
+    plain_url: str  # nginx's proxied server, plain HTTP (absolute-form requests)
+    tls_url: str  # the same over TLS (CONNECT tunnel)
+    ca_file: str  # the CA of nginx's certificate
+
+
+def proxy_specs(p: Profile, base: dict[str, Any], setup: ProxySetup) -> list[Spec]:
+    """Sequential GETs of /small and the /big download, through the proxy (plain target) and
+    through a CONNECT tunnel (TLS target), every client plus the raw client (the proxy's
+    own limit)."""
+    specs = []
+    for route in PROXY_ROUTES:
+        where = dict(base, base_url=setup.plain_url if route == "proxy" else setup.tls_url,
+                     proxy=setup.proxy, ca_file=setup.ca_file if route == "tunnel" else "")
+        clients = [(c, "", SYNC_DOWNLOAD_VARIANT[c]) for c in PROXY_SYNC_CLIENTS]
+        clients += [(c, "asyncio", v) for c, v in PROXY_ASYNC_VARIANT.items()]
+        clients.append((RAW, "", RAW_VARIANT))
+        for client, loop, variant in clients:
+            specs.append(Spec(group="proxy", case=f"{route}_seq", client=client, loop=loop,
+                              count=p.seq_count, seconds=p.seq_seconds, warmup=p.seq_warmup,
+                              **where))
+            specs.append(Spec(group="proxy", case=f"{route}_download", client=client, loop=loop,
+                              variant=variant, count=p.downloads, **where))
+    return specs
+
+
 def upload_specs(p: Profile, base: dict[str, Any]) -> list[Spec]:
     specs = []
     for case in ("upload_gen", "upload_file"):
@@ -438,8 +477,9 @@ def _target(a: Outcome | None, b: Outcome | None, target: float) -> str:
     """``best R1, median R2 (target >= T) PASS|MISS`` (PASS when both meet the target)."""
     best, median = _ratio_value(a, b), _median_ratio(a, b)
     ok = verdict(best, target) == verdict(median, target) == "PASS"
+    result = "n/a" if best is None else "PASS" if ok else "MISS"  # n/a: not measured
     return (f"best {_fmt_opt(best)}, median {_fmt_opt(median)} (target >= {target:.2f}) "
-            f"{'PASS' if ok else 'MISS'}")
+            f"{result}")
 
 
 def _best(outcomes: Iterable[Outcome | None]) -> Outcome | None:
@@ -588,6 +628,45 @@ class Report:
                                f"{_fmt_opt(r)}; peak RSS {fmt_mib(o.rss_peak if o else None)}")
         return self._section("C. Upload", headers, rows, shown, targets)
 
+    # ------------------------------------------------------------------ E. proxy
+
+    def proxy(self) -> str:
+        headers = ["case", "client", "loop", "result", "median", "spread", "peak RSS", "ΔRSS",
+                   "vs fastest peer", "vs proxy limit"]
+        rows, shown, targets, limits = [], [], [], []
+        for case in (f"{r}_{k}" for r in PROXY_ROUTES for k in ("seq", "download")):
+            family = [o for o in self.results.values() if o.spec.case == case]
+            raw = next((o for o in family if o.spec.client == RAW), None)
+            best = _best(o for o in family
+                         if o is not raw and not o.spec.client.startswith("syncwrap"))
+            for o in family:
+                rows.append([CASE_LABEL[case], client_label(o.spec), o.spec.loop or "-",
+                             *stats_cells(o), "" if o is raw else fmt_ratio(o, best),
+                             fmt_ratio(o, raw)])
+                shown.append(o)
+            peer = client_label(best.spec) if best is not None else "n/a"
+            for o in family:
+                if o.spec.client.startswith("syncwrap"):
+                    targets.append(f"  {o.spec.client}, {CASE_LABEL[case]}, vs fastest peer "
+                                   f"({peer}): {_target(o, best, 1.0)}")
+            limits.append(self._proxy_limit(case, family, raw))
+        return self._section("E. Proxy (tinyproxy: absolute-form to http://, CONNECT tunnel to "
+                             "https://)", headers, rows, shown, targets + ["", *limits])
+
+    @staticmethod
+    def _proxy_limit(case: str, family: list[Outcome], raw: Outcome | None) -> str:
+        """Whether the proxy, not the clients, sets the pace: the fastest client reaches
+        PROXY_BOUND of the raw client through the same proxy."""
+        if raw is None or raw.value is None:
+            return f"  {CASE_LABEL[case]}: proxy limit not measured"
+        fastest = _best(o for o in family if o is not raw)
+        r = _ratio_value(fastest, raw)
+        who = "n/a" if r is None else (
+            "the proxy is the limit" if r >= PROXY_BOUND else "the clients are the limit")
+        name = client_label(fastest.spec) if fastest is not None else "n/a"
+        return (f"  {CASE_LABEL[case]}: proxy limit (raw socket through it) {fmt_value(raw)}; "
+                f"fastest client ({name}) at {_fmt_opt(r)} of it: {who}")
+
     @staticmethod
     def _upload_loop(client: str) -> str:
         return "asyncio" if client in ASYNC_CLIENTS else ""
@@ -608,7 +687,10 @@ class Report:
 CASE_LABEL = {"seq": "sequential", "conc": "256 concurrent", "threads": "16 threads",
               "download": "download", "download_gz": "gzip download",
               "upload_gen": "generator", "upload_file": "file",
-              "rtt": "loop round trip"}
+              "rtt": "loop round trip", "proxy_seq": "proxy sequential",
+              "proxy_download": "proxy download", "tunnel_seq": "CONNECT sequential",
+              "tunnel_download": "CONNECT download"}
+PROXY_BOUND = 0.8  # the proxy is "the limit" when the fastest client gets this close to raw
 
 
 def _fmt_opt(r: float | None) -> str:
@@ -644,7 +726,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: small counts, 16 MiB bodies, 1 repetition (< 60 s)")
     parser.add_argument("--only", action="append",
-                        choices=("engine", "facade", "upload", "gzip"),
+                        choices=("engine", "facade", "upload", "gzip", "proxy"),
                         help="run only this group (repeatable)")
     parser.add_argument("--case", action="append",
                         help="run only these cases of the groups (repeatable), e.g. download")
@@ -663,12 +745,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.reps:
         reps = max(1, min(args.reps, 20))
         profile = dataclasses.replace(profile, reps=reps, raw_reps=max(reps, profile.raw_reps))
-    groups = args.only or ["engine", "facade", "upload", "gzip"]
+    groups = args.only or ["engine", "facade", "upload", "gzip", "proxy"]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that nginx gets stopped
 
     ensure_psutil()
     from nginx import Nginx
+    from proxy import SOURCE, Tinyproxy
     from sink import UploadSink
+    from tls import make_tls_files
 
     cpus = sorted(os.sched_getaffinity(0))
     pin = not args.no_pin and len(cpus) >= 2
@@ -676,8 +760,17 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     uploads = "upload" in groups
     with contextlib.ExitStack() as stack:
+        tls = None
+        if "proxy" in groups:
+            tls = make_tls_files(Path(stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="syncwrap-bench-tls-"))))
         server = stack.enter_context(Nginx(profile.size, profile.warm_size, cpu=server_cpu,
-                                           upload=uploads and args.sink == "nginx"))
+                                           upload=uploads and args.sink == "nginx",
+                                           tls=tls, proxy_source=SOURCE))
+        setup = None
+        if tls is not None:
+            proxy = stack.enter_context(Tinyproxy(server.tls_port, cpu=server_cpu))
+            setup = ProxySetup(proxy.url, server.proxied_url, server.tls_url, str(tls.ca_file))
         upload_url, upload_exact = "", True
         if uploads and args.sink == "python":
             upload_url = stack.enter_context(UploadSink(cpu=server_cpu)).url
@@ -687,8 +780,10 @@ def main(argv: list[str] | None = None) -> int:
                                        text=True).stderr.strip()
         print(f"syncwrap bench ({'quick' if args.quick else 'full'}): Python "
               f"{platform.python_version()}, {cpu_model()}, {os.cpu_count()} CPUs; "
-              f"{nginx_version}, 1 worker\n{versions()}\n"
-              + (f"client pinned to CPU {client_cpu}, nginx worker to CPU {server_cpu}"
+              f"{nginx_version}, 1 worker"
+              + (f"; {proxy.version} (proxy group)" if setup else "") + f"\n{versions()}\n"
+              + (f"client pinned to CPU {client_cpu}, nginx worker"
+                 f"{' and tinyproxy' if setup else ''} to CPU {server_cpu}"
                  if pin else "no CPU pinning")
               + f"; body {profile.size // MIB} MiB; upload sink: "
               + ("bench/sink.py" if args.sink == "python" else "nginx echo module")
@@ -709,6 +804,7 @@ def main(argv: list[str] | None = None) -> int:
             ("facade", facade_specs, report.facade),
             ("upload", upload_specs, report.upload),
             ("gzip", gzip_specs, report.gzip),
+            ("proxy", lambda p, b: proxy_specs(p, b, setup) if setup else [], report.proxy),
         ]
         for name, make_specs, render_group in plan:
             if name not in groups:

@@ -18,6 +18,8 @@ from . import loop as loop
 from ._bridge.cookies import CookiesView
 from .api import Response, Session, delete, get, head, options, patch, post, put, request
 from .engine import (
+    AbstractResolver,
+    AsyncResolver,
     AuthFlow,
     AuthRequest,
     BasicAuth,
@@ -31,6 +33,7 @@ from .engine import (
     MultipartWriter,
     TCPConnector,
     TraceConfig,
+    UnixConnector,
 )
 from .exceptions import *  # noqa: F403
 from .exceptions import __all__ as _exceptions
@@ -39,6 +42,8 @@ from .loop import run
 __version__ = "0.1.0"
 
 __all__ = [
+    "AbstractResolver",
+    "AsyncResolver",
     "AuthFlow",
     "AuthRequest",
     "BasicAuth",
@@ -55,6 +60,7 @@ __all__ = [
     "Session",
     "TCPConnector",
     "TraceConfig",
+    "UnixConnector",
     "delete",
     "engine",
     "get",

@@ -25,7 +25,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, NamedTuple, TypeVar, overload
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -33,15 +33,18 @@ from . import loop as loop_thread
 from ._bridge import hooks as _hooks
 from ._bridge import uploads
 from ._bridge.auth import SyncAuth, auth_option
+from ._bridge.caller import Caller, current
+from ._bridge.channel import ByteChannel, ByteReader
 from ._bridge.cookies import CookiesView
-from ._bridge.downloads import BodyChannel, DirectChannel, RawBody, start_pump
+from ._bridge.direct import take_body
+from ._bridge.downloads import DirectChannel, RawBody, start_pump
+from .engine.auth import BasicAuth
 from .engine.connector import BaseConnector, TCPConnector
-from .engine.direct_read import take_body
 from .engine.redirects import REDIRECT_STATUSES
 from .engine.response import ClientResponse
 from .engine.session import ClientSession
 from .engine.timeouts import ClientTimeout, to_client_timeout
-from .engine.tls import Fingerprint, ssl_for
+from .engine.tls import requests_ssl
 from .exceptions import BodyTooLargeError, ClientResponseError, HTTPError
 
 __all__ = [
@@ -71,7 +74,7 @@ class Response:
         *,
         elapsed: float,
         content: bytes | None = None,
-        channel: BodyChannel | DirectChannel | None = None,
+        channel: ByteReader | None = None,
         pump: Any = None,
     ) -> None:
         self._resp = engine_response
@@ -217,9 +220,7 @@ class Response:
         if self._raw is None:
             channel = self._channel
             if channel is None:
-                channel = BodyChannel()
-                channel.put(self._content or b"")
-                channel.finish()
+                channel = ByteChannel.holding(self._content or b"")
             self._raw = RawBody(channel, on_close=self.close)
         return self._raw
 
@@ -342,45 +343,52 @@ def _decode_iter(chunks: Iterator[bytes], encoding: str) -> Iterator[str]:
 _PASSED = frozenset({
     "params", "data", "json", "cookies", "headers", "allow_redirects", "max_redirects",
     "compress", "chunked", "expect100", "auto_decompress", "skip_auto_headers", "max_body_size",
+    "server_hostname", "proxy_headers",
 })
+_TLS = ("ssl", "verify", "cert", "fingerprint")
 
 
 def _call(engine: ClientSession, method: str, url: Any, kwargs: dict[str, Any], *,
-          session_hooks: Any = None, caller_auth: SyncAuth | None = None) -> Response:
+          session_hooks: Any = None) -> Response:
     """One facade request on ``engine``, in the calling thread (see the module docs)."""
     hooks = _hooks.collect(session_hooks, kwargs.pop("hooks", None))
     hook_kwargs = _hook_kwargs(engine, kwargs) if hooks else {}
     upload = uploads.prepare_body(kwargs)  # files=, sync generators, checks at the call
     status = kwargs.pop("raise_for_status", None)
-    stream, call_kwargs = _translate(engine, kwargs, caller_auth)
-    # Hooks (and a facade-level auth's retry) see an error response before it raises.
-    after_hooks = bool(hooks) or isinstance(call_kwargs.get("auth"), SyncAuth)
-    raise_later = _status_option(call_kwargs, status, engine, stream, after_hooks)
-
-    def send(call_kwargs: dict[str, Any]) -> Response:
-        return uploads.run_request(_perform(engine, method, url, call_kwargs, stream), upload)
-
-    response = _hooks.send(send, method, url, call_kwargs, hooks=hooks,
-                           hook_kwargs=hook_kwargs, base_url=engine.base_url)
-    if raise_later and not response.ok:
-        response.close()
-        loop_thread.run(_raise_for_status(response))
-    return response
+    stream, call_kwargs = _translate(engine, kwargs)
+    raise_later = _status_option(call_kwargs, status, engine, stream, bool(hooks))
+    after = _AfterHooks(hooks, hook_kwargs, raise_later) if hooks else None
+    call = _perform(engine, method, url, call_kwargs, stream, after)
+    if (after is None and upload is None
+            and not isinstance(call_kwargs.get("auth", engine.auth), SyncAuth)):
+        return loop_thread.run(call)  # no user code to run: just wait
+    # User code runs in this thread, when the loop asks for it (syncwrap._bridge.caller).
+    return Caller(_streamed_for_user if stream else _read_for_user).run(call)
 
 
-def _translate(engine: ClientSession, kwargs: dict[str, Any],
-               caller_auth: SyncAuth | None) -> tuple[bool, dict[str, Any]]:
+class _AfterHooks(NamedTuple):
+    """A call's response hooks, their keyword arguments, and whether raise_for_status
+    is applied after them (by the facade) rather than by the engine."""
+
+    hooks: list[Any]
+    kwargs: dict[str, Any]
+    raise_for_status: bool
+
+
+def _translate(engine: ClientSession, kwargs: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
     """requests-style keyword arguments → the engine's, each passed only when given,
     so that the engine session's defaults (and its prepared-head cache) apply."""
     stream = bool(kwargs.pop("stream", False))
     out = {name: kwargs.pop(name) for name in [n for n in kwargs if n in _PASSED]}
     if "headers" in out and out["headers"] is None:
         del out["headers"]
-    auth = auth_option(kwargs.pop("auth", None)) or caller_auth  # ("u", "p") → BasicAuth
+    auth = auth_option(kwargs.pop("auth", None))  # ("u", "p") → BasicAuth; user code → SyncAuth
     if auth is not None:
         out["auth"] = auth
     if "timeout" in kwargs:  # a (connect, read) tuple → ClientTimeout, checked at the call
         out["timeout"] = to_client_timeout(kwargs.pop("timeout"))
+    if "proxy" in kwargs or "proxies" in kwargs or "proxy_auth" in kwargs:
+        _proxy_options(kwargs, out)
     if kwargs:
         ssl = _ssl_option(engine, kwargs)
         if ssl is not None:
@@ -391,19 +399,34 @@ def _translate(engine: ClientSession, kwargs: dict[str, Any],
 
 
 def _ssl_option(engine: ClientSession, kwargs: dict[str, Any]) -> Any:
-    """The engine's ``ssl=`` for a call's ``fingerprint=``, ``ssl=``, ``verify=`` and
-    ``cert=`` (the first given wins; verify and cert default to the session's), or None."""
-    fingerprint = kwargs.pop("fingerprint", None)
-    ssl = kwargs.pop("ssl", None)
-    if "verify" not in kwargs and "cert" not in kwargs:
-        tls = None
-    else:
-        verify = kwargs.pop("verify", engine.ssl.verify)
-        cert = kwargs.pop("cert", engine.ssl.cert)
-        tls = None if fingerprint is not None or ssl is not None else ssl_for(verify, cert)
-    if fingerprint is not None:
-        return fingerprint if isinstance(fingerprint, Fingerprint) else Fingerprint(fingerprint)
-    return ssl if ssl is not None else tls
+    """The engine's ``ssl=`` for a call's ``ssl=``, ``verify=``, ``cert=`` and
+    ``fingerprint=`` over the session's (the engine's rule: requests_ssl), or None."""
+    given = {name: kwargs.pop(name) for name in _TLS if name in kwargs}
+    tls = requests_ssl(engine.ssl, **given) if given else None
+    return None if tls is engine.ssl else tls
+
+
+def _proxy_options(kwargs: dict[str, Any], out: dict[str, Any]) -> None:
+    """``proxy=`` (a URL) or requests' ``proxies=`` (a mapping) → the engine's ``proxy=``;
+    ``proxy_auth=("u", "p")`` → a BasicAuth."""
+    proxy = kwargs.pop("proxy", None)
+    proxies = kwargs.pop("proxies", None)
+    if proxy is not None and proxies:
+        raise ValueError("proxy= and proxies= cannot both be set; pass one of them")
+    if proxy is not None or proxies is not None:
+        out["proxy"] = proxy if proxy is not None else proxies
+    auth = _proxy_auth(kwargs.pop("proxy_auth", None))
+    if auth is not None:
+        out["proxy_auth"] = auth
+
+
+def _proxy_auth(auth: Any) -> BasicAuth | None:
+    if isinstance(auth, tuple) and len(auth) == 2:
+        return BasicAuth(*auth)
+    if auth is not None and not isinstance(auth, BasicAuth):
+        raise TypeError(f"proxy_auth=: expected a BasicAuth or a (user, password) pair, "
+                        f"got {type(auth).__name__}")
+    return auth
 
 
 def _status_option(call_kwargs: dict[str, Any], given: Any, engine: ClientSession,
@@ -438,8 +461,9 @@ def _hook_kwargs(engine: ClientSession, kwargs: dict[str, Any]) -> dict[str, Any
 
 
 async def _perform(engine: ClientSession, method: str, url: Any, kwargs: dict[str, Any],
-                   stream: bool) -> Response:
-    """The engine call, then the body: read whole, or handed to the calling thread."""
+                   stream: bool, after: _AfterHooks | None = None) -> Response:
+    """The engine call, then the body (read whole, or handed to the calling thread),
+    then the response hooks, which the calling thread runs."""
     started = time.perf_counter()
     try:
         resp = await engine.request(method, url, **kwargs)
@@ -448,11 +472,29 @@ async def _perform(engine: ClientSession, method: str, url: Any, kwargs: dict[st
         raise
     elapsed = time.perf_counter() - started
     if not stream:
-        return Response(resp, elapsed=elapsed, content=await resp.read())
-    direct = take_body(resp)  # a large plain body: the caller reads the socket itself
+        response = Response(resp, elapsed=elapsed, content=await resp.read())
+    else:
+        response = _streamed(resp, elapsed)
+    if after is not None:
+        try:
+            response = await current().call(_hooks.run_hooks, after.hooks, response,
+                                            after.kwargs)
+        except BaseException:
+            response.close()  # a streamed body's connection is not left to the collector
+            raise
+        if after.raise_for_status and not response.ok:
+            response.close()
+            _raise_for_status(response)
+    return response
+
+
+def _streamed(resp: ClientResponse, elapsed: float) -> Response:
+    """On the loop: a Response whose body the calling thread reads from the socket
+    (a large plain body) or from a channel a pump task fills."""
+    direct = take_body(resp)
     if direct is not None:
         return Response(resp, elapsed=elapsed, channel=DirectChannel(direct))
-    channel = BodyChannel()
+    channel = ByteChannel()
 
     def pump_done(error: BaseException | None) -> None:
         if error is None:
@@ -462,6 +504,20 @@ async def _perform(engine: ClientSession, method: str, url: Any, kwargs: dict[st
 
     pump = start_pump(resp.content, channel, pump_done)
     return Response(resp, elapsed=elapsed, channel=channel, pump=pump)
+
+
+async def _read_for_user(resp: ClientResponse) -> Response:
+    """How a sync auth flow sees an engine response: a Response with its body read
+    (a redirect's body is dropped unread, as in ``history``)."""
+    if resp.status in REDIRECT_STATUSES:
+        return Response(resp, elapsed=0.0, content=b"")
+    return Response(resp, elapsed=0.0, content=await resp.read())
+
+
+async def _streamed_for_user(resp: ClientResponse) -> Response:
+    """How a sync auth flow sees an engine response of a ``stream=True`` call: status
+    and headers; its body is left for the caller (or dropped for a retry)."""
+    return Response(resp, elapsed=0.0)
 
 
 async def _raise_with_body(resp: ClientResponse) -> None:
@@ -476,7 +532,7 @@ async def _raise_with_body(resp: ClientResponse) -> None:
         raise
 
 
-async def _raise_for_status(response: Response) -> None:
+def _raise_for_status(response: Response) -> None:
     """The engine's raise_for_status, applied to the response the hooks left."""
     try:
         response._resp.raise_for_status()
@@ -536,6 +592,13 @@ class Session:
     ``max_body_size`` (also per request; default 1 GiB, None: no limit) bounds what
     ``.content``, ``.text`` and ``.json()`` accept: a larger body raises
     BodyTooLargeError; read it with ``stream=True`` and ``iter_content()`` instead.
+    TLS: ``verify`` (True, False, a CA bundle file or directory), ``cert`` (a PEM
+    path, ``(cert, key)`` or ``(cert, key, password)``), ``ssl`` (an SSLContext,
+    which wins over verify and cert) and ``fingerprint`` (a SHA-256 digest to pin),
+    also per request, as ``server_hostname=`` is.
+    ``proxies`` (requests' mapping, also :attr:`proxies`) and ``proxy_auth`` set the
+    default proxies; ``trust_env=True`` also reads HTTP_PROXY, HTTPS_PROXY, ALL_PROXY,
+    NO_PROXY and .netrc (the default is False, unlike requests).
     """
 
     def __init__(
@@ -553,15 +616,16 @@ class Session:
         max_redirects: int = 10,
         verify: Any = True,
         cert: Any = None,
+        ssl: Any = None,
+        fingerprint: Any = None,
         auto_decompress: bool = True,
         hooks: Any = None,
         max_body_size: Any = _DEFAULT,
+        proxies: Any = None,
+        proxy_auth: Any = None,
     ) -> None:
         #: requests-style event hooks: ``{"response": [fn, ...]}`` (see syncwrap._bridge.hooks).
         self.hooks = _hooks.normalize_hooks(hooks)
-        auth = auth_option(auth)
-        # A sync flow or requests-style callable runs in the facade (syncwrap._bridge.auth).
-        self._caller_auth = auth if isinstance(auth, SyncAuth) else None
         given: dict[str, Any] = {}
         if timeout is not _DEFAULT:
             given["timeout"] = timeout
@@ -570,10 +634,14 @@ class Session:
         self._engine = ClientSession(
             base_url, connector=connector if connector is not None else TCPConnector(),
             cookies=cookies, cookie_jar=cookie_jar, headers=headers,
-            auth=None if self._caller_auth else auth, raise_for_status=raise_for_status,
+            auth=auth_option(auth), raise_for_status=raise_for_status,
             max_redirects=max_redirects, trust_env=trust_env, auto_decompress=auto_decompress,
-            ssl=_tls_setting(verify, cert), **given,
+            proxy=proxies if proxies is not None else {},
+            proxy_auth=_proxy_auth(proxy_auth), **given,
         )
+        if ssl is not None or verify is not True or cert is not None or fingerprint is not None:
+            self._engine.ssl = requests_ssl(self._engine.ssl, ssl=ssl, verify=verify, cert=cert,
+                                            fingerprint=fingerprint)
         _live_connectors.add(self._engine.connector)
         self._generation = -1  # the loop generation it was last used in; -1: never used
         self._lock = threading.Lock()
@@ -604,8 +672,7 @@ class Session:
 
     def request(self, method: str, url: Any, **kwargs: Any) -> Response:
         """Send a request and wait for the response (see the module docs for arguments)."""
-        return _call(self._engine_session(), method, url, kwargs, session_hooks=self.hooks,
-                     caller_auth=self._caller_auth)
+        return _call(self._engine_session(), method, url, kwargs, session_hooks=self.hooks)
 
     # -- settings: views onto the engine session --------------------------------------
 
@@ -618,20 +685,47 @@ class Session:
         "Whether a 4xx/5xx response raises HTTPError (after the hooks have seen it).")
     max_body_size: _EngineSetting[int | None] = _EngineSetting(
         "The largest body .content accepts (1 GiB; None: no limit).")
-    trust_env: _EngineSetting[bool] = _EngineSetting("Whether .netrc credentials are used.")
+    trust_env: _EngineSetting[bool] = _EngineSetting(
+        "Whether the environment is read: HTTP(S)_PROXY, ALL_PROXY, NO_PROXY, .netrc, and a "
+        "CA bundle named by REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, SSL_CERT_FILE or SSL_CERT_DIR "
+        "(False).")
     cookie_jar: _EngineSetting[Any] = _EngineSetting(
         "The engine CookieJar (use it on the loop thread; :attr:`cookies` from any thread).")
 
     @property
     def auth(self) -> Any:
-        """The default auth (BasicAuth, an AuthFlow...); ``s.auth = ("u", "p")`` works."""
-        return self._caller_auth or self._engine.auth
+        """The default auth (BasicAuth, an AuthFlow, a sync flow or callable...);
+        ``s.auth = ("u", "p")`` works."""
+        auth = self._engine.auth
+        return auth.auth if isinstance(auth, SyncAuth) else auth
 
     @auth.setter
     def auth(self, auth: Any) -> None:
-        auth = auth_option(auth)
-        self._caller_auth = auth if isinstance(auth, SyncAuth) else None
-        self._engine.auth = None if self._caller_auth else auth
+        self._engine.auth = auth_option(auth)
+
+    @property
+    def proxies(self) -> dict[str, str]:
+        """requests-style proxies, ``{"http": url, "https": url, "all": url,
+        "https://host": url}``: the engine session's mapping itself, so changes reach
+        later requests. A call's ``proxies=`` are merged over it; ``proxy=`` replaces it."""
+        proxy = self._engine.proxy
+        if not isinstance(proxy, dict):
+            proxy = {} if not proxy else {"all": str(proxy)}
+            self._engine.proxy = proxy
+        return proxy
+
+    @proxies.setter
+    def proxies(self, proxies: Any) -> None:
+        self._engine.proxy = proxies if proxies is not None else {}
+
+    @property
+    def proxy_auth(self) -> BasicAuth | None:
+        """The default proxy credentials; ``s.proxy_auth = ("u", "p")`` works."""
+        return self._engine.proxy_auth
+
+    @proxy_auth.setter
+    def proxy_auth(self, auth: Any) -> None:
+        self._engine.proxy_auth = _proxy_auth(auth)
 
     @property
     def verify(self) -> bool | str:
@@ -640,7 +734,7 @@ class Session:
 
     @verify.setter
     def verify(self, verify: Any) -> None:
-        self._engine.ssl = _tls_setting(verify, self.cert)
+        self._engine.ssl = self._engine.ssl.replace(verify=verify)
 
     @property
     def cert(self) -> str | tuple[str, str] | None:
@@ -649,7 +743,7 @@ class Session:
 
     @cert.setter
     def cert(self, cert: Any) -> None:
-        self._engine.ssl = _tls_setting(self.verify, cert)
+        self._engine.ssl = self._engine.ssl.replace(cert=cert)
 
     @property
     def cookies(self) -> CookiesView:
@@ -736,11 +830,6 @@ class Session:
         return f"<syncwrap.Session {state}>"
 
 
-def _tls_setting(verify: Any, cert: Any) -> Any:
-    """The engine session's ``ssl`` for requests' ``verify``/``cert`` (None: the connector's)."""
-    return None if verify is True and cert is None else ssl_for(verify, cert)
-
-
 def _rebuilt(old: ClientSession) -> ClientSession:
     """A new engine session with ``old``'s settings and a new, empty pool (after a fork).
 
@@ -752,6 +841,7 @@ def _rebuilt(old: ClientSession) -> ClientSession:
         auth=old.auth, raise_for_status=old.raise_for_status, timeout=old.timeout,
         auto_decompress=old.auto_decompress, trust_env=old.trust_env,
         max_redirects=old.max_redirects, max_body_size=old.max_body_size, ssl=old.ssl,
+        proxy=old.proxy, proxy_auth=old.proxy_auth,
     )
     new.headers = old.headers
     old.detach()  # its connections belong to the parent process: never touched here

@@ -9,6 +9,8 @@ code catching those keeps working::
     ├── ClientConnectionError (ConnectionError)
     │   ├── ClientOSError (also OSError)
     │   │   └── ClientConnectorError
+    │   │       ├── ClientConnectorDNSError     the name did not resolve
+    │   │       ├── UnixClientConnectorError    (has .path)
     │   │       ├── SSLError
     │   │       │   └── FingerprintMismatch
     │   │       └── ProxyError
@@ -48,6 +50,8 @@ __all__ = [
     "ConnectionError",
     "ClientOSError",
     "ClientConnectorError",
+    "ClientConnectorDNSError",
+    "UnixClientConnectorError",
     "ServerDisconnectedError",
     "Timeout",
     "ConnectTimeout",
@@ -115,10 +119,24 @@ class ClientConnectorError(ClientOSError):
             self.os_error = None
             super().__init__(None, os_error)
             reason = os_error
+        self._reason = reason
         self._message = f"Cannot connect to host {host}:{port} [{reason}]"
 
     def __str__(self) -> str:
         return self._message
+
+
+class ClientConnectorDNSError(ClientConnectorError):
+    """The host's name did not resolve (no such name, or no DNS answer)."""
+
+
+class UnixClientConnectorError(ClientConnectorError):
+    """Connecting to the Unix socket ``path`` failed (missing, refused, not a socket)."""
+
+    def __init__(self, path: str, host: str, port: int | None, os_error: OSError | str) -> None:
+        super().__init__(host, port, os_error)
+        self.path = path
+        self._message = f"Cannot connect to unix socket {path} [{self._reason}]"
 
 
 class ServerDisconnectedError(ClientConnectionError):
@@ -262,7 +280,21 @@ class FingerprintMismatch(SSLError):
 
 
 class ProxyError(ClientConnectorError):
-    """The proxy refused or failed the connection (CONNECT not answered 200)."""
+    """The proxy could not be reached, or refused the tunnel (CONNECT not answered 2xx,
+    a SOCKS refusal). ``host`` and ``port`` are the proxy's; ``status`` is its HTTP
+    answer to CONNECT (407: proxy credentials missing or wrong), else None, and
+    ``headers`` that answer's headers."""
+
+    def __init__(self, host: str, port: int | None, os_error: OSError | str, *,
+                 status: int | None = None, headers: Any = None, message: str | None = None
+                 ) -> None:
+        super().__init__(host, port, os_error)
+        self.status = status
+        self.headers = headers
+        if message is not None:
+            self._message = message
+        else:
+            self._message = self._message.replace("to host", "to proxy", 1)
 
 
 class WSServerHandshakeError(ClientResponseError):

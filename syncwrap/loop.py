@@ -167,8 +167,8 @@ def run(
 
     ``timeout`` bounds the wait (raising :class:`syncwrap.Timeout`). Ctrl-C while
     waiting cancels the coroutine and raises KeyboardInterrupt at once.
-    ``while_waiting`` (the facade's upload feeder) runs in the calling thread once the
-    coroutine is submitted, before the wait; an exception it raises cancels the
+    ``while_waiting`` (the facade's service of user code) runs in the calling thread once
+    the coroutine is submitted, before the wait; an exception it raises cancels the
     coroutine, as Ctrl-C does, and is raised here.
     """
     current = _loop_thread()

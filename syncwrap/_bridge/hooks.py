@@ -5,8 +5,9 @@
 ``fn(response, stream=, timeout=, verify=, cert=, proxies=)`` — write it as
 ``def fn(r, *args, **kwargs)``, as requests documents — with the facade
 :class:`~syncwrap.Response`, in the thread that made the call (never on the
-loop thread). A hook that returns something other than None replaces the
-response for the hooks after it and for the caller, as in requests.
+loop thread: :mod:`syncwrap._bridge.caller` has that thread run them). A hook
+that returns something other than None replaces the response for the hooks
+after it and for the caller, as in requests.
 
 Hooks run for each redirect response (``r.history``, oldest first), then for
 the final response. Unlike requests, where a request's hooks replace the
@@ -20,12 +21,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from yarl import URL
-
-from .auth import SyncAuth, request_url
-
-__all__ = ["HOOKS", "default_hooks", "normalize_hooks", "dispatch_hook", "collect", "send",
-           "hook_kwargs"]
+__all__ = ["HOOKS", "default_hooks", "normalize_hooks", "dispatch_hook", "collect",
+           "run_hooks", "hook_kwargs"]
 
 HOOKS = ("response",)
 
@@ -73,36 +70,13 @@ def collect(session_hooks: Mapping[str, Any] | None, request_hooks: Any) -> list
     return hooks
 
 
-def send(
-    send_once: Callable[[dict[str, Any]], Any],
-    method: str,
-    url: Any,
-    kwargs: dict[str, Any],
-    *,
-    hooks: list[Hook],
-    hook_kwargs: dict[str, Any],
-    base_url: Any = None,
-) -> Any:
-    """One facade request: a facade-level auth (sync flow or callable), then the hooks.
-
-    ``send_once(kwargs)`` performs the request on the loop and returns a Response.
-    raise_for_status is not checked here: the engine owns it (the caller lets it
-    raise after the hooks have seen the response).
-    """
-    auth = kwargs.get("auth")
-    if isinstance(auth, SyncAuth):
-        kwargs = dict(kwargs)
-        del kwargs["auth"]
-        full_url: URL = request_url(url, kwargs.get("params"), base_url)
-        response = auth.send(send_once, method, full_url, kwargs)
-    else:
-        response = send_once(kwargs)
-    if hooks:
-        history = response.history
-        for index, previous in enumerate(history):
-            history[index] = dispatch_hook(hooks, previous, **hook_kwargs)
-        response = dispatch_hook(hooks, response, **hook_kwargs)
-    return response
+def run_hooks(hooks: list[Hook], response: Any, hook_kwargs: dict[str, Any]) -> Any:
+    """In the calling thread: the hooks for each redirect response (replacing them in
+    ``response.history``), then for ``response``; what the last hook left is returned."""
+    history = response.history
+    for index, previous in enumerate(history):
+        history[index] = dispatch_hook(hooks, previous, **hook_kwargs)
+    return dispatch_hook(hooks, response, **hook_kwargs)
 
 
 def hook_kwargs(kwargs: Mapping[str, Any], *, timeout: Any, verify: Any,

@@ -1,19 +1,20 @@
 """Request bodies in the blocking facade: ``files=``, and sync iterables fed by the caller.
 
 A sync generator or iterator given as ``data=`` is user code, so it never runs on the
-loop thread. :func:`prepare_body` swaps it for a :class:`CallerIterablePayload`, and
-:func:`run_request` has the *calling* thread iterate it while it waits for the
-response, handing chunks to the loop through a bounded :class:`UploadChannel`::
+loop thread. :func:`prepare_body` swaps it for a :class:`CallerIterablePayload`. When the
+engine starts writing the body, the payload has the *calling* thread (which serves the
+loop's jobs while it waits for the response: :mod:`syncwrap._bridge.caller`) iterate it,
+handing chunks to the loop through a bounded :class:`~syncwrap._bridge.channel.ByteChannel`::
 
     calling thread                                     loop thread
-    loop.run(request, while_waiting=feed) ──submit──►  _request → _send → _write_body
-    feed: wait until the body is wanted   ◄──start───  payload.write(writer)
-          for chunk in generator:                        while chunk := await channel.get():
-              channel.put(chunk)          ──chunk──►         await writer.write(chunk)
-              (blocks at HIGH_WATER bytes ◄──space───    (the socket's own backpressure)
-               queued, until LOW_WATER)
-          channel.finish()                ───EOF───►     writer.finish()
-    then waits for the response as any call does
+    Caller.run(request) ──────submit─────────────────►  _request → _send → _write_body
+    serve: jobs.get()    ◄────post(feed)─────────────   payload.write(writer)
+    feed:  for chunk in generator:                        while chunk := await channel.take():
+               channel.put(chunk)     ──chunk──►              await writer.write(chunk)
+               (blocks at HIGH_WATER bytes  ◄──space───   (the socket's own backpressure)
+                queued, until half of it)
+           channel.finish()           ───EOF───►          writer.finish()
+    serve: jobs.get() until the call ends
 
 Memory stays bounded: at most HIGH_WATER bytes (plus one chunk) wait in the channel.
 The body is sent chunked, never buffered to learn its length, unless the caller set a
@@ -31,143 +32,25 @@ connection is closed, never pooled.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
-import threading
-from collections import deque
-from collections.abc import Coroutine, Iterable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-from .. import loop as loop_thread
 from ..engine.multipart import FormData, requests_files_to_formdata
 from ..engine.payload import Payload, get_payload, is_file_object
-from ..exceptions import BodyNotReplayableError, ClientPayloadError
+from ..exceptions import BodyNotReplayableError
+from .caller import current
+from .channel import ByteChannel
 
-__all__ = [
-    "UploadChannel",
-    "CallerIterablePayload",
-    "is_sync_iterable",
-    "prepare_body",
-    "run_request",
-]
+__all__ = ["CallerIterablePayload", "is_sync_iterable", "prepare_body"]
 
-T = TypeVar("T")
-
-#: The caller blocks once this many bytes wait in the channel ...
+#: The caller blocks once this many bytes wait in the channel, and resumes when the
+#: loop has drained it to half as many.
 HIGH_WATER = 4 * 1024 * 1024
-#: ... and resumes when the loop has drained it down to this.
-LOW_WATER = HIGH_WATER // 2
 #: Larger items are written in slices of this size (bounded socket buffers).
 MAX_WRITE = 1024 * 1024
 
 _BYTES_LIKE = (bytes, bytearray, memoryview)
-
-
-class UploadChannel:
-    """A bounded, thread-safe queue of body chunks: the caller puts, the loop gets.
-
-    States: not started (the caller waits before touching the generator), started,
-    finished (EOF), closed (the request no longer wants data; ``put`` returns False).
-    """
-
-    def __init__(self, high_water: int = HIGH_WATER, low_water: int | None = None) -> None:
-        self._cond = threading.Condition(threading.Lock())
-        self._chunks: deque[bytes] = deque()
-        self._size = 0
-        self._high_water = max(high_water, 1)
-        self._low_water = self._high_water // 2 if low_water is None else low_water
-        self._started = False
-        self._eof = False
-        self._closed = False
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._waiter: asyncio.Future[None] | None = None
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    @property
-    def buffered(self) -> int:
-        return self._size
-
-    # -- the loop side -------------------------------------------------------------
-
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        """The engine is ready for the body: let the caller start iterating."""
-        with self._cond:
-            self._loop = loop
-            self._started = True
-            self._cond.notify_all()
-
-    async def get(self) -> bytes | None:
-        """The next chunk, or None at the end of the body."""
-        while True:
-            with self._cond:
-                if self._chunks:
-                    chunk = self._chunks.popleft()
-                    self._size -= len(chunk)
-                    if self._size <= self._low_water:
-                        self._cond.notify_all()
-                    return chunk
-                if self._eof:
-                    return None
-                if self._closed:
-                    raise ClientPayloadError("data=: the upload was abandoned by the caller")
-                assert self._loop is not None, "start() first"
-                self._waiter = waiter = self._loop.create_future()
-            await waiter
-
-    def close(self) -> None:
-        """The request is over (any thread): drop queued chunks, release the caller."""
-        with self._cond:
-            self._closed = True
-            self._chunks.clear()
-            self._size = 0
-            self._cond.notify_all()
-            waiter, self._waiter = self._waiter, None
-        self._wake(waiter)
-
-    # -- the caller side ---------------------------------------------------------------
-
-    def wait_started(self) -> bool:
-        """Block until the engine wants the body (True) or the request ended (False)."""
-        with self._cond:
-            while not self._started and not self._closed:
-                self._cond.wait()
-            return not self._closed
-
-    def put(self, chunk: bytes) -> bool:
-        """Queue a chunk, blocking while the channel is full; False once it is closed."""
-        with self._cond:
-            while self._chunks and self._size >= self._high_water and not self._closed:
-                self._cond.wait()
-            if self._closed:
-                return False
-            self._chunks.append(chunk)
-            self._size += len(chunk)
-            waiter, self._waiter = self._waiter, None
-        self._wake(waiter)
-        return True
-
-    def finish(self) -> None:
-        """The body is complete."""
-        with self._cond:
-            self._eof = True
-            waiter, self._waiter = self._waiter, None
-        self._wake(waiter)
-
-    def _wake(self, waiter: asyncio.Future[None] | None) -> None:
-        if waiter is None or self._loop is None:
-            return
-        try:
-            self._loop.call_soon_threadsafe(_set_if_pending, waiter)
-        except RuntimeError:  # the loop is closed (interpreter exit)
-            pass
-
-
-def _set_if_pending(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_result(None)
 
 
 class CallerIterablePayload(Payload):
@@ -183,7 +66,7 @@ class CallerIterablePayload(Payload):
     def __init__(self, iterable: Iterable[Any], *, high_water: int = HIGH_WATER, **kw: Any):
         super().__init__(**kw)
         self._iterable = iterable
-        self.channel = UploadChannel(high_water)
+        self.channel = ByteChannel(high_water)
         self._used = False
 
     async def write(self, writer: Any) -> None:
@@ -193,14 +76,17 @@ class CallerIterablePayload(Payload):
             )
         self._used = True
         channel = self.channel
-        channel.start(asyncio.get_running_loop())
-        while (chunk := await channel.get()) is not None:
-            if len(chunk) <= MAX_WRITE:
-                await writer.write(chunk)
-            else:
-                view = memoryview(chunk)
-                for start in range(0, len(view), MAX_WRITE):
-                    await writer.write(view[start : start + MAX_WRITE])
+        current().post(self.feed)  # the calling thread iterates from now on
+        try:
+            while (chunk := await channel.take()) is not None:
+                if len(chunk) <= MAX_WRITE:
+                    await writer.write(chunk)
+                else:
+                    view = memoryview(chunk)
+                    for start in range(0, len(view), MAX_WRITE):
+                        await writer.write(view[start : start + MAX_WRITE])
+        finally:
+            channel.close()  # sent, failed or cancelled: the caller stops feeding
 
     async def close(self) -> None:
         self.channel.close()
@@ -208,8 +94,8 @@ class CallerIterablePayload(Payload):
     def feed(self) -> None:
         """Iterate the body into the channel (in the calling thread; blocks)."""
         channel = self.channel
-        if not channel.wait_started():
-            return  # the request ended before it wanted the body: nothing was consumed
+        if channel.closed:
+            return  # the request ended before this thread got here: nothing was consumed
         iterator = iter(self._iterable)
         complete = False
         try:
@@ -281,21 +167,3 @@ def prepare_body(kwargs: dict[str, Any]) -> CallerIterablePayload | None:
     if not isinstance(data, str):
         kwargs["data"] = get_payload(data)
     return None
-
-
-async def _closing(coro: Coroutine[Any, Any, T], channel: UploadChannel) -> T:
-    try:
-        return await coro
-    finally:
-        channel.close()  # whatever happened, the caller stops feeding
-
-
-def run_request(coro: Coroutine[Any, Any, T], upload: CallerIterablePayload | None) -> T:
-    """``loop.run(coro)``, feeding ``upload`` (if any) from this thread meanwhile."""
-    if upload is None:
-        return loop_thread.run(coro)
-    try:
-        return loop_thread.run(_closing(coro, upload.channel), while_waiting=upload.feed)
-    finally:
-        if inspect.getcoroutinestate(coro) == inspect.CORO_CREATED:
-            coro.close()  # refused by run() (e.g. called on the loop thread): never started

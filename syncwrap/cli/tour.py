@@ -41,8 +41,8 @@ def _has_brotli() -> bool:
     return any(importlib.util.find_spec(name) for name in ("brotli", "brotlicffi"))
 
 
-def build_steps() -> list[Step]:
-    codings = ("gzip", "deflate", "brotli") if _has_brotli() else ("gzip", "deflate")
+def _first_steps() -> list[Step]:
+    """The module-level verbs, a Session, request bodies and response fields."""
     return [
         Step(
             "Module-level get() with query parameters",
@@ -96,6 +96,12 @@ def build_steps() -> list[Step]:
                 "len(r3.text) < len(r3.content)",
             ],
         ),
+    ]
+
+
+def _response_steps(codings: tuple[str, ...]) -> list[Step]:
+    """Redirects, errors, timeouts, decoding and streaming."""
+    return [
         Step(
             "Redirects and history",
             [
@@ -168,6 +174,12 @@ def build_steps() -> list[Step]:
             ],
             ["len(buf.getvalue()) == 50000"],
         ),
+    ]
+
+
+def _session_steps() -> list[Step]:
+    """Authentication, cookies, threads and the engine underneath."""
+    return [
         Step(
             "Basic authentication",
             [
@@ -228,6 +240,12 @@ def build_steps() -> list[Step]:
             ['_ == [200, 201, 418]'],
         ),
     ]
+
+
+def build_steps() -> list[Step]:
+    """Every stop of the tour, in order."""
+    codings = ("gzip", "deflate", "brotli") if _has_brotli() else ("gzip", "deflate")
+    return _first_steps() + _response_steps(codings) + _session_steps()
 
 
 STEPS = build_steps()

@@ -7,12 +7,12 @@ from ..exceptions import *  # noqa: F403
 from ..exceptions import __all__ as _exc_all
 from .auth import BasicAuth
 from .auth_flow import AuthFlow, AuthRequest
-from .connector import BaseConnector, Connection, TCPConnector
+from .connector import BaseConnector, Connection, TCPConnector, UnixConnector
 from .cookies import CookieJar, DummyCookieJar
 from .digest import DigestAuth
 from .multipart import FormData, MultipartWriter
 from .payload import BytesPayload, JsonPayload, Payload, StringPayload
-from .resolver import DefaultResolver, ThreadedResolver
+from .resolver import AbstractResolver, AsyncResolver, DefaultResolver, ThreadedResolver
 from .response import ClientResponse, ContentTypeError, RequestInfo
 from .session import ClientSession, request
 from .streams import StreamReader
@@ -22,6 +22,8 @@ from .tracing import *  # noqa: F403
 from .tracing import __all__ as _tracing_all
 
 __all__ = [
+    "AbstractResolver",
+    "AsyncResolver",
     "AuthFlow",
     "AuthRequest",
     "BasicAuth",
@@ -46,6 +48,7 @@ __all__ = [
     "StringPayload",
     "TCPConnector",
     "ThreadedResolver",
+    "UnixConnector",
     "request",
     *_exc_all,
     *_tracing_all,

@@ -3,12 +3,14 @@
 :class:`TCPConnector` keeps a pool of keep-alive connections keyed by
 (host, port, TLS settings), enforces ``limit`` and ``limit_per_host`` by making
 callers wait for a free slot, resolves names through a TTL-cached resolver and
-connects with happy eyeballs.
+connects with happy eyeballs. :class:`UnixConnector` sends every request to
+one Unix socket; either connector opens the socket an ``http+unix`` URL names.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import ssl as ssl_module
 from collections import deque
@@ -16,20 +18,27 @@ from typing import Any, NamedTuple
 
 import aiohappyeyeballs
 
-from ..exceptions import ClientConnectorError, ConnectTimeout, SSLError
+from ..exceptions import ClientConnectorDNSError, ClientConnectorError, ConnectTimeout, SSLError
 from . import tracing as _tracing
 from .http1.connection import ResponseHandler
 from .resolver import DefaultResolver, DNSCache
 from .tls import resolve_ssl
+from .tunnel import open_via_proxy
+from .unix import open_unix_socket
 
-__all__ = ["ConnectionKey", "Connection", "BaseConnector", "TCPConnector"]
+__all__ = ["ConnectionKey", "Connection", "BaseConnector", "TCPConnector", "UnixConnector"]
 
 
 class ConnectionKey(NamedTuple):
+    """What pooled connections are shared by: the target, its TLS, and the proxy
+    (a :class:`~syncwrap.engine.proxy.ProxySpec`, or None for a direct connection)."""
+
     host: str
     port: int
     is_ssl: bool
     ssl: Any
+    proxy: Any = None
+    path: str | None = None  # the Unix socket an http+unix URL names
 
 
 class Connection:
@@ -100,6 +109,16 @@ class BaseConnector:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The loop the connections live on: the running loop, bound on first use."""
+        return self._loop or self._get_loop()
+
+    @property
+    def has_connections(self) -> bool:
+        """Whether any connection is open, in use or idle."""
+        return bool(self._acquired or self._idle)
 
     def _get_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
@@ -240,7 +259,7 @@ class BaseConnector:
         if protocol in acquired:
             acquired.remove(protocol)
             self._untake(key)
-        if self._closed or self.force_close or not protocol.is_reusable():
+        if self._closed or self.force_close or not protocol.reusable:
             protocol.close()
         else:
             protocol.detach()
@@ -332,8 +351,9 @@ async def _traced(signal: Any, conn: Connection) -> None:
 class TCPConnector(BaseConnector):
     """Connections over TCP, with TLS for https.
 
-    ``ssl``: True (verify with certifi's CA bundle), False (no verification) or
-    an ``ssl.SSLContext``; a request's ``ssl=`` overrides it.
+    ``ssl``: True (verify with certifi's CA bundle), False (no verification),
+    an ``ssl.SSLContext``, a Fingerprint or an SSLConfig
+    (:func:`~syncwrap.engine.tls.ssl_for`); a request's ``ssl=`` overrides it.
     """
 
     def __init__(
@@ -372,6 +392,10 @@ class TCPConnector(BaseConnector):
         )
         self._ssl = resolve_ssl(ssl, verify_ssl=verify_ssl, ssl_context=ssl_context,
                                 fingerprint=fingerprint)
+        if resolver is not None and not callable(getattr(resolver, "resolve", None)):
+            raise TypeError("resolver=: expected a resolver with an async resolve(host, port, "
+                            f"family) method (see AbstractResolver), got {resolver!r}")
+        self._resolver_owner = resolver is None
         self._dns = DNSCache(resolver or DefaultResolver(), ttl=ttl_dns_cache,
                              enabled=use_dns_cache)
         self._family = family
@@ -393,27 +417,36 @@ class TCPConnector(BaseConnector):
         self._dns.clear(host, port)
 
     async def _create_connection(self, key: ConnectionKey, timeout: Any) -> ResponseHandler:
+        if key.path is not None:
+            return await open_unix_socket(key.path, key, timeout)
         sock_connect = getattr(timeout, "sock_connect", None)
+        opening = self._open(key) if key.proxy is None else open_via_proxy(self, key)
         if sock_connect:
             try:
-                return await asyncio.wait_for(self._open(key), sock_connect)
+                return await asyncio.wait_for(opening, sock_connect)
             except asyncio.TimeoutError:
+                via = f" through the proxy {key.proxy.url}" if key.proxy is not None else ""
                 raise ConnectTimeout(
-                    f"Connection to {key.host}:{key.port} timed out after {sock_connect} s"
+                    f"Connection to {key.host}:{key.port}{via} timed out after {sock_connect} s"
                 ) from None
-        return await self._open(key)
+        return await opening
 
-    async def _open(self, key: ConnectionKey) -> ResponseHandler:
-        loop = self._get_loop()
+    async def resolve(self, host: str, port: int) -> list[dict[str, Any]]:
+        """The addresses of ``host`` through the DNS cache and the resolver (aiohttp-style
+        dicts); a failure raises ClientConnectorError naming ``host:port``."""
         traces = _tracing.current_traces()
         try:
             if traces:
-                results = await _tracing.traced_resolve(self._dns, traces, key.host, key.port,
-                                                        self._family)
-            else:
-                results = await self._dns.resolve(key.host, key.port, family=self._family)
+                return await _tracing.traced_resolve(self._dns, traces, host, port,  # type: ignore[no-any-return]
+                                                     self._family)
+            return await self._dns.resolve(host, port, family=self._family)
         except OSError as exc:
-            raise ClientConnectorError(key.host, key.port, exc) from exc
+            raise ClientConnectorDNSError(host, port, exc) from exc
+
+    async def open_socket(self, host: str, port: int) -> socket.socket:
+        """A connected TCP socket to ``host:port`` (resolved, then happy eyeballs, from
+        ``local_addr`` if set); a failure raises ClientConnectorError naming ``host:port``."""
+        results = await self.resolve(host, port)
         addr_infos = [
             (r["family"], socket.SOCK_STREAM, r["proto"], "",
              (r["host"], r["port"], 0, 0) if r["family"] == socket.AF_INET6
@@ -424,36 +457,90 @@ class TCPConnector(BaseConnector):
         if self._local_addr is not None:
             local = [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", self._local_addr)]
         try:
-            sock = await aiohappyeyeballs.start_connection(
+            return await aiohappyeyeballs.start_connection(
                 addr_infos,
                 local_addr_infos=local,
                 happy_eyeballs_delay=self._happy_eyeballs_delay,
                 interleave=self._interleave,
-                loop=loop,
+                loop=self._get_loop(),
             )
         except OSError as exc:
-            raise ClientConnectorError(key.host, key.port, exc) from exc
-        sslcontext = key.ssl.context if key.is_ssl else None
+            raise ClientConnectorError(host, port, exc) from exc
+
+    async def _open(self, key: ConnectionKey) -> ResponseHandler:
+        sock = await self.open_socket(key.host, key.port)
+        return await self.start_protocol(sock, key.host, key.port, key.ssl if key.is_ssl else None)
+
+    async def start_protocol(self, sock: socket.socket, host: str, port: int, ssl: Any = None,
+                             factory: Any = None) -> Any:
+        """Run the HTTP/1.1 protocol (or ``factory()``) on the connected ``sock``, over TLS
+        to ``host`` when ``ssl`` (an SSLConfig, pin included) is given. The socket is closed
+        on failure: SSLError or ClientConnectorError naming ``host:port``."""
+        loop = self._get_loop()
+        sslcontext = ssl.context if ssl is not None else None
         try:
             _, protocol = await loop.create_connection(
-                lambda: ResponseHandler(loop),
+                factory or (lambda: ResponseHandler(loop)),
                 sock=sock,
                 ssl=sslcontext,
-                server_hostname=key.host if sslcontext is not None else None,
+                server_hostname=(ssl.server_hostname or host) if sslcontext is not None else None,
             )
         except ssl_module.SSLError as exc:
             sock.close()
-            raise SSLError(key.host, key.port, exc) from exc
+            raise SSLError(host, port, exc) from exc
         except OSError as exc:
             sock.close()
-            raise ClientConnectorError(key.host, key.port, exc) from exc
+            raise ClientConnectorError(host, port, exc) from exc
         except BaseException:
             sock.close()
             raise
-        if key.is_ssl:
-            key.ssl.check(protocol.transport, key.host, key.port)
-        return protocol  # type: ignore[return-value]
+        if ssl is not None:
+            ssl.check(protocol.transport, host, port)
+        return protocol
 
     async def close(self) -> None:
+        """Close every connection, and the resolver if the connector made it."""
         self._close_now()
-        await self._dns.resolver.close() if hasattr(self._dns.resolver, "close") else None
+        if self._resolver_owner:
+            await self._dns.resolver.close()
+
+
+class UnixConnector(BaseConnector):
+    """Connections to one Unix socket: every request goes to ``path``.
+
+    The URL's host is only used for the Host header (and pool keys), as in
+    aiohttp: ``session.get("http://docker/info")`` asks the socket for
+    ``/info`` with ``Host: docker``. An https URL gets TLS over the socket. An
+    ``http+unix`` URL still goes to the socket it names. The other arguments
+    are :class:`BaseConnector`'s: keep-alive pooling and limits work as over TCP.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        limit: int | None = 100,
+        limit_per_host: int | None = 0,
+        keepalive_timeout: float | None = 15.0,
+        force_close: bool = False,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        if not isinstance(path, str | os.PathLike) or not os.fspath(path):
+            raise TypeError(f"path=: expected the socket's path as a str, got {path!r}")
+        self._path = os.fspath(path)
+        self._init_kwargs = {"limit": limit, "limit_per_host": limit_per_host,
+                             "keepalive_timeout": keepalive_timeout, "force_close": force_close}
+        super().__init__(limit=limit, limit_per_host=limit_per_host,
+                         keepalive_timeout=keepalive_timeout, force_close=force_close, loop=loop)
+
+    @property
+    def path(self) -> str:
+        """The socket's path."""
+        return self._path
+
+    def clone(self) -> UnixConnector:
+        """A new, empty connector with the same settings (used after fork)."""
+        return type(self)(self._path, **self._init_kwargs)
+
+    async def _create_connection(self, key: ConnectionKey, timeout: Any) -> ResponseHandler:
+        return await open_unix_socket(key.path or self._path, key, timeout)

@@ -14,9 +14,14 @@ from typing import Any
 
 from multidict import CIMultiDict
 
-from ..exceptions import ClientConnectionError, ClientOSError, ServerDisconnectedError
+from ..exceptions import (
+    ClientConnectionError,
+    ClientOSError,
+    ConnectTimeout,
+    ServerDisconnectedError,
+)
 from .connector import BaseConnector, ConnectionKey
-from .http1.connection import BodyWriter
+from .http1.body_writer import BodyWriter
 from .http1.parser import ResponseHead
 from .http1.writer import Compressor
 from .options import ExchangeOptions
@@ -57,7 +62,7 @@ async def send(
         if conn is None:  # traced requests report reuse through connect()
             conn = await connect(connector, key, timer, timeouts)
         protocol = conn.protocol
-        reused = protocol.response_complete  # a fresh protocol has never completed one
+        reused = protocol.reused  # a fresh protocol has never completed one
         if timer.active:
             timer.attach(protocol)
         writer_task = None
@@ -80,10 +85,7 @@ async def send(
             conn.close()
             if writer_task is not None:
                 writer_task.cancel()
-            nothing_received = (
-                protocol._parser is not None and not protocol._parser.received_any
-            )
-            if reused and nothing_received and attempt + 1 < attempts:
+            if reused and protocol.received_nothing and attempt + 1 < attempts:
                 continue
             if isinstance(exc, ServerDisconnectedError):
                 raise
@@ -94,7 +96,7 @@ async def send(
                 writer_task.cancel()
             raise
         if writer_task is not None and not writer_task.done():
-            protocol.should_close = True  # the server answered before the body was sent
+            protocol.abandon()  # the server answered before the body was sent
             writer_task.cancel()
         request_info = prepared.request_info
         return ClientResponse(
@@ -123,8 +125,6 @@ async def connect(connector: BaseConnector, key: ConnectionKey, timer: DeadlineT
                         connector.connect(key, timeouts), timeouts.connect
                     )
                 except asyncio.TimeoutError as exc:
-                    from ..exceptions import ConnectTimeout
-
                     if isinstance(exc, ConnectTimeout):
                         raise
                     raise ConnectTimeout(
@@ -139,7 +139,7 @@ async def connect(connector: BaseConnector, key: ConnectionKey, timer: DeadlineT
 async def _write_body(protocol: Any, payload: Payload, options: ExchangeOptions,
                       headers: CIMultiDict[str]) -> None:
     if options.expect100 and not await protocol.wait_continue():
-        protocol.should_close = True
+        protocol.abandon()
         return
     chunked = "chunked" in headers.get("Transfer-Encoding", "").lower()
     writer = BodyWriter(protocol, chunked=chunked,
@@ -155,6 +155,6 @@ def _report_writer_error(protocol: Any) -> Callable[[asyncio.Future[None]], None
             return
         exc = task.exception()
         if exc is not None:
-            protocol._fail(exc)
+            protocol.fail(exc)
 
     return done

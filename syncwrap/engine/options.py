@@ -4,13 +4,14 @@
 applies to every request. :func:`request_options` checks a call's keyword arguments
 (raising at the call, naming the argument) and merges them with those defaults into
 a :class:`RequestOptions`; :meth:`RequestOptions.redirected` gives the options of the
-next hop after a redirect. No I/O here: plain function calls.
+next hop after a redirect; :func:`proxy_route` is its proxy settings. No I/O here:
+plain function calls.
 """
 
 from __future__ import annotations
 
 import json as _json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -22,14 +23,16 @@ from .auth_flow import check_auth
 from .http1.parser import HeaderLimits
 from .http1.writer import COMMON_METHODS, Compressor, validate_method
 from .payload import JsonPayload, Payload, get_payload
+from .proxy import ProxyRoute
 from .redirects import REDIRECT_STATUSES, RedirectHop
 from .request import build_url, merge_headers
 from .response import DEFAULT_MAX_BODY_SIZE, check_max_body_size
 from .streams import DEFAULT_HIGH_WATER
 from .timeouts import DEFAULT_TIMEOUT, ClientTimeout, to_client_timeout
-from .tls import SSLConfig, resolve_ssl
+from .tls import SSLConfig, ca_from_env, resolve_ssl
 
-__all__ = ["UNSET", "ExchangeOptions", "SessionDefaults", "RequestOptions", "request_options"]
+__all__ = ["UNSET", "ExchangeOptions", "SessionDefaults", "RequestOptions", "request_options",
+           "proxy_route"]
 
 #: "Not given" for arguments where None means something (``timeout=None``: no limit).
 UNSET: Any = object()
@@ -60,7 +63,8 @@ class SessionDefaults:
     """The settings every request of a session starts from (the session's properties
     read and write them; call :meth:`refresh` after changing ``timeout`` or
     ``max_body_size``). ``trace_configs``: the session's list (traced requests'
-    signals get a copy of the headers)."""
+    signals get a copy of the headers). ``proxy`` (a URL, a requests-style mapping
+    or None) and ``proxy_auth`` are the default proxy settings (:class:`.proxy.ProxyRoute`)."""
 
     base_url: URL | None = None
     headers: CIMultiDict[str] = field(default_factory=CIMultiDict)
@@ -77,6 +81,8 @@ class SessionDefaults:
     limits: HeaderLimits = field(default_factory=HeaderLimits)
     trust_env: bool = False
     trace_configs: list[Any] = field(default_factory=list)
+    proxy: Any = None
+    proxy_auth: BasicAuth | None = None
     exchange: ExchangeOptions = field(init=False)
 
     def __post_init__(self) -> None:
@@ -99,7 +105,8 @@ class RequestOptions:
     ``headers`` are the caller's merged over the session's (``headers is
     defaults.headers`` when the call gave none); the session adds Host, cookies,
     auth and body framing per hop. ``auth`` is a BasicAuth, an AuthFlow or None;
-    ``cookies`` the call's ``cookies=``; ``skip`` the auto headers not to add.
+    ``cookies`` the call's ``cookies=``; ``skip`` the auto headers not to add;
+    ``route`` the proxy settings (None: no proxy applies, the request goes direct).
     """
 
     method: str
@@ -116,6 +123,7 @@ class RequestOptions:
     max_redirects: int
     raise_for_status: Any
     trace_request_ctx: Any
+    route: ProxyRoute | None = None
 
     def redirected(self, hop: RedirectHop) -> RequestOptions:
         """The options of the request sent after a redirect (see ``redirects.next_hop``)."""
@@ -140,12 +148,16 @@ def request_options(
     auto_decompress: bool | None = None, read_bufsize: int | None = None,
     read_until_eof: bool = True, max_body_size: Any = UNSET,
     max_line_size: int | None = None, max_field_size: int | None = None,
+    proxy: Any = None, proxy_auth: BasicAuth | None = None, proxy_headers: Any = None,
 ) -> RequestOptions:
     """The options of one request: a ``ClientSession`` verb's keyword arguments (as in
     aiohttp's ``ClientSession.request``) checked and merged with ``defaults``.
 
-    ``read_until_eof`` and ``server_hostname`` are accepted and not used. Raises
-    TypeError or ValueError naming the argument, InvalidURL for a bad URL.
+    ``server_hostname`` is the name sent as SNI and checked in the certificate;
+    ``trust_env`` adds the environment's CA bundle (``tls.ca_from_env``);
+    ``proxy``, ``proxy_auth`` and ``proxy_headers``: :func:`proxy_route`.
+    ``read_until_eof`` is accepted and not used. Raises TypeError or ValueError
+    naming the argument, InvalidURL for a bad URL.
     """
     if method not in COMMON_METHODS:
         method = validate_method(method)
@@ -168,6 +180,10 @@ def request_options(
     if (ssl is not True or verify_ssl is not None or ssl_context is not None
             or fingerprint is not None):
         tls = request_tls(tls, ssl, verify_ssl, ssl_context, fingerprint)
+    if server_hostname is not None:
+        tls = tls.with_server_hostname(server_hostname)
+    if defaults.trust_env:
+        tls = ca_from_env(tls)
     skip = defaults.skip_auto_headers
     if skip_auto_headers:
         skip = skip | {h.lower() for h in skip_auto_headers}
@@ -191,8 +207,24 @@ def request_options(
         skip, tls, timeouts, exchange, allow_redirects,
         defaults.max_redirects if max_redirects is None else max_redirects,
         defaults.raise_for_status if raise_for_status is None else raise_for_status,
-        trace_request_ctx,
+        trace_request_ctx, proxy_route(defaults, proxy, proxy_auth, proxy_headers),
     )
+
+
+def proxy_route(defaults: SessionDefaults, proxy: Any, proxy_auth: BasicAuth | None,
+                proxy_headers: Any) -> ProxyRoute | None:
+    """A request's proxy settings over the session's (a mapping is merged over a
+    default mapping); None when the request goes direct without looking."""
+    default = defaults.proxy
+    if proxy is None:
+        proxy = default
+    elif isinstance(proxy, Mapping) and isinstance(default, Mapping):
+        proxy = {**default, **proxy}
+    if proxy_auth is None:
+        proxy_auth = defaults.proxy_auth
+    if not proxy and not defaults.trust_env and proxy_auth is None and proxy_headers is None:
+        return None
+    return ProxyRoute(proxy, proxy_auth, proxy_headers, defaults.trust_env)
 
 
 def exchange_options(

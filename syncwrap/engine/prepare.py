@@ -3,8 +3,10 @@
 Pure functions over a request's options (:mod:`.options`): the auto headers
 (Host, User-Agent, Accept, Accept-Encoding), Authorization for Basic
 credentials, the Cookie header, the body's framing headers, then the
-serialised head in a :class:`PreparedRequest`. Requests that use nothing but
-the session's defaults share one PreparedRequest per (method, URL, TLS):
+serialised head in a :class:`PreparedRequest`, which also applies the hop's
+proxy (:func:`.proxy.proxy_request`: the absolute-form target, Proxy-Authorization)
+and keys the connection by it (:func:`connection_key`). Requests that use nothing
+but the session's defaults share one PreparedRequest per (method, URL, TLS, proxy):
 :func:`cached_request`.
 """
 
@@ -20,8 +22,10 @@ from .connector import ConnectionKey
 from .http1.writer import build_request_head, check_content_length
 from .options import ExchangeOptions, RequestOptions, SessionDefaults
 from .payload import Payload
+from .proxy import ProxySpec, proxy_request
 from .request import DEFAULT_ACCEPT_ENCODING, DEFAULT_USER_AGENT, host_header
 from .response import RequestInfo
+from .unix import UNIX_HOST_HEADER, UNIX_SCHEME, socket_path
 
 __all__ = [
     "PreparedRequest",
@@ -37,10 +41,14 @@ PREPARED_CACHE_SIZE = 256
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
-def connection_key(url: URL, tls: Any) -> ConnectionKey:
-    """The pool key of a request to ``url``: where it connects, and with which TLS."""
+def connection_key(url: URL, tls: Any, proxy: ProxySpec | None = None) -> ConnectionKey:
+    """The pool key of a request to ``url``: where it connects, with which TLS, through
+    which ``proxy``; an ``http+unix`` URL's connections are pooled per socket file."""
+    if url.scheme == UNIX_SCHEME:
+        return ConnectionKey(UNIX_HOST_HEADER, 80, False, None, path=socket_path(url))
     https = url.scheme == "https"
-    return ConnectionKey(url.raw_host or "", url.port or 80, https, tls if https else None)
+    return ConnectionKey(url.raw_host or "", url.port or 80, https, tls if https else None,
+                         proxy)
 
 
 class PreparedRequest:
@@ -49,17 +57,24 @@ class PreparedRequest:
 
     ``version`` is the default headers' multidict version a cached entry was built
     from (0 when not cached): changing ``session.headers`` invalidates it.
+    ``routed``: proxies apply to the request (it has a ``ProxyRoute``); then
+    ``headers`` become what goes to ``proxy`` (None: direct, and no
+    Proxy-Authorization is sent) and the connection is keyed by it.
     """
 
     __slots__ = ("method", "headers", "head", "key", "request_info", "version", "payload",
                  "auth_flow")
 
     def __init__(self, method: str, url: URL, headers: CIMultiDict[str], tls: Any,
-                 version: int = 0, payload: Payload | None = None, auth_flow: Any = None) -> None:
+                 version: int = 0, payload: Payload | None = None, auth_flow: Any = None,
+                 proxy: ProxySpec | None = None, routed: bool = False) -> None:
         self.method = method
+        target = url.raw_path_qs or "/"
+        if routed:
+            headers, target, proxy = proxy_request(url, headers, proxy)
         self.headers = headers
-        self.head = build_request_head(method, url.raw_path_qs or "/", headers.items())
-        self.key = connection_key(url, tls)
+        self.head = build_request_head(method, target, headers.items())
+        self.key = connection_key(url, tls, proxy)
         # url is without the fragment (never sent); real_url keeps it, as in aiohttp
         bare_url = url.with_fragment(None) if url.raw_fragment else url
         self.request_info = RequestInfo(bare_url, method, CIMultiDictProxy(headers), url)
@@ -171,17 +186,20 @@ def uses_only_defaults(req: RequestOptions, defaults: SessionDefaults, jar: Any)
             and not len(jar))
 
 
-def cached_request(cache: dict[tuple[str, URL, Any], PreparedRequest], req: RequestOptions,
-                   force_close: bool) -> PreparedRequest:
-    """The shared PreparedRequest of a request that :func:`uses_only_defaults`, from
-    ``cache`` (at most :data:`PREPARED_CACHE_SIZE` entries), built if missing or stale."""
-    cache_key = (req.method, req.url, req.tls)
+def cached_request(cache: dict[tuple[Any, ...], PreparedRequest], req: RequestOptions,
+                   force_close: bool, proxy: ProxySpec | None = None) -> PreparedRequest:
+    """The shared PreparedRequest of a request that :func:`uses_only_defaults`, sent
+    through ``proxy`` (this hop's, when ``req.route`` is set), from ``cache`` (at most
+    :data:`PREPARED_CACHE_SIZE` entries), built if missing or stale."""
+    routed = req.route is not None
+    cache_key = (req.method, req.url, req.tls, proxy) if routed else (req.method, req.url, req.tls)
     prepared = cache.get(cache_key)
     version = getversion(req.headers)
     if prepared is None or prepared.version != version:
         headers = send_headers(req.method, req.url, req.headers, None, req.skip, None, "",
                                req.exchange, force_close)
-        prepared = PreparedRequest(req.method, req.url, headers, req.tls, version)
+        prepared = PreparedRequest(req.method, req.url, headers, req.tls, version, None, None,
+                                   proxy, routed)
         if len(cache) >= PREPARED_CACHE_SIZE:
             cache.clear()
         cache[cache_key] = prepared

@@ -16,7 +16,8 @@ rules (the user guide's "Redirects" section states them for users):
   header and the per-request ``cookies=``, and a caller's ``Host``. Jar
   cookies are matched afresh for each hop's URL by the session.
 - ``Location`` is a relative reference, ``//host/path``, or
-  ``http(s)://host[:port]/path``. Credentials in it are removed, never used,
+  ``http(s)://host[:port]/path``; from an ``http+unix`` URL, never one that
+  names another socket (nor into a socket from http(s)). Credentials in it are removed, never used,
   and the fragment is dropped. Anything else raises
   :class:`InvalidUrlRedirectClientError`, or
   :class:`NonHttpUrlRedirectClientError` for another scheme.
@@ -38,6 +39,7 @@ from ..exceptions import (
     NonHttpUrlRedirectClientError,
 )
 from .request import SUPPORTED_SCHEMES, build_url, same_origin
+from .unix import UNIX_SCHEME, join_url, parse_url
 
 __all__ = [
     "REDIRECT_STATUSES",
@@ -147,11 +149,14 @@ def redirect_target(url: URL, location: str) -> URL:
         if scheme is not None:
             target = URL(location)
         elif location.startswith("//"):
-            target = URL(f"{url.scheme}:{location}")
+            target = parse_url(f"{url.scheme}:{location}")
         else:
-            target = url.join(URL(location))
+            target = join_url(url, URL(location))
     except ValueError as exc:
         raise InvalidUrlRedirectClientError(location, f"bad redirect Location: {exc}") from None
+    if target.scheme == UNIX_SCHEME and target.raw_host != url.raw_host:
+        raise NonHttpUrlRedirectClientError(
+            location, "redirect to another Unix socket; only paths within the socket are followed")
     if target.raw_user is not None or target.raw_password is not None:
         target = target.with_user(None)
     if target.raw_fragment:

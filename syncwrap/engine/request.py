@@ -13,6 +13,7 @@ from yarl import URL
 from ..exceptions import InvalidURL
 from .http1.decoders import ACCEPT_ENCODING
 from .http1.writer import validate_header
+from .unix import UNIX_HOST_HEADER, UNIX_SCHEME, join_url, parse_url
 
 __all__ = [
     "SUPPORTED_SCHEMES",
@@ -38,7 +39,8 @@ def build_url(
     """Parse and check a request URL, join it to ``base_url`` and add ``params``.
 
     Raises :class:`InvalidURL` for CR/LF/NUL, a missing host, or a scheme other
-    than http/https. A ``params`` str is appended as it is (not re-encoded).
+    than http/https (or http+unix, see :mod:`.unix`). A ``params`` str is
+    appended as it is (not re-encoded).
     """
     if params is None and base_url is None and url.__class__ is str:
         cached = _checked_urls.get(url)
@@ -64,7 +66,7 @@ def _check_url(url: str | URL, base_url: URL | None, argument: str) -> URL:
         if _HAS_FORBIDDEN(url):
             raise InvalidURL(url, "contains CR, LF or NUL")
         try:
-            parsed = URL(url)
+            parsed = parse_url(url)
         except (ValueError, TypeError) as exc:
             raise InvalidURL(url, str(exc)) from None
     elif isinstance(url, URL):
@@ -74,10 +76,10 @@ def _check_url(url: str | URL, base_url: URL | None, argument: str) -> URL:
     else:
         raise TypeError(f"{argument}=: expected str or yarl.URL, got {type(url).__name__}")
     if base_url is not None and not parsed.is_absolute():
-        parsed = base_url.join(parsed)
+        parsed = join_url(base_url, parsed)
     if not parsed.is_absolute() or not parsed.raw_host:
         raise InvalidURL(url, "no host (URLs must be absolute, like http://host/path)")
-    if parsed.scheme not in SUPPORTED_SCHEMES:
+    if parsed.scheme not in SUPPORTED_SCHEMES and parsed.scheme != UNIX_SCHEME:
         raise InvalidURL(url, f"unsupported scheme {parsed.scheme!r}; use http or https")
     try:
         parsed.port  # noqa: B018 - validates the port
@@ -203,6 +205,8 @@ def host_header(url: URL) -> str:
 
 
 def _host_header(url: URL) -> str:
+    if url.scheme == UNIX_SCHEME:
+        return UNIX_HOST_HEADER
     host = url.raw_host or ""
     if ":" in host:
         host = f"[{host}]"

@@ -6,13 +6,14 @@ import json as _json
 import re
 from collections.abc import Callable
 from http.cookies import SimpleCookie
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from multidict import CIMultiDictProxy, MultiDict, MultiDictProxy
 from yarl import URL
 
 from ..exceptions import BodyTooLargeError, ClientResponseError
 from .cookies import parse_set_cookie
+from .http1.direct import MIN_BODY, RawBody
 from .http1.parser import ResponseHead
 from .streams import EMPTY_PAYLOAD, StreamReader
 
@@ -21,6 +22,8 @@ __all__ = ["ClientResponse", "RequestInfo", "ContentTypeError", "DEFAULT_MAX_BOD
 
 #: What a whole-body read (read(), text(), json()) accepts by default: 1 GiB.
 DEFAULT_MAX_BODY_SIZE = 1 << 30
+
+T = TypeVar("T")
 
 
 def check_max_body_size(value: Any) -> int | None:
@@ -320,6 +323,21 @@ class ClientResponse:
         if not body.strip():
             return None
         return loads(body.decode(encoding or self.get_encoding()))
+
+    def hand_off_body(self, make_taker: Callable[[RawBody], T], min_size: int = MIN_BODY
+                      ) -> T | None:
+        """Hand the rest of a large plain body to a reader that receives it from the socket
+        itself, on another thread (``http1/direct.py``); on the loop.
+
+        Returns ``make_taker``'s taker, or None (nothing changed) when the body does not
+        qualify or the request is traced (its chunks must pass the trace callbacks). The
+        taker ends with :meth:`release` once it read the body and ``RawBody.complete``
+        said so, else with :meth:`close`.
+        """
+        connection = self._connection
+        if connection is None or self._traces:
+            return None
+        return connection.protocol.hand_off(make_taker, min_size)
 
     async def discard_body(self, limit: int = 65536) -> bool:
         """Drop the unread body without reading or decoding it.

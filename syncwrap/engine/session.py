@@ -1,7 +1,8 @@
 """ClientSession: the engine's entry point (aiohttp's ClientSession API).
 
 A request is checked once into :class:`~.options.RequestOptions`, then sent hop
-by hop: each hop is prepared (:mod:`.prepare`), sent on a pooled connection,
+by hop: each hop gets its proxy (:class:`.proxy.ProxyRoute`), is prepared
+(:mod:`.prepare`), sent on a pooled connection (:mod:`.exchange`),
 its cookies stored, and then, by the session's policy, retried once for an
 AuthFlow (:mod:`.auth_flow`) or followed to a redirect's target
 (:func:`.redirects.next_hop`).
@@ -35,7 +36,8 @@ from .prepare import (
     send_headers,
     uses_only_defaults,
 )
-from .redirects import REDIRECT_STATUSES, next_hop
+from .proxy import ProxyRoute, ProxySpec
+from .redirects import REDIRECT_STATUSES, next_hop, redirect_target
 from .request import merge_headers
 from .response import DEFAULT_MAX_BODY_SIZE, ClientResponse, check_max_body_size
 from .streams import DEFAULT_HIGH_WATER
@@ -47,6 +49,7 @@ from .timeouts import (
     to_client_timeout,
 )
 from .tls import SSLConfig, resolve_ssl
+from .unix import parse_url
 
 __all__ = ["ClientSession", "request"]
 
@@ -82,11 +85,17 @@ class ClientSession:
     ``max_body_size`` (default 1 GiB; None: no limit; also per request) bounds what
     ``read()``, ``text()`` and ``json()`` accept: a larger body raises BodyTooLargeError.
     ``ssl`` (True, False, an SSLContext, a Fingerprint; default: the connector's)
-    is the TLS setting of the session's requests; a request's ``ssl=`` wins.
+    is the TLS setting of the session's requests; a request's ``ssl=`` wins, and
+    its ``server_hostname=`` is the name sent as SNI and checked in the certificate.
+    ``trust_env=True`` reads ``.netrc`` and the CA bundle variables (tls.ca_from_env),
+    and the proxy variables (HTTP_PROXY, NO_PROXY...).
+    ``proxy`` and ``proxy_auth`` are the default proxy settings; a request's
+    ``proxy=``, ``proxy_auth=`` and ``proxy_headers=`` win.
 
     The defaults are readable properties, as in aiohttp; syncwrap adds setters
     (``headers``, ``auth``, ``timeout``, ``ssl``, ``raise_for_status``,
-    ``max_redirects``, ``max_body_size``, ``trust_env``, ``cookie_jar``): a new
+    ``max_redirects``, ``max_body_size``, ``trust_env``, ``cookie_jar``, ``proxy``,
+    ``proxy_auth``): a new
     value applies to the requests started afterwards. The blocking facade's
     Session attributes are views onto them.
     """
@@ -115,8 +124,10 @@ class ClientSession:
         loop: asyncio.AbstractEventLoop | None = None,
         max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
         ssl: Any = None,
+        proxy: Any = None,
+        proxy_auth: BasicAuth | None = None,
     ) -> None:
-        url = base_url if base_url is None or isinstance(base_url, URL) else URL(base_url)
+        url = base_url if base_url is None or isinstance(base_url, URL) else parse_url(base_url)
         if url is not None and not url.is_absolute():
             raise InvalidURL(base_url, "base_url= must be absolute")
         self._connector = connector if connector is not None else TCPConnector()
@@ -140,10 +151,12 @@ class ClientSession:
             trace_configs=self._trace_configs,
         )
         self.ssl = ssl
+        self.proxy = proxy
+        self.proxy_auth = proxy_auth
         self._closed = False
         self._loop = loop
         self._deadlines: DeadlineQueue | None = None
-        self._prepared: dict[tuple[str, URL, Any], PreparedRequest] = {}
+        self._prepared: dict[tuple[Any, ...], PreparedRequest] = {}
 
     # -- properties --------------------------------------------------------------
 
@@ -261,6 +274,28 @@ class ClientSession:
         self._defaults.trust_env = bool(value)
 
     @property
+    def proxy(self) -> Any:
+        """The default proxy: a URL (``"http://user:pass@host:port"``, ``socks5://``...), a
+        requests-style mapping (``{"https": url, "all://host": url}``; the object itself,
+        so changes reach later requests), or None. A request's ``proxy=`` wins."""
+        return self._defaults.proxy
+
+    @proxy.setter
+    def proxy(self, proxy: Any) -> None:
+        ProxyRoute(proxy, None, None, False)  # checks the type at the call
+        self._defaults.proxy = proxy
+
+    @property
+    def proxy_auth(self) -> BasicAuth | None:
+        """The default proxy credentials (a BasicAuth); a request's ``proxy_auth=`` wins."""
+        return self._defaults.proxy_auth
+
+    @proxy_auth.setter
+    def proxy_auth(self, auth: BasicAuth | None) -> None:
+        ProxyRoute(None, auth, None, False)
+        self._defaults.proxy_auth = auth
+
+    @property
     def skip_auto_headers(self) -> frozenset[str]:
         return self._defaults.skip_auto_headers
 
@@ -300,7 +335,7 @@ class ClientSession:
         if self._closed:
             raise RuntimeError("Session is closed")
         req = request_options(self._defaults, method, str_or_url, **kwargs)
-        loop = self._connector._get_loop()  # bound on first use; saves a getpid() per call
+        loop = self._connector.loop  # bound on first use; saves a getpid() per call
         deadlines = self._deadlines
         if deadlines is None or deadlines.loop is not loop:
             deadlines = self._deadlines = DeadlineQueue.for_loop(loop)
@@ -320,13 +355,16 @@ class ClientSession:
                 auth = req.auth
                 if auth is None and self._defaults.trust_env:
                     auth = netrc_auth(req.url)
+                # The proxy hop: this hop's proxy, applied by PreparedRequest (the target's
+                # form, Proxy-Authorization) and in its pool key (connector, tunnel.py).
+                proxy = req.route.for_url(req.url, req.tls) if req.route is not None else None
                 if auth is None and uses_only_defaults(req, self._defaults, self._cookie_jar):
-                    prepared = cached_request(self._prepared, req, self._connector.force_close)
+                    prepared = cached_request(self._prepared, req, self._connector.force_close,
+                                              proxy)
                 else:
-                    prepared = self._prepare(req, auth, traces)
+                    prepared = self._prepare(req, auth, traces, proxy)
                     if prepared.auth_flow is not None:
-                        prepared = await self._authorize(req, prepared)
-                # prepared.key is the route (prepare.connection_key): a proxy hop plugs in there
+                        prepared = await self._authorize(req, prepared, proxy)
                 resp = await send(self._connector, prepared, timer, req.timeouts, req.exchange,
                                   tuple(history) if history else (), self, bool(traces))
                 # (A WebSocket upgrade branches off here: a 101 response to an Upgrade.)
@@ -341,7 +379,7 @@ class ClientSession:
                 if resp.status in REDIRECT_STATUSES and req.allow_redirects:
                     if history is None:
                         history = []
-                    hop = await _follow_redirect(resp, req, history, traces)
+                    hop = await _follow_redirect(resp, req, history, traces, proxy)
                     if hop is not None:
                         req = hop
                         continue
@@ -363,9 +401,11 @@ class ClientSession:
             if body is not None:  # e.g. closes an async generator left unfinished
                 await body.close()
 
-    def _prepare(self, req: RequestOptions, auth: Any, traces: _tracing.Traces) -> PreparedRequest:
+    def _prepare(self, req: RequestOptions, auth: Any, traces: _tracing.Traces,
+                 proxy: ProxySpec | None) -> PreparedRequest:
         """This hop of ``req`` with its own headers, cookies, body and ``auth`` (a BasicAuth,
-        or an AuthFlow left for :meth:`_authorize`; a caller's Authorization header wins)."""
+        or an AuthFlow left for :meth:`_authorize`; a caller's Authorization header wins),
+        sent through ``proxy`` (for an AuthFlow: once :meth:`_authorize` added its headers)."""
         flow = None
         if auth is not None and not isinstance(auth, BasicAuth):
             flow, auth = auth, None  # an AuthFlow (DigestAuth...)
@@ -377,16 +417,19 @@ class ClientSession:
                                req.exchange, self._connector.force_close)
         if "Authorization" in req.headers:
             flow = None
-        return PreparedRequest(req.method, req.url, headers, req.tls, 0, payload, flow)
+        routed = req.route is not None and flow is None
+        return PreparedRequest(req.method, req.url, headers, req.tls, 0, payload, flow,
+                               proxy, routed)
 
-    async def _authorize(self, req: RequestOptions, prepared: PreparedRequest) -> PreparedRequest:
-        """``prepared`` with the headers its AuthFlow's ``on_request`` adds."""
+    async def _authorize(self, req: RequestOptions, prepared: PreparedRequest,
+                         proxy: ProxySpec | None) -> PreparedRequest:
+        """``prepared`` with the headers its AuthFlow's ``on_request`` adds, through ``proxy``."""
         headers = await authorize(prepared.auth_flow, req.method, req.url, prepared.headers,
                                   prepared.payload)
-        if headers is prepared.headers:
+        if headers is prepared.headers and req.route is None:
             return prepared
         return PreparedRequest(req.method, req.url, headers, req.tls, 0, prepared.payload,
-                               prepared.auth_flow)
+                               prepared.auth_flow, proxy, req.route is not None)
 
     def _store_cookies(self, values: Iterable[str], url: URL) -> None:
         updater = getattr(self._cookie_jar, "update_cookies_from_headers", None)
@@ -415,17 +458,16 @@ class ClientSession:
     def __del__(self, _warn: Any = warnings.warn) -> None:
         if not getattr(self, "_closed", True) and getattr(self, "_connector_owner", False):
             connector = getattr(self, "_connector", None)
-            if connector is not None and connector._acquired | {
-                p for idle in connector._idle.values() for p, _ in idle
-            }:
+            if connector is not None and connector.has_connections:
                 _warn(f"Unclosed client session {self!r}", ResourceWarning, source=self)
 
 
 async def _follow_redirect(resp: ClientResponse, req: RequestOptions,
-                           history: list[ClientResponse],
-                           traces: _tracing.Traces) -> RequestOptions | None:
+                           history: list[ClientResponse], traces: _tracing.Traces,
+                           proxy: ProxySpec | None) -> RequestOptions | None:
     """The options of the hop after the redirect ``resp`` (drained and added to
-    ``history``), or None when it has no Location. Raises TooManyRedirects."""
+    ``history``; ``proxy`` is the one it came through), or None when it has no
+    Location. Raises TooManyRedirects."""
     location = resp.headers.get("Location") or resp.headers.get("URI")
     if not location:
         return None
@@ -443,8 +485,18 @@ async def _follow_redirect(resp: ClientResponse, req: RequestOptions,
     payload = req.payload
     hop = next_hop(req.method, req.url, resp.status, location, req.headers,
                    has_body=payload is not None,
-                   replayable=payload is None or payload.replayable)
+                   replayable=payload is None or payload.replayable,
+                   same_proxy=_keeps_proxy(req, proxy, location))
     return req.redirected(hop)
+
+
+def _keeps_proxy(req: RequestOptions, current: ProxySpec | None, location: str) -> bool:
+    """For :func:`next_hop`: whether the redirect to ``location`` goes through the same
+    proxy as ``req``'s hop (``current``), so that a Proxy-Authorization header may stay."""
+    route = req.route
+    if route is None:
+        return False
+    return route.same_proxy(current, route.for_url(redirect_target(req.url, location), req.tls))
 
 
 async def _check_status(resp: ClientResponse, check: Any) -> None:

@@ -173,7 +173,7 @@ class DeadlineTimer:
         for task in self._tasks:
             task.cancel()
         if self._protocol is not None and not self.connecting:
-            self._protocol._fail(self.error())
+            self._protocol.fail(self.error())
 
     def attach(self, protocol: Any) -> None:
         """The connection whose response this timer now bounds."""

@@ -1,13 +1,15 @@
-"""TLS settings: the default certifi context, ``ssl=False``, contexts and pinning.
+"""TLS settings: the default certifi context, ``ssl=False``, contexts, client certificates.
 
-The one owner of TLS contexts for both layers: the engine's ``ssl=`` values
-(:func:`resolve_ssl`) and requests' ``verify=``/``cert=`` spelling of them
-(:func:`ssl_for`), which the blocking facade translates into ``ssl=``.
+The one owner of TLS settings for both layers: the engine's ``ssl=`` values
+(:func:`resolve_ssl`), requests' ``verify=``/``cert=`` spelling of them
+(:func:`ssl_for`), how a call's TLS arguments combine with a session's
+(:func:`requests_ssl`, which the blocking facade uses to translate), and the CA
+bundle the environment names when ``trust_env`` is on (:func:`ca_from_env`).
+Certificate pinning is in :mod:`.fingerprint`, file loading in :mod:`.tls_files`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import ssl as ssl_module
 import warnings
@@ -16,16 +18,24 @@ from typing import Any
 
 import certifi
 
-from ..exceptions import FingerprintMismatch
+from .fingerprint import Fingerprint
+from .tls_files import ClientCert, ca_context, check_cert, check_verify, load_client_cert
 
 __all__ = [
     "Fingerprint",
     "SSLConfig",
     "resolve_ssl",
     "ssl_for",
+    "requests_ssl",
+    "ca_from_env",
+    "CA_ENV_VARS",
     "default_context",
     "unverified_context",
 ]
+
+#: With ``trust_env``, the first of these that is set names the CA bundle (file or
+#: directory) used instead of certifi's: requests' two, then OpenSSL's two.
+CA_ENV_VARS = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
 
 _default_context: ssl_module.SSLContext | None = None
 _unverified_context: ssl_module.SSLContext | None = None
@@ -54,50 +64,19 @@ def _new_unverified_context() -> ssl_module.SSLContext:
     return ctx
 
 
-class Fingerprint:
-    """Pin a server certificate by the SHA-256 digest of its DER form."""
-
-    def __init__(self, fingerprint: bytes) -> None:
-        if not isinstance(fingerprint, bytes | bytearray):
-            raise TypeError(f"Fingerprint(): expected bytes, got {type(fingerprint).__name__}")
-        if len(fingerprint) in (16, 20):
-            raise ValueError(
-                "Fingerprint(): MD5 and SHA-1 fingerprints are insecure; pass a SHA-256 digest"
-            )
-        if len(fingerprint) != 32:
-            raise ValueError(
-                f"Fingerprint(): a SHA-256 digest is 32 bytes, got {len(fingerprint)}"
-            )
-        self.fingerprint = bytes(fingerprint)
-
-    def check(self, transport: Any, host: str = "", port: int | None = None) -> None:
-        """Raise FingerprintMismatch unless the peer certificate matches."""
-        ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
-        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else b""
-        got = hashlib.sha256(der or b"").digest()
-        if got != self.fingerprint:
-            transport.close()
-            raise FingerprintMismatch(self.fingerprint, got, host, port)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Fingerprint) and other.fingerprint == self.fingerprint
-
-    def __hash__(self) -> int:
-        return hash(self.fingerprint)
-
-    def __repr__(self) -> str:
-        return f"Fingerprint({self.fingerprint.hex()})"
-
-
 class SSLConfig:
     """What TLS a connection uses; hashable so the pool can key connections by it.
 
-    ``verify`` and ``cert`` say the same in requests' terms: ``verify`` is True
-    (the certificate is checked), False, or the CA bundle path it was made from;
-    ``cert`` is the client certificate as a path or a (cert, key) pair, or None.
+    ``verify`` and ``cert`` say it in requests' terms: ``verify`` is True (the
+    certificate is checked), False, or the CA bundle path it was made from;
+    ``cert`` is the client certificate as a path or a (cert, key) pair, or None
+    (``key_password`` the password of its key). ``server_hostname`` is the name
+    sent as SNI and checked against the certificate instead of the URL's host.
+    ``user_context`` is True when ``context`` is the caller's own SSLContext.
     """
 
-    __slots__ = ("context", "fingerprint", "verify", "cert")
+    __slots__ = ("context", "fingerprint", "verify", "cert", "key_password",
+                 "server_hostname", "user_context")
 
     def __init__(
         self,
@@ -106,6 +85,9 @@ class SSLConfig:
         *,
         verify: bool | str | None = None,
         cert: str | tuple[str, str] | None = None,
+        key_password: Any = None,
+        server_hostname: str | None = None,
+        user_context: bool = True,
     ) -> None:
         self.context = context
         self.fingerprint = fingerprint
@@ -113,20 +95,76 @@ class SSLConfig:
             verify = fingerprint is None and context.verify_mode != ssl_module.CERT_NONE
         self.verify = verify
         self.cert = cert
+        self.key_password = key_password
+        self.server_hostname = server_hostname
+        self.user_context = user_context
+
+    @property
+    def default_ca(self) -> bool:
+        """True when the certificate is checked against certifi's CA bundle (the
+        setting a CA bundle named by the environment replaces)."""
+        return self.verify is True and not self.user_context and self.fingerprint is None
 
     def check(self, transport: Any, host: str, port: int | None) -> None:
+        """Check the pinned fingerprint, if any, once the handshake is done."""
         if self.fingerprint is not None:
             self.fingerprint.check(transport, host, port)
+
+    def with_server_hostname(self, server_hostname: str | None) -> SSLConfig:
+        """This setting, with ``server_hostname`` as the SNI name and the name the
+        certificate must match (None: the URL's host)."""
+        if server_hostname == self.server_hostname:
+            return self
+        if server_hostname is not None and (
+            not isinstance(server_hostname, str) or not server_hostname.strip(". ")
+        ):
+            raise ValueError(f"server_hostname=: expected a host name, got {server_hostname!r}")
+        return SSLConfig(
+            self.context, self.fingerprint, verify=self.verify, cert=self.cert,
+            key_password=self.key_password, server_hostname=server_hostname,
+            user_context=self.user_context,
+        )
+
+    def replace(self, **changes: Any) -> SSLConfig:
+        """This setting with some of ``verify``, ``cert``, ``key_password`` and
+        ``fingerprint`` changed (a new ``cert`` drops the old key password).
+
+        A caller's SSLContext is kept when only the fingerprint changes; any other
+        change builds a context with :func:`ssl_for`.
+        """
+        unknown = set(changes) - {"verify", "cert", "key_password", "fingerprint"}
+        if unknown:
+            raise TypeError(f"replace(): unexpected argument(s): {', '.join(sorted(unknown))}")
+        if self.user_context and set(changes) <= {"fingerprint"}:
+            new = SSLConfig(self.context, _as_fingerprint(changes.get("fingerprint")),
+                            verify=self.verify, cert=self.cert)
+        else:
+            spec = {"verify": self.verify, "cert": self.cert,
+                    "key_password": None if "cert" in changes else self.key_password,
+                    "fingerprint": self.fingerprint}
+            spec.update(changes)
+            new = ssl_for(**spec)
+        return new.with_server_hostname(self.server_hostname)
 
     def __eq__(self, other: object) -> bool:
         return (
             isinstance(other, SSLConfig)
             and other.context is self.context
             and other.fingerprint == self.fingerprint
+            and other.server_hostname == self.server_hostname
         )
 
     def __hash__(self) -> int:
-        return hash((id(self.context), self.fingerprint))
+        return hash((id(self.context), self.fingerprint, self.server_hostname))
+
+    def __repr__(self) -> str:  # never shows the key password
+        extra = "".join(
+            f", {name}={value!r}"
+            for name, value in (("cert", self.cert), ("fingerprint", self.fingerprint),
+                                ("server_hostname", self.server_hostname))
+            if value is not None
+        )
+        return f"<SSLConfig verify={self.verify!r}{extra}>"
 
 
 def resolve_ssl(
@@ -136,32 +174,50 @@ def resolve_ssl(
     ssl_context: ssl_module.SSLContext | None = None,
     fingerprint: bytes | None = None,
 ) -> SSLConfig:
-    """Turn ``ssl=`` (True, False, SSLContext, Fingerprint) and the old aliases into a config."""
+    """Turn ``ssl=`` (True, False, SSLContext, Fingerprint, SSLConfig) into a config.
+
+    ``verify_ssl=False``, ``ssl_context=ctx`` and ``fingerprint=digest`` are the
+    deprecated spellings of ``ssl=False``, ``ssl=ctx`` and
+    ``ssl=Fingerprint(digest)``; they warn, and only one of them (or ``ssl=``) may
+    be given.
+    """
     if verify_ssl is not None or ssl_context is not None or fingerprint is not None:
-        warnings.warn(
-            "verify_ssl=, ssl_context= and fingerprint= are deprecated; use ssl=",
-            DeprecationWarning,
-            stacklevel=3,
-        )
-        if verify_ssl is False:
-            ssl = False
-        if ssl_context is not None:
-            ssl = ssl_context
-        if fingerprint is not None:
-            ssl = Fingerprint(fingerprint)
+        ssl = _from_aliases(ssl, verify_ssl, ssl_context, fingerprint)
     if ssl is True or ssl is None:
         return _DEFAULT
     if ssl is False:
         return _UNVERIFIED
+    if isinstance(ssl, SSLConfig):
+        return ssl
     if isinstance(ssl, ssl_module.SSLContext):
         return SSLConfig(ssl)
     if isinstance(ssl, Fingerprint):
-        return SSLConfig(unverified_context(), ssl)
-    if isinstance(ssl, SSLConfig):
-        return ssl
+        return SSLConfig(unverified_context(), ssl, verify=False, user_context=False)
     raise TypeError(
         f"ssl=: expected True, False, an ssl.SSLContext or a Fingerprint, got {type(ssl).__name__}"
     )
+
+
+def _from_aliases(ssl: Any, verify_ssl: bool | None, ssl_context: Any, fingerprint: Any) -> Any:
+    warnings.warn(
+        "verify_ssl=, ssl_context= and fingerprint= are deprecated; use ssl=False, "
+        "ssl=context or ssl=Fingerprint(digest)",
+        DeprecationWarning,
+        stacklevel=4,
+    )
+    given = [name for name, value in (("ssl", None if ssl is True else ssl),
+                                      ("verify_ssl", None if verify_ssl is True else verify_ssl),
+                                      ("ssl_context", ssl_context),
+                                      ("fingerprint", fingerprint)) if value is not None]
+    if len(given) > 1:
+        raise ValueError(f"{'=, '.join(given)}= are mutually exclusive; pass only ssl=")
+    if verify_ssl is False:
+        return False
+    if ssl_context is not None:
+        return ssl_context
+    if fingerprint is not None:
+        return Fingerprint(fingerprint)
+    return ssl
 
 
 class _LazyDefault(SSLConfig):
@@ -172,7 +228,10 @@ class _LazyDefault(SSLConfig):
     def __init__(self, verify: bool) -> None:  # noqa: D107 - private
         self.verify = verify
         self.cert = None
+        self.key_password = None
         self.fingerprint = None
+        self.server_hostname = None
+        self.user_context = False
 
     @property  # type: ignore[override]
     def context(self) -> ssl_module.SSLContext:
@@ -189,52 +248,101 @@ _DEFAULT = _LazyDefault(True)
 _UNVERIFIED = _LazyDefault(False)
 
 
-def ssl_for(verify: Any = True, cert: Any = None) -> SSLConfig:
-    """The engine's ``ssl=`` value for requests' ``verify=`` and ``cert=``.
+def requests_ssl(base: SSLConfig, *, ssl: Any = None, verify: Any = None, cert: Any = None,
+                 fingerprint: Any = None) -> SSLConfig:
+    """The TLS of a call made with requests-style arguments over ``base`` (its session's).
 
-    ``verify``: True (certifi's CA bundle), False (no checks), or the path of a
-    CA bundle file or directory. ``cert``: the client certificate, as the path
-    of a PEM file holding the key too, or a (cert, key) pair of paths.
-    The result is an explicit setting (``verify=True`` checks certificates even
-    where the session or connector default does not) and is cached: the same
-    arguments give the same SSLConfig, so their connections share the pool.
-    Bad values raise TypeError, missing or unreadable files ValueError.
+    ``ssl=`` (True, False, an SSLContext...) replaces the setting and wins over
+    ``verify=``/``cert=``; ``verify=`` and ``cert=`` change those parts of it (see
+    :func:`ssl_for`; ``cert`` may be ``(cert, key, password)``);
+    ``fingerprint=`` (a SHA-256 digest or a Fingerprint) pins the certificate on
+    top of the rest. None leaves a part as it is.
     """
-    if isinstance(verify, os.PathLike):
-        verify = os.fspath(verify)
-    if not isinstance(verify, bool | str):
-        raise TypeError(f"verify=: expected True, False or a CA bundle path, got {verify!r}")
-    if isinstance(verify, str) and not os.path.exists(verify):
-        raise ValueError(f"verify=: CA bundle {verify!r} does not exist")
-    if cert is None or isinstance(cert, str):
-        spelled = cert
-    elif isinstance(cert, os.PathLike):
-        spelled = os.fspath(cert)
-    elif isinstance(cert, tuple) and len(cert) == 2:
-        key = None if cert[1] is None else os.fspath(cert[1])
-        spelled = os.fspath(cert[0]) if key is None else (os.fspath(cert[0]), key)
-    else:
-        raise TypeError(f"cert=: expected a path or a (cert, key) pair, got {cert!r}")
-    try:
-        return _requests_config(verify, spelled)
-    except (OSError, ssl_module.SSLError) as exc:
-        raise ValueError(f"verify=/cert=: cannot load TLS files: {exc}") from exc
+    if ssl is not None:
+        base = resolve_ssl(ssl)
+        verify = cert = None
+    changes: dict[str, Any] = {}
+    if verify is not None:
+        changes["verify"] = verify
+    if cert is not None:
+        changes["cert"] = cert
+    if fingerprint is not None:
+        changes["fingerprint"] = _as_fingerprint(fingerprint)
+    return base.replace(**changes) if changes else base
+
+
+def ca_from_env(tls: SSLConfig) -> SSLConfig:
+    """``tls``, checking certificates against the CA bundle the environment names
+    (:data:`CA_ENV_VARS`) when it would use certifi's; what ``trust_env=True`` does.
+
+    A variable naming a file or directory that does not exist raises ValueError.
+    """
+    if not tls.default_ca:
+        return tls
+    environ = os.environ
+    for name in CA_ENV_VARS:
+        path = environ.get(name)
+        if path:
+            return _with_env_ca(tls, name, path)
+    return tls
 
 
 @lru_cache(maxsize=32)
-def _requests_config(verify: bool | str, cert: str | tuple[str, str] | None) -> SSLConfig:
-    if cert is None and verify is True:
-        return SSLConfig(default_context(), verify=True)
-    if cert is None and verify is False:
-        return SSLConfig(unverified_context(), verify=False)
-    if verify is False:
-        ctx = _new_unverified_context()
+def _with_env_ca(tls: SSLConfig, name: str, path: str) -> SSLConfig:
+    try:
+        return tls.replace(verify=path)
+    except ValueError as exc:
+        raise ValueError(f"{name}={path!r} (trust_env=True): {exc}") from None
+
+
+def _as_fingerprint(value: Any) -> Fingerprint | None:
+    if value is None or isinstance(value, Fingerprint):
+        return value
+    if not isinstance(value, bytes | bytearray):
+        raise TypeError(
+            f"fingerprint=: expected the certificate's SHA-256 digest as bytes, "
+            f"got {type(value).__name__}"
+        )
+    return Fingerprint(value)
+
+
+def ssl_for(verify: Any = True, cert: Any = None, *, key_password: Any = None,
+            fingerprint: Any = None) -> SSLConfig:
+    """The engine's ``ssl=`` value for requests' ``verify=`` and ``cert=``.
+
+    ``verify``: True (certifi's CA bundle), False (no checks), or the path of a
+    CA bundle file or of a hashed CA directory (``openssl rehash``). ``cert``: the
+    client certificate, as the path of a PEM file holding the key too, a
+    (cert, key) pair of paths, or a (cert, key, password) triple. ``key_password``
+    (str, bytes or a callable returning one) is the engine's spelling of that
+    password, for an encrypted key. ``fingerprint`` (a SHA-256 digest or a
+    Fingerprint) pins the server certificate; the pin then replaces the CA check
+    unless ``verify`` names a CA bundle (both apply).
+
+    The result is an explicit setting (``verify=True`` checks certificates even
+    where the session or connector default does not) and is cached: the same
+    arguments give the same SSLConfig, so their connections share the pool.
+    Bad values raise TypeError; missing or unreadable files, an encrypted key
+    without its password and a wrong password raise ValueError naming the argument.
+    """
+    verify = check_verify(verify)
+    client_cert, password = check_cert(cert, key_password)
+    return _requests_config(verify, client_cert, password, _as_fingerprint(fingerprint))
+
+
+@lru_cache(maxsize=32)
+def _requests_config(verify: bool | str, cert: ClientCert | None, key_password: Any,
+                     fingerprint: Fingerprint | None) -> SSLConfig:
+    pin_only = fingerprint is not None and isinstance(verify, bool)
+    if cert is None and fingerprint is None and isinstance(verify, bool):
+        ctx = default_context() if verify else unverified_context()
+    elif verify is False or pin_only:
+        ctx = unverified_context() if cert is None else _new_unverified_context()
     elif verify is True:
         ctx = ssl_module.create_default_context(cafile=certifi.where())
-    elif os.path.isdir(verify):
-        ctx = ssl_module.create_default_context(capath=verify)
     else:
-        ctx = ssl_module.create_default_context(cafile=verify)
+        ctx = ca_context(verify)
     if cert is not None:
-        ctx.load_cert_chain(*((cert, None) if isinstance(cert, str) else cert))
-    return SSLConfig(ctx, verify=verify, cert=cert)
+        load_client_cert(ctx, cert, key_password)
+    return SSLConfig(ctx, fingerprint, verify=verify, cert=cert, key_password=key_password,
+                     user_context=False)

@@ -1,4 +1,5 @@
-"""Direct body reads (syncwrap/engine/direct_read.py) on asyncio's loop and on uvloop.
+"""Direct body reads (syncwrap/engine/http1/direct.py, syncwrap/_bridge/direct.py) on asyncio's
+loop and on uvloop.
 
 Loop mode (uvloop only): a large plain body is received from a dup of the socket by the loop
 itself. Thread mode (``take_body``): a caller thread receives it. Both must deliver the exact
@@ -20,6 +21,7 @@ from collections.abc import Callable
 
 import pytest
 
+from syncwrap._bridge.direct import SocketBody, take_body
 from syncwrap.engine import (
     ClientPayloadError,
     ClientSession,
@@ -27,7 +29,7 @@ from syncwrap.engine import (
     ReadTimeout,
     TCPConnector,
 )
-from syncwrap.engine.direct_read import MIN_BODY, LoopReader, SocketBody, take_body
+from syncwrap.engine.http1.direct import MIN_BODY, LoopReader
 from tests.engine._util import SHORT
 from tests.servers import Gate, read_request, wait_client_close
 

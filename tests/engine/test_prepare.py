@@ -13,16 +13,18 @@ from yarl import URL
 
 from syncwrap.engine import BasicAuth, CookieJar, TraceConfig
 from syncwrap.engine.connector import ConnectionKey
-from syncwrap.engine.options import SessionDefaults, request_options
+from syncwrap.engine.options import SessionDefaults, proxy_route, request_options
 from syncwrap.engine.payload import AsyncIterablePayload, BytesPayload, JsonPayload
 from syncwrap.engine.prepare import (
     PREPARED_CACHE_SIZE,
     PreparedRequest,
     cached_request,
+    connection_key,
     cookie_header,
     send_headers,
     uses_only_defaults,
 )
+from syncwrap.engine.proxy import parse_proxy
 from syncwrap.engine.redirects import REDIRECT_STATUSES, next_hop
 from syncwrap.engine.request import DEFAULT_USER_AGENT
 from syncwrap.engine.tls import resolve_ssl
@@ -299,3 +301,85 @@ def test_payload_types_for_the_wire():
     assert req.payload is body
     assert wire(req, payload=body)["Content-Type"] == "text/x"
     assert isinstance(options(method="POST", data=_chunks()).payload, AsyncIterablePayload)
+
+
+# -- TLS names, Unix sockets and proxies --------------------------------------------------
+
+
+def test_server_hostname_goes_into_the_tls_setting():
+    req = options("https://127.0.0.1/", server_hostname="example.test")
+    assert req.tls.server_hostname == "example.test"
+    assert options("https://127.0.0.1/").tls.server_hostname is None
+    with pytest.raises(ValueError, match="server_hostname="):
+        options("https://127.0.0.1/", server_hostname="")
+
+
+def test_an_http_unix_url_is_keyed_by_its_socket_file():
+    req = options("http+unix://%2Ftmp%2FSock.sock/info?q=1")
+    assert wire(req)["Host"] == "localhost"
+    key = connection_key(req.url, req.tls)
+    assert key == ConnectionKey("localhost", 80, False, None, path="/tmp/Sock.sock")
+    d = SessionDefaults(base_url=URL("http+unix://%2Ftmp%2Fs.sock/api/", encoded=True))
+    assert options("v1/x", defaults=d).url.raw_path == "/api/v1/x"
+
+
+def test_the_proxy_route_of_a_request():
+    assert proxy_route(SessionDefaults(), None, None, None) is None
+    assert proxy_route(SessionDefaults(proxy={}), None, None, None) is None
+    auth = BasicAuth("u", "p")
+    route = proxy_route(SessionDefaults(proxy="http://proxy.test:3128", proxy_auth=auth),
+                        None, None, None)
+    assert (route.proxy, route.auth) == ("http://proxy.test:3128", auth)
+    session_map = {"http": "http://a.test:1", "https": "http://b.test:2"}
+    route = proxy_route(SessionDefaults(proxy=session_map), {"http": "http://c.test:3"},
+                        None, None)
+    assert route.proxy == {"http": "http://c.test:3", "https": "http://b.test:2"}
+    assert proxy_route(SessionDefaults(trust_env=True), None, None, None) is not None
+    assert proxy_route(SessionDefaults(), None, None, {"X-Team": "blue"}) is not None
+    assert options(proxy="http://proxy.test:3128").route.proxy == "http://proxy.test:3128"
+    with pytest.raises(TypeError, match="proxy="):
+        options(proxy=3128)
+
+
+def test_a_plain_http_request_to_a_proxy_is_in_absolute_form():
+    proxy = parse_proxy("http://u:p@proxy.test:3128", headers={"X-Team": "blue"})
+    req = options("http://target.test:8080/p?q=1")
+    p = PreparedRequest("GET", req.url, wire(req), req.tls, 0, None, None, proxy, True)
+    assert p.head.startswith(b"GET http://target.test:8080/p?q=1 HTTP/1.1\r\n")
+    assert p.headers["Proxy-Authorization"] == BasicAuth("u", "p").encode()
+    assert p.headers["X-Team"] == "blue" and p.headers["Host"] == "target.test:8080"
+    assert p.key == ConnectionKey("target.test", 8080, False, None, proxy)
+
+
+def test_a_tunnelled_request_moves_proxy_authorization_to_the_connect():
+    proxy = parse_proxy("http://proxy.test:3128")
+    req = options("https://target.test/p", headers={"Proxy-Authorization": "Basic eA=="})
+    p = PreparedRequest("GET", req.url, wire(req), req.tls, 0, None, None, proxy, True)
+    assert p.head.startswith(b"GET /p HTTP/1.1\r\n")
+    assert "Proxy-Authorization" not in p.headers
+    assert p.key.proxy.header("Proxy-Authorization") == "Basic eA=="
+    assert p.key.proxy.endpoint == ("http", "proxy.test", 3128)
+
+
+def test_proxy_authorization_goes_to_no_server_reached_directly_when_proxies_are_set():
+    req = options(URL_X, headers={"Proxy-Authorization": "Basic eA=="})
+    routed = PreparedRequest("GET", req.url, wire(req), req.tls, 0, None, None, None, True)
+    assert b"Proxy-Authorization" not in routed.head and routed.key.proxy is None
+    direct = PreparedRequest("GET", req.url, wire(req), req.tls)  # no proxies at all
+    assert b"Proxy-Authorization: Basic eA==" in direct.head
+
+
+def test_the_prepared_head_cache_is_keyed_by_the_proxy():
+    d = SessionDefaults(proxy={"http": "http://a.test:1"})
+    cache: dict = {}
+    req = request_options(d, "GET", URL_X)
+    a, b = parse_proxy("http://a.test:1"), parse_proxy("http://b.test:2")
+    via_a = cached_request(cache, req, False, a)
+    assert cached_request(cache, request_options(d, "GET", URL_X), False, a) is via_a
+    assert via_a.head.startswith(b"GET http://example.com/x HTTP/1.1\r\n")
+    via_b = cached_request(cache, req, False, b)
+    assert via_b is not via_a and via_b.key.proxy == b
+    direct = cached_request(cache, req, False, None)  # NO_PROXY, say: direct
+    assert direct.head.startswith(b"GET /x HTTP/1.1\r\n") and direct.key.proxy is None
+    plain = cached_request(cache, request_options(SessionDefaults(), "GET", URL_X), False)
+    assert plain is not direct and len(cache) == 4

@@ -1,5 +1,5 @@
 """Direct body reads in the facade: a large plain streamed body is received by the calling
-thread straight from the socket (syncwrap.engine.direct_read, thread mode; DirectChannel).
+thread straight from the socket (syncwrap._bridge.direct, thread mode; DirectChannel).
 
 Checked: exact bytes for every way of reading, the hand-over from bytes received before the
 take-over to bytes read from the socket, connection reuse afterwards, errors (short body,
@@ -24,8 +24,9 @@ from collections.abc import Callable
 import pytest
 
 import syncwrap
-from syncwrap._bridge.downloads import BodyChannel, DirectChannel
-from syncwrap.engine.direct_read import MIN_BODY
+from syncwrap._bridge.channel import ByteChannel as BodyChannel
+from syncwrap._bridge.downloads import DirectChannel
+from syncwrap.engine.http1.direct import MIN_BODY
 from tests.facade._util import WAIT, LineReader, start_script
 from tests.servers import Gate, read_request, wait_client_close
 
@@ -388,7 +389,7 @@ def test_tls_bodies_keep_the_pump(raw_server, server_ssl_context, ca_pem_path):
 _CTRL_C = """
 import sys, threading, time
 import syncwrap
-from syncwrap.engine import direct_read
+from syncwrap._bridge import direct
 
 def watch(main):  # BLOCKED once the main thread waits inside the socket receive
     deadline = time.monotonic() + 10

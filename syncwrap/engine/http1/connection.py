@@ -1,9 +1,19 @@
 """The connection's asyncio protocol: writes requests, feeds the response parser.
 
-One :class:`ResponseHandler` per TCP connection. It runs one request at a time:
-:meth:`send_head` / :meth:`write_body` go out, :meth:`start_response` arms the
-parser, and the response head arrives through :meth:`wait_head`. The body is
-fed into a :class:`StreamReader` whose buffer pauses the socket when full.
+One :class:`ResponseHandler` per TCP connection, one exchange at a time. Its
+state (:class:`~.state.State`) changes in one method, :meth:`_advance`, through
+the transitions of ``state.py``. Other modules use its public seam only:
+
+- the request: :meth:`start_response` arms the parser (and returns the future of
+  the response head), :meth:`send` / :meth:`drain` write (see ``body_writer.py``),
+  :meth:`wait_continue` and :meth:`wait_head` wait;
+- the body: :meth:`take_body` gives it to the response object (whole, or a
+  :class:`StreamReader` whose buffer pauses the socket when full),
+  :meth:`discard_body` drops it, :meth:`hand_off` gives it to a reader of the socket
+  itself (``direct.py``), and :attr:`on_complete` is called when it is whole;
+- the end: :meth:`fail` (the exchange fails with an error), :meth:`abandon` (the
+  request could not be sent whole: never reuse), :meth:`close` / :meth:`abort`;
+- the pool: :attr:`reusable`, :attr:`reused`, :meth:`detach`.
 """
 
 from __future__ import annotations
@@ -11,23 +21,31 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from ...exceptions import (
     ClientConnectionError,
     ClientOSError,
     ClientPayloadError,
     ReadTimeout,
-    RequestBodyLengthError,
     ServerDisconnectedError,
 )
-from .. import direct_read
-from ..streams import DEFAULT_HIGH_WATER, StreamReader
-from .decoders import DecodingSink, make_decoder
+from ..streams import StreamReader
+from .body import IncomingBody
+from .decoders import make_decoder
+from .direct import (
+    MIN_BODY,
+    BodyTaker,
+    LoopReader,
+    RawBody,
+    body_left,
+    dup_socket,
+    loop_mode_applies,
+)
 from .parser import ResponseHead, ResponseParser
-from .writer import LAST_CHUNK, Compressor, frame_chunk
+from .state import Event, State, next_state
 
-__all__ = ["ResponseHandler", "BodyWriter"]
+__all__ = ["ResponseHandler", "READ_SIZE"]
 
 _WRITE_HIGH_WATER = 1024 * 1024
 # What one read hands over at most: asyncio's selector transports read 256 KiB at a
@@ -35,37 +53,94 @@ _WRITE_HIGH_WATER = 1024 * 1024
 # page faults that outweigh the saved loop iterations.)
 READ_SIZE = 256 * 1024
 
+# Module constants: read per request, and faster than attribute lookups on the enums.
+_NEW, _IDLE, _WAITING_HEAD, _RECEIVING = State.NEW, State.IDLE, State.WAITING_HEAD, State.RECEIVING
+_HANDED_OFF, _COMPLETE, _MUST_CLOSE, _CLOSED = (State.HANDED_OFF, State.COMPLETE,
+                                               State.MUST_CLOSE, State.CLOSED)
+_IN_FLIGHT = frozenset({_WAITING_HEAD, _RECEIVING, _HANDED_OFF})
+_START, _HEAD, _HAND_OFF, _TAKE_BACK = Event.START, Event.HEAD, Event.HAND_OFF, Event.TAKE_BACK
+_BODY_END, _RELEASE, _NO_REUSE, _CLOSE = (Event.BODY_END, Event.RELEASE, Event.NO_REUSE,
+                                          Event.CLOSE)
+
+T = TypeVar("T")
+
 
 class ResponseHandler(asyncio.Protocol):
-    """Protocol for one client connection."""
+    """Protocol for one client connection (the seam: see the module docstring)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self.transport: asyncio.Transport | None = None
-        self.closed = False
-        self._close_exc: BaseException | None = None
+        self._state = _NEW  # changed by _advance() only
+        self._keep_alive = True  # False from NO_REUSE on: the body ends in MUST_CLOSE
         self._parser: ResponseParser | None = None  # set while a response is expected
         self._spare_parser: ResponseParser | None = None
         self._head_waiter: asyncio.Future[ResponseHead] | None = None
         self._continue_waiter: asyncio.Future[bool] | None = None
-        self._sink: Any = None
-        self.reader: StreamReader | None = None
-        # Body parts received before anyone took the body: a small response is usually
-        # whole before its ClientResponse exists, and then needs no StreamReader at all.
-        self._early: list[bytes] | None = None
-        self._early_size = 0
-        self.response_complete = False
-        self.should_close = False
+        self._body = IncomingBody(loop)  # where the parser's body bytes go
+        #: Called once when the current response is whole (set by the response object).
         self.on_complete: Callable[[], None] | None = None
         self._write_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._reading_paused = False
         self._auto_decompress = True
         self._raw_statuses: frozenset[int] = frozenset()
-        self._high_water = DEFAULT_HIGH_WATER
         self._read_timeout: float | None = None
         self._read_timer: asyncio.TimerHandle | None = None
         self._last_read = 0.0
+        self._loop_mode = loop_mode_applies(loop)  # direct reads by the loop (direct.py)
+
+    # -- the state ------------------------------------------------------------
+
+    def _advance(self, event: Event) -> None:
+        """The one place the state changes (the transitions are in ``state.py``)."""
+        if event is _NO_REUSE:
+            self._keep_alive = False
+        self._state = next_state(self._state, event, self._keep_alive)
+
+    @property
+    def state(self) -> State:
+        """Where the connection is in its exchange (see ``state.py``)."""
+        return self._state
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    @property
+    def closed(self) -> bool:
+        """The connection is gone (or was never made)."""
+        return self.transport is None
+
+    @property
+    def response_complete(self) -> bool:
+        """The current response is whole."""
+        state = self._state
+        return state is _COMPLETE or state is _MUST_CLOSE
+
+    @property
+    def should_close(self) -> bool:
+        """The connection is closed, or will be when its exchange ends: never reused."""
+        state = self._state
+        return not self._keep_alive or state is _MUST_CLOSE or state is _CLOSED
+
+    @property
+    def reusable(self) -> bool:
+        """The exchange is over and the connection can carry another one."""
+        transport = self.transport
+        return self._state is _COMPLETE and transport is not None and not transport.is_closing()
+
+    @property
+    def reused(self) -> bool:
+        """The connection carried an exchange before (read before :meth:`start_response`)."""
+        return self._state is _IDLE
+
+    @property
+    def received_nothing(self) -> bool:
+        """Not a byte of the current response arrived: on a reused connection, the server
+        closed it before reading the request, which can then be sent again elsewhere."""
+        parser = self._parser
+        return parser is not None and not parser.received_any
 
     # -- connection events -------------------------------------------------
 
@@ -81,9 +156,7 @@ class ResponseHandler(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         parser = self._parser
-        if parser is None:
-            # Nothing was asked: an idle pooled connection got bytes. Never reuse it.
-            self.should_close = True
+        if parser is None:  # nothing was asked: an idle pooled connection got bytes
             self.close()
             return
         if self._read_timeout is not None:
@@ -91,7 +164,7 @@ class ResponseHandler(asyncio.Protocol):
         try:
             parser.feed(data)
         except Exception as exc:  # parse errors and decoding errors
-            self._fail(exc)
+            self.fail(exc)
             return
         if parser.extra_data:  # the response may already be back in the pool: close now
             self.close()
@@ -100,13 +173,13 @@ class ResponseHandler(asyncio.Protocol):
         return False
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        self.closed = True
         if self._spare_parser is not None:
             self._spare_parser.close()
             self._spare_parser = None
         self.transport = None
+        self._advance(_CLOSE)  # first: a body that the close ends is whole (MUST_CLOSE)
         if self._direct is not None:  # direct body reads: close the dup, wake its reader
-            self._direct_end()
+            self._end_direct(None)
         self._cancel_read_timer()
         parser = self._parser
         if parser is not None and not self.response_complete:
@@ -115,9 +188,7 @@ class ResponseHandler(asyncio.Protocol):
             except Exception as err:
                 if exc is not None and not isinstance(err, ClientPayloadError):
                     err = ClientOSError(getattr(exc, "errno", None), f"Connection lost: {exc}")
-                self._fail(err)
-        elif exc is not None:
-            self._close_exc = exc
+                self.fail(err)
         for fut in self._drain_waiters:
             if not fut.done():
                 fut.set_exception(ClientConnectionError(f"Connection lost: {exc or 'closed'}"))
@@ -139,7 +210,7 @@ class ResponseHandler(asyncio.Protocol):
 
     async def drain(self) -> None:
         """Wait until the transport's write buffer is below its high-water mark."""
-        if self.closed:
+        if self.transport is None:
             raise ClientConnectionError("Connection closed while sending the request body")
         if not self._write_paused:
             return
@@ -150,45 +221,44 @@ class ResponseHandler(asyncio.Protocol):
     def pause_reading(self) -> None:
         if not self._reading_paused and self.transport is not None:
             self._reading_paused = True
-            (self._direct or self.transport).pause_reading()  # direct body reads: the dup
+            (self._direct or self.transport).pause_reading()  # direct body reads: the taker
 
     def resume_reading(self) -> None:
         if self._reading_paused and self.transport is not None:
             self._reading_paused = False
             if self._read_timeout is not None:
                 self._last_read = self._loop.time()
-            (self._direct or self.transport).resume_reading()  # direct body reads: the dup
+            (self._direct or self.transport).resume_reading()  # direct body reads: the taker
 
     # -- one request/response cycle ------------------------------------------
 
     def start_response(self, method: str, options: Any) -> asyncio.Future[ResponseHead]:
-        """Arm the parser for the response to the request about to be sent.
+        """Start an exchange: arm the parser for the response to the request about to be
+        sent (on a new or idle connection).
 
         ``options`` carries ``auto_decompress``, ``raw_statuses`` (statuses whose body is
         never decoded when a Location comes with them: redirects about to be followed),
         ``high_water``, ``read_timeout``, ``limits`` and ``expect100``. Returns the future
         of the final response head.
         """
+        self._advance(_START)
         parser = self._spare_parser
         if parser is None:  # one per connection, reused response after response
+            body = self._body
             parser = self._spare_parser = ResponseParser(
                 self._on_head,
-                self._on_body,
+                body.feed_data,
                 self._on_complete,
-                on_chunk_end=self._on_chunk_end,
+                on_chunk_end=body.end_chunk,
                 on_informational=self._on_informational,
             )
         parser.start(method, options.limits)
         self._parser = parser
         self._head_waiter = waiter = self._loop.create_future()
         self._continue_waiter = self._loop.create_future() if options.expect100 else None
-        self.reader = None
-        self._sink = None
-        self._early = None
-        self.response_complete = False
+        self._body.start(self, options.high_water)
         self._auto_decompress = options.auto_decompress
         self._raw_statuses = options.raw_statuses
-        self._high_water = options.high_water
         self._read_timeout = read_timeout = options.read_timeout
         if read_timeout:
             self._last_read = self._loop.time()
@@ -196,6 +266,7 @@ class ResponseHandler(asyncio.Protocol):
         return waiter
 
     def send(self, data: bytes) -> None:
+        """Write request bytes (the head, a small body with it)."""
         if self.transport is None or self.transport.is_closing():
             raise ServerDisconnectedError("Connection closed before the request was sent")
         self.transport.write(data)
@@ -225,21 +296,18 @@ class ResponseHandler(asyncio.Protocol):
                 self._continue_waiter.set_result(True)
 
     def _on_head(self, head: ResponseHead) -> None:
+        self._advance(_HEAD)
         encoding = head.first(b"content-encoding") if self._auto_decompress else None
         decoder = make_decoder(encoding) if encoding and not self._raw_body(head) else None
-        if decoder is not None:
-            sink = self._sink = DecodingSink(decoder, self, self._high_water, self._loop)
-            self.reader = sink.reader
-        elif head.chunked:  # chunk boundaries matter to readchunk(): a reader from the start
-            self._start_reader()
-        else:
-            self._early = []
-            self._early_size = 0
+        self._body.on_head(decoder, head.chunked)
         if not head.keep_alive:
-            self.should_close = True
+            self._advance(_NO_REUSE)
         if self._continue_waiter is not None and not self._continue_waiter.done():
             self._continue_waiter.set_result(False)
-        direct_read.on_head(self, head)  # direct body reads: large plain bodies on uvloop
+        if self._loop_mode and decoder is None and not head.chunked and (
+                head.content_length is None or head.content_length >= MIN_BODY):
+            # once the parser has finished this read (direct.py, loop mode)
+            self._loop.call_soon(self._start_loop_mode, head)
         waiter = self._head_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(head)
@@ -249,54 +317,23 @@ class ResponseHandler(asyncio.Protocol):
         return head.status in self._raw_statuses and (
             head.count(b"location") > 0 or head.count(b"uri") > 0)
 
-    def _on_body(self, data: bytes) -> None:
-        sink = self._sink
-        if sink is not None:
-            sink.feed_data(data)
-            return
-        self._early.append(data)  # type: ignore[union-attr]
-        self._early_size += len(data)
-        if self._early_size > self._high_water:
-            self._start_reader()  # its flow control pauses the socket
-
-    def _on_chunk_end(self) -> None:
-        self._sink.end_http_chunk_receiving()
-
     def _on_complete(self) -> None:
         if self._direct is not None:  # direct body reads: end them before completing
-            self._direct_end()
-        self.response_complete = True
-        self._cancel_read_timer()
+            self._end_direct(None)
         if self._parser is not None and self._parser.extra_data:
-            self.should_close = True
-        if self._sink is not None:
-            self._sink.feed_eof()
+            self._advance(_NO_REUSE)
+        self._advance(_BODY_END)
+        self._cancel_read_timer()
+        self._body.feed_eof()
         callback = self.on_complete
         if callback is not None:
             self.on_complete = None
             callback()
 
-    def _start_reader(self) -> StreamReader:
-        """Put the body behind a StreamReader from now on (with what arrived so far)."""
-        reader = self.reader = StreamReader(self, high_water=self._high_water, loop=self._loop)
-        self._sink = reader
-        early, self._early = self._early, None
-        if early:
-            for part in early:
-                reader.feed_data(part)
-        if self.response_complete:
-            reader.feed_eof()
-        return reader
-
     def take_body(self) -> tuple[StreamReader | None, bytes | None]:
         """The body for the response object: ``(None, body)`` if it is already whole and
         was never handed out, else ``(reader, None)`` (``reader`` None: no body expected)."""
-        if self._early is not None:
-            if self.response_complete:
-                early, self._early = self._early, None
-                return None, early[0] if len(early) == 1 else b"".join(early)
-            return self._start_reader(), None
-        return self.reader, None
+        return self._body.take()
 
     def discard_body(self, limit: int) -> asyncio.Future[bool]:
         """Drop the rest of the current body as it arrives, raw (never decoded).
@@ -313,30 +350,65 @@ class ResponseHandler(asyncio.Protocol):
             return fut
         remaining = parser.remaining if parser is not None else None
         head = parser.head if parser is not None else None
-        if (self.closed or head is None or (remaining is None and not head.chunked)
+        if (self._state is _CLOSED or self.transport is None or head is None
+                or (remaining is None and not head.chunked)
                 or (remaining is not None and remaining > limit)):
             self.close()
             fut.set_result(False)
             return fut
-        self._early = None
-        self._sink = _Discard(fut, limit, self)
+        self._body.discard(fut, limit)
         self.resume_reading()
         return fut
 
-    def _fail(self, exc: BaseException) -> None:
-        self.should_close = True
+    # -- ending an exchange ------------------------------------------------------
+
+    def fail(self, exc: BaseException) -> None:
+        """The exchange fails with ``exc``: the head's waiter or the body's reader raises
+        it, and the connection is closed."""
         self._cancel_read_timer()
+        if self._direct is not None:  # a direct reader (e.g. blocked in recv) gets exc
+            self._end_direct(exc)
         waiter = self._head_waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(exc)
             waiter.exception()  # mark retrieved: the caller may already be gone
-        elif self._sink is not None:
-            self._sink.set_exception(exc)
-        elif self._early is not None:
-            self._start_reader().set_exception(exc)
+        else:
+            self._body.set_exception(exc)
         if self._continue_waiter is not None and not self._continue_waiter.done():
             self._continue_waiter.set_result(False)
         self.close()
+
+    def abandon(self) -> None:
+        """The request will not be sent whole (the server answered first, or refused
+        100-continue): its response can still be read, but the connection is then
+        closed, never reused."""
+        self._advance(_NO_REUSE)
+
+    def close(self) -> None:
+        """Close the connection now; an exchange in flight is abandoned."""
+        self._advance(_CLOSE)
+        self._cancel_read_timer()
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.close()
+
+    def abort(self) -> None:
+        """Close without flushing buffers (RST-like); used on cancellation."""
+        self._advance(_CLOSE)
+        transport = self.transport
+        if transport is not None:
+            transport.abort()
+
+    def detach(self) -> None:
+        """Forget the finished exchange: the (reusable) connection goes to the pool."""
+        self._advance(_RELEASE)
+        self._parser = None
+        self._body.clear()
+        self.on_complete = None
+        self._cancel_read_timer()
+        if self._reading_paused and self.transport is not None:
+            self._reading_paused = False
+            self.transport.resume_reading()
 
     # -- sock_read timeout -----------------------------------------------------
 
@@ -351,192 +423,115 @@ class ResponseHandler(asyncio.Protocol):
     def _check_read_timeout(self) -> None:
         self._read_timer = None
         timeout = self._read_timeout
-        if timeout is None or self.response_complete or self.closed:
+        if timeout is None or self._state not in _IN_FLIGHT:
             return
         if self._reading_paused:  # the reader is slow, not the server
             self._arm_read_timer(timeout)
             return
         idle = self._loop.time() - self._last_read
         if idle >= timeout:
-            self._fail(ReadTimeout(f"No data from the server for {timeout} s (sock_read timeout)"))
+            self.fail(ReadTimeout(f"No data from the server for {timeout} s (sock_read timeout)"))
         else:
             self._arm_read_timer(timeout - idle)
 
-    # -- teardown ------------------------------------------------------------
+    # -- direct body reads (direct.py) -------------------------------------------------
 
-    def detach(self) -> None:
-        """Forget the finished response so the connection can go back to the pool."""
-        self._parser = None
-        self.reader = None
-        self._sink = None
-        self._early = None
-        self.on_complete = None
-        self._cancel_read_timer()
-        if self._reading_paused and self.transport is not None:
-            self._reading_paused = False
-            self.transport.resume_reading()
-
-    def is_reusable(self) -> bool:
-        return (
-            not self.should_close
-            and not self.closed
-            and self.response_complete
-            and self.transport is not None
-            and not self.transport.is_closing()
-        )
-
-    def close(self) -> None:
-        """Close the connection abruptly (its response, if any, is abandoned)."""
-        self.should_close = True
-        self._cancel_read_timer()
-        transport = self.transport
-        if transport is not None and not transport.is_closing():
-            transport.close()
-
-    def abort(self) -> None:
-        """Close without flushing buffers (RST-like); used on cancellation."""
-        self.should_close = True
-        transport = self.transport
-        if transport is not None:
-            transport.abort()
-
-    # -- direct body reads (see direct_read.py) ----------------------------------------------
-
-    #: The reader taking the body straight from a dup of the socket (loop or thread mode);
-    #: it receives the flow-control calls meanwhile. None when the transport reads.
+    #: The taker reading the body from a dup of the socket (loop mode or a thread); it
+    #: receives the flow-control calls meanwhile. None while the transport reads.
     _direct: Any = None
 
-    def _direct_end(self) -> None:
-        """End direct body reads: the dup is closed (or its reading thread woken) and the
-        transport reads again, unless flow control paused it, seeing what comes next."""
+    def hand_off(self, make_taker: Callable[[RawBody], T], min_size: int = MIN_BODY
+                 ) -> T | None:
+        """Hand the rest of the current body to a taker that receives it from the socket
+        itself (``direct.py``; the taker is a :class:`~.direct.BodyTaker`).
+
+        Returns None, changing nothing, unless the body qualifies, its reader has no
+        error, at least ``min_size`` bytes of it are still to come (or it is read until
+        close) and nothing waits to be sent. Otherwise the transport stops reading and
+        ``make_taker`` gets a :class:`RawBody` (the reader's buffered bytes move into it);
+        the taker gets the flow-control calls and ``stop()`` until it calls
+        ``RawBody.complete`` or the connection goes.
+        """
+        loop_reader = self._direct
+        if self._state is not _RECEIVING and not (
+                self._state is _HANDED_OFF and isinstance(loop_reader, LoopReader)):
+            return None
+        reader = self._body.reader
+        transport = self.transport
+        left = self._direct_left(min_size) if reader is not None else None
+        if left is None or transport is None or transport.get_write_buffer_size():
+            return None  # (a blocking fd must have nothing to send)
+        if loop_reader is not None:
+            sock = loop_reader.detach_socket()  # loop mode's dup, taken over
+        else:
+            sock = dup_socket(transport)
+            self._pause_transport()
+        self._cancel_read_timer()  # the taker applies sock_read itself
+        head = self._parser.head  # type: ignore[union-attr]
+        raw = RawBody(sock, left, reader.read_nowait(), head.content_length,  # type: ignore
+                      self._read_timeout, self._loop, self.end_hand_off)
+        try:
+            taker = make_taker(raw)
+        except BaseException as exc:
+            sock.close()
+            self.fail(exc)
+            raise
+        self._direct = taker
+        self._advance(_HAND_OFF)
+        return taker
+
+    def end_hand_off(self, taker: BodyTaker) -> bool:
+        """From a taker that read the body to its end, on the loop: the response
+        completes (True), unless the connection went or was closed meanwhile (False)."""
+        if self._direct is not taker or self._state is not _HANDED_OFF:
+            return False
+        self._parser.end_body()  # type: ignore[union-attr]  # _on_complete ends the hand-off
+        return True
+
+    def take_back(self, taker: BodyTaker) -> None:
+        """From a taker that fed all it read to :meth:`data_received` (loop mode) and
+        stopped early (EOF, a reset): the transport reads again and reports the end."""
+        if self._direct is taker:
+            self._end_direct(None)
+            self._advance(_TAKE_BACK)
+
+    def _start_loop_mode(self, head: ResponseHead) -> None:
+        parser = self._parser
+        if self._state is not _RECEIVING or parser is None or parser.head is not head:
+            return  # that response is gone already
+        transport = self.transport
+        if self._direct_left(MIN_BODY) is None or transport is None:
+            return
+        reader = LoopReader(self, dup_socket(transport))
+        self._pause_transport()
+        self._direct = reader
+        self._advance(_HAND_OFF)
+        if not self._reading_paused:
+            reader.resume_reading()
+
+    def _direct_left(self, min_size: int) -> int | None:
+        """Bytes of the plain body still to come (``UNTIL_CLOSE``: unknown) if at least
+        ``min_size``, when a taker may read them from the socket; else None."""
+        received = self._body.plain_received()
+        if received is None:
+            return None
+        left = body_left(self.transport, self._parser.head, received)  # type: ignore
+        if left is None or 0 <= left < min_size:
+            return None
+        return left
+
+    def _pause_transport(self) -> None:
+        """Stop the transport's reads for the take-over (unless flow control already did)."""
+        if not self._reading_paused and self.transport is not None:
+            self.transport.pause_reading()
+
+    def _end_direct(self, error: BaseException | None) -> None:
+        """End direct body reads: the taker stops (its dup closed, a blocked reader woken
+        with ``error``) and the transport reads again, unless flow control paused it."""
         direct, self._direct = self._direct, None
         if direct is not None:
-            direct.stop()
+            direct.stop(error)
             transport = self.transport
             if transport is not None and not self._reading_paused and not transport.is_closing():
                 transport.resume_reading()
 
-
-class _Discard:
-    """The sink of a body being dropped: counts it and ends a future (see discard_body)."""
-
-    __slots__ = ("_fut", "_left", "_protocol")
-
-    def __init__(self, fut: asyncio.Future[bool], limit: int, protocol: ResponseHandler) -> None:
-        self._fut = fut
-        self._left = limit
-        self._protocol = protocol
-
-    def feed_data(self, data: bytes) -> None:
-        self._left -= len(data)
-        if self._left < 0 and not self._fut.done():
-            self._fut.set_result(False)
-            self._protocol.close()
-
-    def feed_eof(self) -> None:
-        if not self._fut.done():
-            self._fut.set_result(True)
-
-    def end_http_chunk_receiving(self) -> None:
-        pass
-
-    def set_exception(self, exc: BaseException) -> None:
-        if not self._fut.done():
-            self._fut.set_result(False)
-
-
-class BodyWriter:
-    """Writes a request body: compression, chunk framing, socket backpressure, and the
-    declared ``length`` (the Content-Length; None when chunked), which it never exceeds.
-
-    With a length, the write that completes it is held back until :meth:`finish`: a
-    body that runs past its length fails (:class:`RequestBodyLengthError`) before the
-    server has received all of it, so it can never take an incomplete upload for a
-    whole one. :meth:`finish` raises the same error for a body that ended short.
-    """
-
-    __slots__ = ("_protocol", "_chunked", "_compressor", "bytes_written", "_length", "_left",
-                 "_held")
-
-    def __init__(
-        self, protocol: ResponseHandler, *, chunked: bool, compressor: Compressor | None = None,
-        length: int | None = None,
-    ) -> None:
-        self._protocol = protocol
-        self._chunked = chunked
-        self._compressor = compressor
-        self.bytes_written = 0
-        self._length = length
-        self._left = length
-        self._held: bytes | bytearray | memoryview | None = None
-
-    async def write(self, chunk: bytes | bytearray | memoryview) -> None:
-        if not chunk:
-            return
-        if self._compressor is not None:
-            chunk = self._compressor.compress(chunk)
-            if not chunk:
-                return
-        if self._left is not None:
-            left = self._left - len(chunk)
-            if left < 0:
-                raise RequestBodyLengthError(
-                    f"data=: the body runs past its Content-Length of {self._length} bytes "
-                    f"(it produced at least {self._length - self._left + len(chunk)}); the "
-                    "request was abandoned, the excess was not sent"
-                )
-            self._left = left
-            if not left:  # held: a byte more would be an error, which the server must see
-                self._held = chunk if type(chunk) is bytes else bytes(chunk)
-                return
-        self._send(chunk)
-        await self._protocol.drain()
-
-    def _send(self, chunk: bytes | bytearray | memoryview) -> None:
-        transport = self._protocol.transport
-        if transport is None or transport.is_closing():
-            raise ClientConnectionError("Connection closed while sending the request body")
-        self.bytes_written += len(chunk)
-        if self._chunked:
-            transport.writelines(frame_chunk(chunk))
-        else:
-            transport.write(chunk)
-
-    async def sendfile(self, file: Any, offset: int, count: int) -> bool:
-        """Send ``count`` bytes of an OS file with the kernel's sendfile, if this
-        connection allows it (plain TCP on asyncio's loop, no framing or compression).
-        False means the caller should send the bytes itself; nothing was sent."""
-        protocol = self._protocol
-        transport = protocol.transport
-        if (self._chunked or self._compressor is not None or transport is None
-                or (self._left is not None and count > self._left)
-                or transport.get_extra_info("sslcontext") is not None
-                or not isinstance(protocol._loop, asyncio.selector_events.BaseSelectorEventLoop)):
-            return False
-        try:
-            sent = await protocol._loop.sendfile(transport, file, offset, count, fallback=False)
-        except (asyncio.SendfileNotAvailableError, NotImplementedError):
-            return False
-        self.bytes_written += sent
-        if self._left is not None:
-            self._left -= sent
-        return True
-
-    async def finish(self) -> None:
-        """Flush the compressor and send the last chunk, or the held-back end of a body
-        with a length (raising :class:`RequestBodyLengthError` if it ended short)."""
-        if self._compressor is not None:
-            tail = self._compressor.flush()
-            if tail:
-                self._send(tail)
-        if self._left:
-            raise RequestBodyLengthError(
-                f"data=: the body ended after {self._length - self._left} bytes, short of its "
-                f"Content-Length of {self._length}; the request was abandoned"
-            )
-        held, self._held = self._held, None
-        if held is not None:
-            self._send(held)
-        if self._chunked:
-            self._protocol.send(LAST_CHUNK)
-        await self._protocol.drain()

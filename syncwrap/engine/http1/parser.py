@@ -186,6 +186,7 @@ class ResponseParser:
     def start(self, method: str, limits: HeaderLimits = DEFAULT_LIMITS) -> None:
         """Expect a new response, to a request made with ``method``."""
         self._is_head_request = method == "HEAD"
+        self._is_connect = method == "CONNECT"  # a 2xx answer has no body: the tunnel follows
         self._limits = limits
         if not self._llhttp_ready:
             self._parser = httptools.HttpResponseParser(self)
@@ -392,7 +393,8 @@ class ResponseParser:
         self._head = head
         self._buf = b""
         self._progress = True  # the head, not chunk overhead, filled this read so far
-        if self._is_head_request or status == 204 or status == 304 or status == 101:
+        if (self._is_head_request or status == 204 or status == 304 or status == 101
+                or (self._is_connect and 200 <= status < 300)):
             if not self._is_head_request:
                 head.content_length = 0
             self._on_head(head)

@@ -38,7 +38,7 @@ try:
     if mode == "stream":
         r = syncwrap.get(url, stream=True)
         print("HEADERS", flush=True)
-        report_when_blocked("get", "downloads.py")
+        report_when_blocked("get", "channel.py")
         r.content  # noqa: B018 - blocks: the body never comes
     else:
         report_when_blocked("run", "loop.py")

@@ -1,0 +1,229 @@
+"""A large plain body received by the calling thread itself, straight from the socket.
+
+The engine hands the rest of such a body off (``syncwrap.engine.http1.direct``, thread
+mode): a dup of the connection's socket, the bytes left, what arrived before. The
+calling thread receives it with blocking ``recv`` calls (``MSG_WAITALL`` for exact
+sizes: the kernel fills one fresh ``bytes``), with ``sock_read`` as ``SO_RCVTIMEO``.
+The loop is not involved per chunk; at the end the connection goes back to the pool
+through the loop. :class:`~syncwrap._bridge.downloads.DirectChannel` reads through it.
+"""
+
+from __future__ import annotations
+
+import functools
+import socket
+import struct
+import threading
+from typing import Any
+
+from ..engine.http1.direct import MIN_BODY, UNTIL_CLOSE, RawBody
+from ..exceptions import ClientPayloadError, ReadTimeout
+
+__all__ = ["SocketBody", "take_body"]
+
+#: The most one ``recv`` asks for when the caller takes "what has arrived".
+THREAD_READ_SIZE = 1024 * 1024
+#: The most one exact ``recv`` allocates (larger reads are joined from parts).
+_MAX_EXACT = 64 * 1024 * 1024
+
+
+def take_body(response: Any, min_size: int = MIN_BODY) -> SocketBody | None:
+    """On the loop thread: hand the rest of ``response``'s body to a calling thread.
+
+    Returns None (nothing changed) unless the engine hands it off (a large plain body,
+    at least ``min_size`` bytes of it still to come, or read until close; see
+    ``ClientResponse.hand_off_body``). What arrived before is :attr:`SocketBody.buffered`.
+    """
+    return response.hand_off_body(functools.partial(SocketBody, response), min_size)
+
+
+class SocketBody:
+    """The rest of one body, received by a calling thread from a dup socket.
+
+    :attr:`buffered` holds what arrived before the hand-off (deliver it first); then
+    :meth:`recv` returns the following bytes, b"" at the end of the body. :meth:`close`
+    (any thread, idempotent) gives the connection back: pooled if the body was read to
+    the end, closed otherwise. The loop calls :meth:`stop` when the connection is torn
+    down (a total timeout, a closed session): a blocked :meth:`recv` wakes up and raises.
+
+    The dup is closed only by a thread that holds the lock while nobody is inside
+    ``recv()`` (never under a blocked reader's feet); others wake the reader with
+    ``shutdown()``, after which the connection is never pooled.
+    """
+
+    def __init__(self, response: Any, raw: RawBody) -> None:
+        self.buffered = raw.buffered
+        self._response = response
+        self._complete = raw.complete
+        self._loop = raw.loop
+        self._sock: socket.socket | None = raw.sock
+        self._left = raw.left
+        self._content_length = raw.content_length
+        self._read_timeout = raw.read_timeout
+        self._lock = threading.Lock()
+        self._blocking = False
+        self._reading = False  # a thread is inside recv()
+        self._done = False  # the body was received to its end
+        self._closed = False  # close() was called
+        self._shut = False  # shutdown() was called: the connection is dead
+        self._ended = False  # the loop was told (pool or close the connection)
+        self._error: BaseException | None = None  # set by stop(): raise it in the reader
+
+    # -- the loop side -------------------------------------------------------------------
+
+    def pause_reading(self) -> None:
+        """Flow control does not apply: the reading thread reads on demand."""
+
+    def resume_reading(self) -> None:
+        """Flow control does not apply: the reading thread reads on demand."""
+
+    def stop(self, error: BaseException | None) -> None:
+        """On the loop: the connection is going (or the body completed). Wake the reader,
+        which raises ``error`` (e.g. the total timeout's ReadTimeout) if there is one."""
+        with self._lock:
+            if self._sock is None:
+                return
+            if self._error is None:
+                self._error = error
+            if self._reading:
+                self._shutdown()  # the reading thread wakes up and ends the body
+            else:
+                self._release_socket()  # the next recv() or close() reports the end
+
+    # -- the reading thread ------------------------------------------------------------------
+
+    def recv(self, n: int, exact: bool = False) -> bytes:
+        """Up to ``n`` (> 0) bytes of the body, exactly ``n`` with ``exact`` unless the body
+        ends first; b"" at its end. Blocks; never reads past the Content-Length."""
+        with self._lock:
+            if self._done:
+                return b""
+            if self._closed or self._ended:
+                raise self._error or _closed_error()
+            sock = self._sock
+            self._reading = sock is not None
+        try:
+            # sock is None: the loop tore the connection down while nobody was reading.
+            data = self._at_eof(b"") if sock is None else self._receive(sock, n, exact)
+        except BaseException:  # timeouts, resets, KeyboardInterrupt: the connection is lost
+            self._end(ok=False)
+            raise
+        finally:
+            self._reading = False
+        if self._closed:  # closed by another thread meanwhile
+            self._end(ok=False)
+            raise _closed_error()
+        return data
+
+    def _receive(self, sock: socket.socket, n: int, exact: bool) -> bytes:
+        left = self._left
+        want = n if left == UNTIL_CLOSE else min(n, left)
+        if not exact:
+            want = min(want, THREAD_READ_SIZE)
+        if not self._blocking:
+            self._set_blocking(sock, True)
+        parts: list[bytes] = []
+        got = 0
+        while got < want:
+            try:
+                data = sock.recv(min(want - got, _MAX_EXACT), socket.MSG_WAITALL if exact else 0)
+            except BlockingIOError:  # SO_RCVTIMEO expired without a byte
+                raise ReadTimeout(
+                    f"No data from the server for {self._read_timeout} s (sock_read timeout)"
+                ) from None
+            except OSError:
+                data = b""  # a reset ends the body as an EOF does (as in connection_lost)
+            if self._error is not None:  # stop(): e.g. the total timeout fired
+                raise self._error
+            if not data:
+                return self._at_eof(b"".join(parts))
+            got += len(data)
+            parts.append(data)
+            if not exact:
+                break
+        if left != UNTIL_CLOSE:
+            self._left = left - got
+            if self._left == 0:
+                self._end(ok=True)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _at_eof(self, tail: bytes) -> bytes:
+        """The connection ended: the end of an until-close body, else an incomplete one."""
+        if self._error is not None:
+            raise self._error
+        if self._left == UNTIL_CLOSE:
+            self._end(ok=True)
+            return tail
+        missing = self._left - len(tail)
+        raise ClientPayloadError(
+            f"Response payload is not completed: {missing} of {self._content_length} "
+            "bytes missing"
+        )
+
+    def close(self) -> None:
+        """Any thread: done with the body (pool the connection if it was read to the end)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._reading:  # another thread is inside recv(): wake it, it ends the body
+                self._shutdown()
+                return
+        self._end(ok=self._done)
+
+    # -- ending ----------------------------------------------------------------------------------
+
+    def _set_blocking(self, sock: socket.socket, blocking: bool) -> None:
+        sock.setblocking(blocking)
+        if self._read_timeout:
+            # sock_read as SO_RCVTIMEO (a zero timeval would mean "no timeout": at least 1 us)
+            micros = max(round(self._read_timeout * 1_000_000), 1) if blocking else 0
+            value = struct.pack("ll", *divmod(micros, 1_000_000))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+        self._blocking = blocking
+
+    def _shutdown(self) -> None:
+        """Wake a reader blocked in recv() (lock held); the connection is dead afterwards."""
+        self._shut = True
+        if self._sock is not None:
+            try:
+                self._sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def _release_socket(self) -> None:
+        """Restore the shared flags and close the dup (lock held, nobody inside recv())."""
+        sock, self._sock = self._sock, None
+        if sock is None:
+            return
+        try:
+            if self._blocking:
+                self._set_blocking(sock, False)
+        except OSError:
+            pass
+        finally:
+            sock.close()
+
+    def _end(self, ok: bool) -> None:
+        """Close the dup and tell the loop: pool the connection (ok) or close it."""
+        with self._lock:
+            if self._ended:
+                return
+            self._ended = True
+            ok = ok and not self._shut
+            self._done = ok
+            self._release_socket()
+        try:
+            self._loop.call_soon_threadsafe(self._finish_on_loop, ok)
+        except RuntimeError:  # the loop is closed (interpreter exit): nothing to give back
+            pass
+
+    def _finish_on_loop(self, ok: bool) -> None:
+        if ok and self._complete(self):  # the response completes: its connection is pooled
+            self._response.release()
+        else:
+            self._response.close()
+
+
+def _closed_error() -> ClientPayloadError:
+    return ClientPayloadError("The response was closed while its body was being read")

@@ -1,0 +1,177 @@
+"""Direct body reads: the rest of a large plain body straight from the socket.
+
+Once a response head is parsed, a body that is
+
+- on plain TCP (no TLS) with a real socket under the transport,
+- not transformed (no Content-Encoding decoder stands before its StreamReader),
+- length-delimited (Content-Length) or read until the server closes, not chunked,
+
+may be received from a duplicate of the connection's socket (``os.dup``: the same
+socket, so the same O_NONBLOCK flag) instead of through the transport, whose reading
+is paused meanwhile. The connection (``connection.py``) decides and hands the body
+off; whoever takes it is a *body taker* (:class:`BodyTaker`):
+
+- **Loop mode** (:class:`LoopReader`, here): on loops other than asyncio's selector
+  loop (uvloop), whose transports copy every read once more before ``data_received``,
+  the loop watches the duplicate and ``sock.recv()`` hands a fresh ``bytes`` (one
+  kernel copy) to ``data_received`` exactly as the transport would. The StreamReader's
+  flow control pauses and resumes this watch instead of the transport. The connection
+  starts it by itself.
+- **Thread mode** (the blocking facade's reader): ``ResponseHandler.hand_off`` gives a
+  taker a :class:`RawBody` (the dup, the bytes left, what arrived before); it receives
+  the body on its own thread and, back on the loop, calls :attr:`RawBody.complete`.
+
+Both end before the connection's normal completion runs: the duplicate is closed and
+the transport reads again, so a finished connection is pooled exactly as without
+direct reads. Failures (EOF before Content-Length, timeouts, resets) raise the same
+exceptions as the normal path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple, Protocol
+
+if TYPE_CHECKING:
+    from .connection import ResponseHandler
+    from .parser import ResponseHead
+
+__all__ = ["MIN_BODY", "UNTIL_CLOSE", "BodyTaker", "RawBody", "LoopReader", "body_left",
+           "dup_socket", "loop_mode_applies"]
+
+#: Smallest body worth the set-up (dup, a reader registration, flags); ``UNTIL_CLOSE``
+#: always qualifies.
+MIN_BODY = 1024 * 1024
+#: Bytes left of a body read until the server closes the connection.
+UNTIL_CLOSE = -1
+#: One loop-mode read (as asyncio's selector transport: bigger reads fault in fresh pages).
+LOOP_READ_SIZE = 256 * 1024
+#: dup() of a socket's fd, MSG_WAITALL and SO_RCVTIMEO as a timeval are POSIX; elsewhere
+#: the transport reads every body.
+POSIX = os.name == "posix" and hasattr(socket, "MSG_WAITALL")
+
+
+class BodyTaker(Protocol):
+    """What receives a handed-off body; the connection calls it on the loop."""
+
+    def pause_reading(self) -> None:
+        """Flow control: the body's StreamReader is full."""
+
+    def resume_reading(self) -> None:
+        """Flow control: the body's StreamReader wants more."""
+
+    def stop(self, error: BaseException | None) -> None:
+        """The body is complete or the connection is going (``error``: why it failed,
+        e.g. the total timeout): stop reading and close the dup."""
+
+
+class RawBody(NamedTuple):
+    """The rest of one response body, handed to a taker that receives it itself."""
+
+    #: A dup of the connection's socket (non-blocking, shared flags); the taker closes it.
+    sock: socket.socket
+    #: Bytes of the body still to come, or :data:`UNTIL_CLOSE`.
+    left: int
+    #: What arrived before the hand-off: deliver it first.
+    buffered: bytes
+    content_length: int | None
+    #: ``sock_read`` in seconds: the taker applies it (the connection's timer is off).
+    read_timeout: float | None
+    #: The connection's loop (the taker's end is reported there).
+    loop: asyncio.AbstractEventLoop
+    #: On the loop, from the taker that read the body to its end: the response
+    #: completes (True), unless the connection went meanwhile (False).
+    complete: Callable[[BodyTaker], bool]
+
+
+def body_left(transport: asyncio.Transport | None, head: ResponseHead | None,
+              received: int) -> int | None:
+    """Bytes of the body still to come (``UNTIL_CLOSE`` if unknown) after ``received``,
+    or None when it cannot be read directly (see the module docstring). The caller has
+    checked that the body is plain and not finished."""
+    if (not POSIX or transport is None or transport.is_closing() or head is None
+            or head.chunked or head.upgrade):
+        return None
+    if transport.get_extra_info("sslcontext") is not None:
+        return None
+    sock = transport.get_extra_info("socket")
+    if sock is None or sock.type != socket.SOCK_STREAM:
+        return None
+    if head.content_length is None:
+        return UNTIL_CLOSE
+    return head.content_length - received
+
+
+def loop_mode_applies(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether the connection should start loop mode on ``loop`` (not asyncio's own)."""
+    return POSIX and not isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop)
+
+
+def dup_socket(transport: asyncio.Transport) -> socket.socket:
+    """A second socket object on the transport's connection (a dup of its descriptor)."""
+    fd = os.dup(transport.get_extra_info("socket").fileno())
+    try:
+        return socket.socket(fileno=fd)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+class LoopReader:
+    """Loop mode: the loop watches a dup of the socket and feeds the connection itself."""
+
+    __slots__ = ("_protocol", "_loop", "_sock", "_fd", "_watching")
+
+    def __init__(self, protocol: ResponseHandler, sock: socket.socket) -> None:
+        self._protocol = protocol
+        self._loop = protocol.loop
+        self._sock: socket.socket | None = sock
+        sock.settimeout(0)  # non-blocking (it already is: the transport's flag is shared)
+        self._fd = sock.fileno()
+        self._watching = False
+
+    def pause_reading(self) -> None:
+        if self._watching:
+            self._watching = False
+            self._loop.remove_reader(self._fd)
+
+    def resume_reading(self) -> None:
+        if not self._watching and self._sock is not None:
+            self._watching = True
+            self._loop.add_reader(self._fd, self._on_readable)
+
+    def stop(self, error: BaseException | None = None) -> None:
+        self.pause_reading()
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
+
+    def detach_socket(self) -> socket.socket:
+        """Stop watching and hand the dup over (to a thread-mode taker)."""
+        self.pause_reading()
+        sock, self._sock = self._sock, None
+        assert sock is not None
+        return sock
+
+    def _on_readable(self) -> None:
+        protocol = self._protocol
+        sock = self._sock
+        transport = protocol.transport
+        if sock is None or transport is None or transport.is_closing():
+            self.pause_reading()  # the connection is being closed: connection_lost ends us
+            return
+        try:
+            data = sock.recv(LOOP_READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if data:
+            protocol.data_received(data)
+        else:
+            # EOF or a reset: give the socket back to the transport, which sees the same
+            # end and reports it as it always does (eof_received, connection_lost).
+            protocol.take_back(self)
