@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import trustme
 
+from tests.proxy_peers import ProxyPy
 from tests.servers import (
     CountingServer,
     Handler,
@@ -15,6 +16,7 @@ from tests.servers import (
     WSGIServerThread,
     load_httpbin_app,
 )
+from tests.tls_peers import client_cert_files, tls_peer
 
 
 @pytest.fixture(scope="session")
@@ -147,3 +149,37 @@ def disk_file(tmp_path) -> Iterator[object]:
     path.write_bytes(b"f" * 1000)
     with open(path, "rb") as f:
         yield f
+
+
+@pytest.fixture(scope="module")
+def open_proxy() -> Iterator[ProxyPy]:
+    """proxy.py without authentication (tests.proxy_peers)."""
+    proxy = ProxyPy()
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture(scope="module")
+def auth_proxy() -> Iterator[ProxyPy]:
+    """proxy.py requiring user:pass."""
+    proxy = ProxyPy(auth="user:pass")
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture
+def peer(raw_server, tls_cert):
+    """A TLS server (tests.tls_peers) with the session's trustme certificate."""
+    return tls_peer(raw_server, tls_cert)
+
+
+@pytest.fixture
+def mtls_peer(raw_server, tls_cert, tls_ca):
+    """A TLS server that requires a client certificate signed by the trustme CA."""
+    return tls_peer(raw_server, tls_cert, tls_ca, require_cert=True)
+
+
+@pytest.fixture
+def certs(tls_ca, tmp_path):
+    """Client certificate files (plain, combined, encrypted key) from the trustme CA."""
+    return client_cert_files(tls_ca, tmp_path)

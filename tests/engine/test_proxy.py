@@ -30,19 +30,6 @@ from tests.servers import ParsedRequest, http_response, never_respond, respond
 BASIC = BasicAuth("user", "pass").encode()
 
 
-@pytest.fixture(scope="module")
-def open_proxy() -> Iterator[ProxyPy]:
-    proxy = ProxyPy()
-    yield proxy
-    proxy.close()
-
-
-@pytest.fixture(scope="module")
-def auth_proxy() -> Iterator[ProxyPy]:
-    """proxy.py requiring user:pass."""
-    proxy = ProxyPy(auth="user:pass")
-    yield proxy
-    proxy.close()
 
 
 @pytest.fixture(scope="module")

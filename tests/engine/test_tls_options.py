@@ -24,7 +24,6 @@ from syncwrap.engine.tls import CA_ENV_VARS, ca_from_env, requests_ssl, resolve_
 from tests.engine._util import SHORT, run
 from tests.tls_peers import (
     KEY_PASSWORD,
-    client_cert_files,
     digest_of,
     hashed_ca_dir,
     sha256_of,
@@ -42,19 +41,7 @@ def fetch(url: str, session_kw: dict | None = None, **kw) -> tuple[int, str]:
     return run(_fetch(url, session_kw, **kw))
 
 
-@pytest.fixture
-def peer(raw_server, tls_cert):
-    return tls_peer(raw_server, tls_cert)
 
-
-@pytest.fixture
-def mtls_peer(raw_server, tls_cert, tls_ca):
-    return tls_peer(raw_server, tls_cert, tls_ca, require_cert=True)
-
-
-@pytest.fixture
-def certs(tls_ca, tmp_path):
-    return client_cert_files(tls_ca, tmp_path)
 
 
 @pytest.fixture

@@ -9,24 +9,12 @@ from collections.abc import Iterator
 import pytest
 
 import syncwrap
-from tests.proxy_peers import ProxyPy, Relay, SocksProxy, tls_keep_alive
+from tests.proxy_peers import Relay, SocksProxy, tls_keep_alive
 from tests.servers import ParsedRequest
 
 T = 10
 
 
-@pytest.fixture(scope="module")
-def open_proxy() -> Iterator[ProxyPy]:
-    proxy = ProxyPy()
-    yield proxy
-    proxy.close()
-
-
-@pytest.fixture(scope="module")
-def auth_proxy() -> Iterator[ProxyPy]:
-    proxy = ProxyPy(auth="user:pass")
-    yield proxy
-    proxy.close()
 
 
 @pytest.fixture

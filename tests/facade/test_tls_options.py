@@ -16,27 +16,11 @@ from syncwrap.engine.tls import CA_ENV_VARS
 from tests.facade._util import WAIT
 from tests.tls_peers import (
     KEY_PASSWORD,
-    client_cert_files,
     digest_of,
     hashed_ca_dir,
     sha256_of,
     tls_peer,
 )
-
-
-@pytest.fixture
-def peer(raw_server, tls_cert):
-    return tls_peer(raw_server, tls_cert)
-
-
-@pytest.fixture
-def mtls_peer(raw_server, tls_cert, tls_ca):
-    return tls_peer(raw_server, tls_cert, tls_ca, require_cert=True)
-
-
-@pytest.fixture
-def certs(tls_ca, tmp_path):
-    return client_cert_files(tls_ca, tmp_path)
 
 
 @pytest.fixture
