@@ -6,6 +6,7 @@ Rules (docs/contract.md, "Layers"):
 - ``syncwrap.exceptions`` is a leaf;
 - no module touches a private name (``_x``) defined in another syncwrap module;
 - the CLI uses public names only;
+- the engine imports no threading (it holds no thread locks);
 - no function is longer than 100 lines.
 """
 
@@ -169,3 +170,15 @@ def test_functions_stay_under_100_lines(module: str) -> None:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
             and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
     assert not long, f"{module}: {long}"
+
+
+@pytest.mark.parametrize("module", [m for m in MODULES if _in(m, "syncwrap.engine")])
+def test_the_engine_holds_no_thread_locks(module: str) -> None:
+    """The engine knows nothing of threads: no threading (locks, events) and no _thread."""
+    found = set()
+    for node in ast.walk(TREES[module]):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name in ("threading", "_thread"))
+        elif isinstance(node, ast.ImportFrom) and node.module in ("threading", "_thread"):
+            found.add(node.module)
+    assert not found, f"{module} imports {sorted(found)}"
