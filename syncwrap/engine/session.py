@@ -746,21 +746,7 @@ class ClientSession:
     async def _connect(self, key: ConnectionKey, timer: DeadlineTimer, timeouts: ClientTimeout):
         timer.connecting = True
         try:
-            with timer:
-                if timeouts.connect:
-                    try:
-                        return await asyncio.wait_for(
-                            self._connector.connect(key, timeouts), timeouts.connect
-                        )
-                    except asyncio.TimeoutError as exc:
-                        from ..exceptions import ConnectTimeout
-
-                        if isinstance(exc, ConnectTimeout):
-                            raise
-                        raise ConnectTimeout(
-                            f"Connection to {key.host}:{key.port} timed out after "
-                            f"{timeouts.connect} s (connect timeout)"
-                        ) from None
+            with timer:  # the connector applies timeouts.connect (the pool wait included)
                 return await self._connector.connect(key, timeouts)
         finally:
             timer.connecting = False
