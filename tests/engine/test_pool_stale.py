@@ -17,6 +17,7 @@ from syncwrap import ClientConnectionError, ConnectTimeout, ServerDisconnectedEr
 from syncwrap.engine import ClientSession, ClientTimeout, TCPConnector, TraceConfig
 from tests.engine._util import SHORT, run
 from tests.pool_peers import Tally, answer_then_close, drop_second, hold_slow, idle_close
+from tests.servers import wait_client_close
 
 IDEMPOTENT = ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]
 
@@ -225,6 +226,32 @@ def test_a_slot_freed_within_the_connect_timeout_is_taken(raw_server):
     slow, fast = run(main())
     assert slow[0] == fast[0] == 200
     assert tally.connections == 1  # the freed connection was reused
+
+
+def test_the_pool_wait_and_the_connecting_share_one_connect_budget(raw_server):
+    """A request that waited 0.3 s for the only slot has 0.2 s of its 0.5 s left to
+    connect (to a server that never answers the TLS handshake)."""
+    server = raw_server(lambda conn: wait_client_close(conn, 10))
+    url = f"https://127.0.0.1:{server.port}/"
+
+    async def timed(s: ClientSession, connect: float) -> tuple[BaseException, float]:
+        started = time.monotonic()
+        with pytest.raises(ConnectTimeout) as err:
+            await s.get(url, ssl=False, timeout=ClientTimeout(total=5, connect=connect))
+        return err.value, time.monotonic() - started
+
+    async def main():
+        async with ClientSession(connector=TCPConnector(limit=1)) as s:
+            holder = asyncio.ensure_future(timed(s, 0.3))
+            while s.connector.stats()["acquired"] < 1:
+                await asyncio.sleep(0)
+            waiter = asyncio.ensure_future(timed(s, 0.5))
+            return await holder, await waiter
+
+    (_, held), (err, waited) = run(main())
+    assert 0.3 <= held < 0.6
+    assert "pool" not in str(err) and "0.5 s (connect timeout)" in str(err)  # connecting
+    assert 0.45 <= waited < 0.75  # not 0.3 + 0.5
 
 
 # -- release() is awaitable, as in aiohttp ----------------------------------------------------
