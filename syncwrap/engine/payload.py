@@ -16,7 +16,6 @@ import mimetypes
 import os
 import stat
 import sys
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 from urllib.parse import urlencode
@@ -233,8 +232,7 @@ class FilePayload(Payload):
         self.replayable = self._start is not None
         self.size = self._measure()
         self._writes = 0
-        self._lock = threading.Lock()
-        self._gen = 0
+        self._busy: asyncio.Future[Any] | None = None  # the last file operation sent to a thread
 
     def _guess_type(self) -> str:
         guessed = mimetypes.guess_type(self.filename)[0] if self.filename else None
@@ -276,7 +274,8 @@ class FilePayload(Payload):
 
     def _call(self, loop: asyncio.AbstractEventLoop, fn: Any, *args: Any) -> Any:
         if not self._direct:
-            return loop.run_in_executor(None, fn, *args)
+            fut = self._busy = loop.run_in_executor(None, fn, *args)
+            return fut
         fut = loop.create_future()
         try:
             fut.set_result(fn(*args))
@@ -284,25 +283,22 @@ class FilePayload(Payload):
             fut.set_exception(exc)
         return fut
 
-    # These two run in the executor. A read can outlive its write() (cancelled, or failed
-    # while reading ahead): the generation number voids such a read once a replay rewinds.
+    # The file is used by one thread at a time, without a lock: each operation is sent to
+    # a thread only once the one before it has finished. Inside a write() that is so by
+    # construction (every result is awaited before the next read starts), and the awaits
+    # are shielded, so cancelling write() never marks an operation done while its thread
+    # still runs. A read that outlives its write() (cancelled, or failed while reading
+    # ahead) is waited for by the next write() before that one seeks back.
 
-    def _rewind(self) -> int:
-        with self._lock:
-            self._gen += 1
-            if self._start is not None:
-                self.file.seek(self._start)
-            return self._gen
+    def _rewind(self) -> None:
+        if self._start is not None:
+            self.file.seek(self._start)
 
-    def _read(self, gen: int, n: int) -> Any:
-        with self._lock:
-            return self.file.read(n) if gen == self._gen else b""
-
-    def _next_read(self, loop: asyncio.AbstractEventLoop, gen: int, left: int | None) -> Any:
+    def _next_read(self, loop: asyncio.AbstractEventLoop, left: int | None) -> Any:
         if left is not None and left <= 0:
             return None
         return self._call(
-            loop, self._read, gen, self.chunk_size if left is None else min(self.chunk_size, left)
+            loop, self.file.read, self.chunk_size if left is None else min(self.chunk_size, left)
         )
 
     async def write(self, writer: BodyWriter) -> None:
@@ -310,16 +306,19 @@ class FilePayload(Payload):
             raise BodyNotReplayableError("data=: the file is not seekable; it cannot be sent twice")
         self._writes += 1
         loop = asyncio.get_running_loop()
-        gen = await self._call(loop, self._rewind)
+        busy = self._busy
+        if busy is not None and not busy.done():
+            await asyncio.wait((busy,))  # a read left by an earlier write(); its error is not ours
+        await asyncio.shield(self._call(loop, self._rewind))
         left = self.size
         sendfile = getattr(writer, "sendfile", None)
         if (sendfile is not None and left and type(self.file) in _OS_FILES
                 and await sendfile(self.file, self._start, left)):
             return  # the kernel copied the file to the socket
-        fut = self._next_read(loop, gen, left)
+        fut = self._next_read(loop, left)
         try:
             while fut is not None:
-                chunk = self._convert(await fut)
+                chunk = self._convert(await asyncio.shield(fut))
                 fut = None
                 if not chunk:
                     if left:
@@ -330,7 +329,7 @@ class FilePayload(Payload):
                     break
                 if left is not None:
                     left -= len(chunk)
-                fut = self._next_read(loop, gen, left)  # read ahead while this chunk is sent
+                fut = self._next_read(loop, left)  # read ahead while this chunk is sent
                 await writer.write(chunk)
         finally:  # a read-ahead nobody will await: retrieve its outcome (no log noise)
             if fut is not None:

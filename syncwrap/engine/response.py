@@ -282,6 +282,10 @@ class ClientResponse:
                     await trace.send_response_chunk_received(self.method, self._url, self._body)
         return self._body
 
+    def trace_with(self, traces: tuple[Any, ...]) -> None:
+        """Fire ``on_response_chunk_received`` of ``traces`` when :meth:`read` gets the body."""
+        self._traces = traces
+
     def get_encoding(self) -> str:
         """The charset from Content-Type, else UTF-8 for JSON, else UTF-8 (see :meth:`text`)."""
         charset = self.charset

@@ -278,6 +278,80 @@ def test_replay_after_a_failed_send():
     assert asyncio.run(go()) == data
 
 
+class GatedFile:
+    """A seekable file-like object whose first read waits for ``gate``; it records
+    whether two threads ever used it at once (a seek or read while a read runs)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._f = io.BytesIO(data)
+        self.gate = threading.Event()
+        self.reading = threading.Event()  # the gated read has started
+        self.seek_while_reading = threading.Event()
+        self.active = 0
+        self.overlapped = False
+
+    def _enter(self) -> None:
+        self.active += 1
+        if self.active > 1:
+            self.overlapped = True
+
+    def read(self, n: int = -1) -> bytes:
+        self._enter()
+        try:
+            if not self.reading.is_set():
+                self.reading.set()
+                self.gate.wait(10)
+            return self._f.read(n)
+        finally:
+            self.active -= 1
+
+    def seek(self, *a):
+        if self.reading.is_set() and not self.gate.is_set():
+            self.seek_while_reading.set()
+            self.overlapped = True
+            self.gate.set()  # let the stuck read go: the overlap is recorded
+        self._enter()
+        try:
+            return self._f.seek(*a)
+        finally:
+            self.active -= 1
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+    def seekable(self) -> bool:
+        return True
+
+
+def test_a_replay_waits_for_the_read_a_cancelled_send_left_running():
+    """The payload holds no thread lock: a write() cancelled while its read runs in a
+    thread leaves that read running, and the next write() must not seek or read the
+    file until it has finished."""
+    data = os.urandom(5000)
+    f = GatedFile(data)
+    p = FilePayload(f, chunk_size=1000)
+
+    async def go():
+        loop = asyncio.get_running_loop()
+        first = asyncio.ensure_future(p.write(Collect()))
+        assert await loop.run_in_executor(None, f.reading.wait, 10)
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        w = Collect()
+        second = asyncio.ensure_future(p.write(w))
+        for _ in range(5):  # let the replay start: it must not touch the file yet
+            await asyncio.sleep(0)
+        # Bounded wait for something that must not happen (a seek during the read).
+        assert not await loop.run_in_executor(None, f.seek_while_reading.wait, 0.3)
+        f.gate.set()
+        await asyncio.wait_for(second, 10)
+        return w.data
+
+    assert asyncio.run(go()) == data
+    assert not f.overlapped
+
+
 def test_64_mib_file_streams_in_bounded_memory(tmp_path):
     path = tmp_path / "big.bin"
     size = 64 * 1024 * 1024

@@ -18,6 +18,7 @@ from syncwrap.engine import (
     ClientSession,
     ClientTimeout,
     ConnectTimeout,
+    DigestAuth,
     ProxyError,
     SSLError,
     TCPConnector,
@@ -131,6 +132,42 @@ def test_the_request_to_the_proxy_is_in_absolute_form(raw_server):
     assert req.headers["host"] == "target.test:8080"
     assert req.headers["proxy-authorization"] == BasicAuth("u", "p").encode()
     assert req.headers["x-team"] == "blue"
+
+
+def test_proxied_requests_share_a_prepared_head_per_proxy(raw_server):
+    """The prepared-head cache serves proxied requests too: one entry per proxy."""
+    seen: list[ParsedRequest] = []
+    proxy = raw_server(recording(http_response(b"via"), seen))
+
+    async def three() -> int:
+        async with ClientSession(proxy=f"http://u:p@{proxy.host}:{proxy.port}",
+                                 timeout=SHORT) as s:
+            for _ in range(3):
+                async with s.get("http://target.test/p") as r:
+                    assert await r.read() == b"via"
+            return len(s._prepared)
+
+    assert run(three()) == 1
+    assert [(r.target, r.headers["proxy-authorization"]) for r in seen] == [
+        ("http://target.test/p", BasicAuth("u", "p").encode())] * 3
+
+
+def test_an_auth_flow_through_a_proxy(raw_server):
+    """DigestAuth's headers and the proxy's go on the same requests, in absolute form."""
+    seen: list[ParsedRequest] = []
+    challenge = http_response(b"", 401, "Unauthorized", {
+        "WWW-Authenticate": 'Digest realm="r", nonce="abc", qop="auth"'})
+
+    def answer(req: ParsedRequest) -> bytes:
+        return http_response(b"in") if "authorization" in req.headers else challenge
+
+    proxy = raw_server(recording(answer, seen))
+    status, body = run(_get("http://target.test/p", proxy=f"http://u:p@{proxy.host}:{proxy.port}",
+                            auth=DigestAuth("me", "pw")))
+    assert (status, body) == (200, b"in")
+    assert [r.target for r in seen] == ["http://target.test/p"] * 2
+    assert {r.headers["proxy-authorization"] for r in seen} == {BasicAuth("u", "p").encode()}
+    assert seen[1].headers["authorization"].startswith("Digest ")
 
 
 def test_plain_http_connections_to_the_proxy_are_reused(open_proxy, counting_server, relay_to):
