@@ -2,8 +2,9 @@
 
 :class:`TCPConnector` keeps a pool of keep-alive connections keyed by
 (host, port, TLS settings), enforces ``limit`` and ``limit_per_host`` by making
-callers wait for a free slot, resolves names through a TTL-cached resolver and
-connects with happy eyeballs. :class:`UnixConnector` sends every request to
+callers wait for a free slot (within the connect timeout), never hands out an
+idle connection the server has closed, resolves names through a TTL-cached
+resolver and connects with happy eyeballs. :class:`UnixConnector` sends every request to
 one Unix socket; either connector opens the socket an ``http+unix`` URL names.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import socket
 import ssl as ssl_module
 from collections import deque
@@ -21,6 +23,7 @@ import aiohappyeyeballs
 from ..exceptions import ClientConnectorDNSError, ClientConnectorError, ConnectTimeout, SSLError
 from . import tracing as _tracing
 from .http1.connection import ResponseHandler
+from .http1.state import State
 from .resolver import DefaultResolver, DNSCache
 from .tls import resolve_ssl
 from .tunnel import open_via_proxy
@@ -134,23 +137,40 @@ class BaseConnector:
             return False
         return True
 
-    async def _wait_for_slot(self, key: ConnectionKey) -> None:
+    async def _wait_for_slot(self, key: ConnectionKey, deadline: float | None = None,
+                             budget: float | None = None) -> None:
+        """Wait until ``key`` may take a connection; past ``deadline`` (loop time) raise
+        ConnectTimeout naming the pool wait (``budget``: the connect timeout)."""
         loop = self._get_loop()
         while not self._has_slot(key):
             fut: asyncio.Future[None] = loop.create_future()
             queue = self._waiters.setdefault(key, deque())
             queue.append(fut)
+            expiry = None
+            if deadline is not None:
+                expiry = loop.call_at(deadline, self._expire_waiter, fut, key, budget)
             try:
                 await fut
             except BaseException:
-                if fut.done() and not fut.cancelled():
+                if fut.done() and not fut.cancelled() and fut.exception() is None:
                     self._wake_waiter()  # pass the slot we were given to someone else
                 raise
             finally:
+                if expiry is not None:
+                    expiry.cancel()
                 if fut in queue:
                     queue.remove(fut)
                 if not queue and self._waiters.get(key) is queue:
                     del self._waiters[key]
+
+    def _expire_waiter(self, fut: asyncio.Future[None], key: ConnectionKey,
+                       budget: float | None) -> None:
+        if not fut.done():
+            fut.set_exception(ConnectTimeout(
+                f"No free connection to {key.host}:{key.port} within {budget} s (connect "
+                f"timeout): waited for the pool the whole time, its connections all in use "
+                f"(limit={self.limit}, limit_per_host={self.limit_per_host})"
+            ))
 
     def _wake_waiter(self) -> None:
         for key, queue in list(self._waiters.items()):
@@ -193,17 +213,25 @@ class BaseConnector:
         return Connection(self, key, protocol)
 
     async def connect(self, key: ConnectionKey, timeout: Any = None) -> Connection:
-        """Borrow a connection for ``key``, waiting for a free slot if the pool is full."""
+        """Borrow a connection for ``key``, waiting for a free slot if the pool is full.
+
+        ``timeout`` (a :class:`~syncwrap.engine.ClientTimeout`) bounds it: ``connect``
+        covers the wait for a free slot and opening the connection, ``sock_connect`` one
+        attempt to open it. Either raises ConnectTimeout saying which wait it was.
+        """
         if self._closed:
             raise ClientConnectorError(key.host, key.port, "connector is closed")
+        budget = getattr(timeout, "connect", None)
+        deadline = self._get_loop().time() + budget if budget else None
         traces = _tracing.current_traces()  # () unless the request is traced
         if not self._has_slot(key):
             if traces:
                 await _tracing.connection_queued_start(traces)
-            await self._wait_for_slot(key)
+            await self._wait_for_slot(key, deadline, budget)
             if traces:
                 await _tracing.connection_queued_end(traces)
-                await self._wait_for_slot(key)  # the callbacks yielded: re-check the slot
+                # the callbacks yielded: re-check the slot
+                await self._wait_for_slot(key, deadline, budget)
         protocol = self._pop_idle(key, self._idle.get(key))
         if protocol is not None:
             self._acquired.add(protocol)
@@ -218,7 +246,7 @@ class BaseConnector:
         try:
             if traces:
                 await _tracing.connection_create_start(traces)
-            protocol = await self._create_connection(key, timeout)
+            protocol = await self._open_within(key, timeout, deadline, budget)
         except BaseException:
             self._acquired.discard(placeholder)
             self._untake(key)
@@ -233,6 +261,22 @@ class BaseConnector:
             await _traced(_tracing.connection_create_end(traces), conn)
         return conn
 
+    async def _open_within(self, key: ConnectionKey, timeout: Any, deadline: float | None,
+                           budget: float | None) -> ResponseHandler:
+        """A new connection for ``key``, by ``deadline`` (what is left of the connect
+        timeout ``budget`` after the wait for a slot)."""
+        opening = self._create_connection(key, timeout)
+        if deadline is None:
+            return await opening
+        try:
+            return await asyncio.wait_for(opening, max(deadline - self._get_loop().time(), 0))
+        except asyncio.TimeoutError as exc:
+            if isinstance(exc, ConnectTimeout):  # sock_connect's, more precise
+                raise
+            via = f" through the proxy {key.proxy.url}" if key.proxy is not None else ""
+            raise ConnectTimeout(f"Connection to {key.host}:{key.port}{via} timed out after "
+                                 f"{budget} s (connect timeout)") from None
+
     def _pop_idle(self, key: ConnectionKey, idle: list[tuple[ResponseHandler, float]] | None
                   ) -> ResponseHandler | None:
         """The most recently used live connection of ``idle`` (the pool's list for ``key``)."""
@@ -243,9 +287,9 @@ class BaseConnector:
         while idle:
             protocol, since = idle.pop()
             transport = protocol.transport
-            if transport is None or transport.is_closing():
-                continue
-            if too_old is not None and since < too_old:
+            if protocol.state is not _IDLE or transport is None or transport.is_closing():
+                continue  # closed by the server (EOF seen) or by its keep-alive expiry
+            if (too_old is not None and since < too_old) or _peer_closed(transport):
                 protocol.close()
                 continue
             if not idle:
@@ -337,6 +381,25 @@ class BaseConnector:
             "idle": sum(len(v) for v in self._idle.values()),
             "waiting": sum(len(q) for q in self._waiters.values()),
         }
+
+
+_IDLE = State.IDLE
+
+
+def _peer_closed(transport: asyncio.BaseTransport) -> bool:
+    """Whether the socket of an idle connection is readable: the server closed it (or
+    sent bytes nobody asked for) and the loop has not seen it yet. One poll(2), no read."""
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return False
+    fd = sock.fileno()
+    if fd < 0:
+        return True
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(0))
+    return bool(select.select([fd], [], [], 0)[0])
 
 
 async def _traced(signal: Any, conn: Connection) -> None:

@@ -14,12 +14,7 @@ from typing import Any
 
 from multidict import CIMultiDict
 
-from ..exceptions import (
-    ClientConnectionError,
-    ClientOSError,
-    ConnectTimeout,
-    ServerDisconnectedError,
-)
+from ..exceptions import ClientConnectionError, ClientOSError, ServerDisconnectedError
 from .connector import BaseConnector, ConnectionKey
 from .http1.body_writer import BodyWriter
 from .http1.parser import ResponseHead
@@ -118,19 +113,7 @@ async def connect(connector: BaseConnector, key: ConnectionKey, timer: DeadlineT
     (ConnectTimeout) and the total deadline of ``timer``."""
     timer.connecting = True
     try:
-        with timer:
-            if timeouts.connect:
-                try:
-                    return await asyncio.wait_for(
-                        connector.connect(key, timeouts), timeouts.connect
-                    )
-                except asyncio.TimeoutError as exc:
-                    if isinstance(exc, ConnectTimeout):
-                        raise
-                    raise ConnectTimeout(
-                        f"Connection to {key.host}:{key.port} timed out after "
-                        f"{timeouts.connect} s (connect timeout)"
-                    ) from None
+        with timer:  # the connector applies timeouts.connect (the pool wait included)
             return await connector.connect(key, timeouts)
     finally:
         timer.connecting = False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json as _json
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Generator
 from http.cookies import SimpleCookie
 from typing import Any, NamedTuple, TypeVar
 
@@ -24,6 +24,22 @@ __all__ = ["ClientResponse", "RequestInfo", "ContentTypeError", "DEFAULT_MAX_BOD
 DEFAULT_MAX_BODY_SIZE = 1 << 30
 
 T = TypeVar("T")
+
+
+class _Done(Awaitable[None]):
+    """What :meth:`ClientResponse.release` returns: ``await`` on it is optional and
+    instant (aiohttp's spelling), and not awaiting it warns nothing (not a coroutine)."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return iter(())  # type: ignore[return-value]  # already done: yields nothing
+
+    def __repr__(self) -> str:
+        return "<done>"
+
+
+_DONE = _Done()
 
 
 def check_max_body_size(value: Any) -> int | None:
@@ -376,11 +392,13 @@ class ClientResponse:
         self._released = True
         self._release_connection()
 
-    def release(self) -> None:
+    def release(self) -> Awaitable[None]:
         """Done with the response: its connection goes back to the pool if the body was
-        read to the end, otherwise it is closed (never reused half-read)."""
+        read to the end, otherwise it is closed (never reused half-read).
+
+        Takes effect at once; ``await resp.release()`` (aiohttp's spelling) works too."""
         if self._released:
-            return
+            return _DONE
         self._released = True
         connection = self._connection
         if connection is not None:
@@ -390,6 +408,7 @@ class ClientResponse:
             else:
                 connection.close()
         self._finish_timer()
+        return _DONE
 
     def close(self) -> None:
         """Close the connection now, whatever state the body is in."""
