@@ -283,13 +283,15 @@ class BaseConnector:
         if not idle:
             return None
         keepalive = self._keepalive_timeout
-        too_old = self._get_loop().time() - keepalive if keepalive is not None else None
+        now = self._get_loop().time()
+        too_old = now - keepalive if keepalive is not None else None
         while idle:
             protocol, since = idle.pop()
             transport = protocol.transport
             if protocol.state is not _IDLE or transport is None or transport.is_closing():
                 continue  # closed by the server (EOF seen) or by its keep-alive expiry
-            if (too_old is not None and since < too_old) or _peer_closed(transport):
+            if ((too_old is not None and since < too_old)
+                    or (now - since > PEEK_AFTER and _peer_closed(transport))):
                 protocol.close()
                 continue
             if not idle:
@@ -384,6 +386,11 @@ class BaseConnector:
 
 
 _IDLE = State.IDLE
+#: A connection idle longer than this (seconds) has its socket polled before reuse: the
+#: server may have closed it while the loop was busy. One idle for less was seen by the
+#: loop a moment ago (a poll would cost more than the rest of the pool's work together),
+#: and an idempotent request that still meets a close is retried (exchange.py).
+PEEK_AFTER = 0.05
 
 
 def _peer_closed(transport: asyncio.BaseTransport) -> bool:

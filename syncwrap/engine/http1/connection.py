@@ -43,7 +43,7 @@ from .direct import (
     loop_mode_applies,
 )
 from .parser import ResponseHead, ResponseParser
-from .state import Event, State, next_state
+from .state import STEPS, Event, State, next_state
 
 __all__ = ["ResponseHandler", "READ_SIZE"]
 
@@ -96,7 +96,11 @@ class ResponseHandler(asyncio.Protocol):
         """The one place the state changes (the transitions are in ``state.py``)."""
         if event is _NO_REUSE:
             self._keep_alive = False
-        self._state = next_state(self._state, event, self._keep_alive)
+        try:
+            self._state = STEPS[self._state, event, self._keep_alive]
+        except KeyError:  # not allowed: next_state() raises the StateError
+            next_state(self._state, event, self._keep_alive)
+            raise
 
     @property
     def state(self) -> State:

@@ -12,7 +12,7 @@ A connection carries one exchange (request, then response) at a time::
 completed stays complete. ``NO_REUSE`` (the server said ``Connection: close``,
 sent bytes nobody asked for, or the request body was abandoned) changes no
 state but the connection's keep-alive, so the body ends in ``MUST_CLOSE``
-instead of ``COMPLETE``. :func:`next_state` is the only place a state is
+instead of ``COMPLETE``. :data:`STEPS` (read by :func:`next_state`) is the only place a state is
 computed; the protocol (``connection.py``) is the only place one is stored.
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["State", "Event", "StateError", "next_state"]
+__all__ = ["State", "Event", "StateError", "STEPS", "next_state"]
 
 
 class State(enum.IntEnum):  # IntEnum: hashed in C, these are looked up per request
@@ -71,18 +71,22 @@ for _state, _events in _TABLE.items():
     _whole = _state in (_S.COMPLETE, _S.MUST_CLOSE)
     _events[_E.CLOSE] = _S.MUST_CLOSE if _whole else _S.CLOSED
     _events.setdefault(_E.NO_REUSE, _state)
-# Module globals: an enum's class attributes are slow to look up, and this runs per request.
-_COMPLETE, _MUST_CLOSE = _S.COMPLETE, _S.MUST_CLOSE
+#: Every allowed step, computed once from the table: ``(state, event, keep_alive)`` → the
+#: new state (a body that ends without keep-alive ends in MUST_CLOSE). A dict lookup,
+#: because the connection takes four steps per request.
+STEPS: dict[tuple[State, Event, bool], State] = {
+    (_state, _event, _keep): (_S.MUST_CLOSE if _new is _S.COMPLETE and not _keep else _new)
+    for _state, _events in _TABLE.items()
+    for _event, _new in _events.items()
+    for _keep in (True, False)
+}
 
 
 def next_state(state: State, event: Event, keep_alive: bool) -> State:
     """The state after ``event``; a body that ends without ``keep_alive`` ends in
     MUST_CLOSE. Raises :class:`StateError` for an event the state does not allow."""
     try:
-        new = _TABLE[state][event]
+        return STEPS[state, event, keep_alive]
     except KeyError:
         raise StateError(f"HTTP/1.1 connection: {event.name} cannot happen in {state.name}"
                          ) from None
-    if new is _COMPLETE and not keep_alive:
-        return _MUST_CLOSE
-    return new
