@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json as _json
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from multidict import CIMultiDict, CIMultiDictProxy, getversion
@@ -55,6 +55,8 @@ from .timeouts import (
 )
 from .tls import SSLConfig, ca_from_env, resolve_ssl
 from .unix import UNIX_HOST_HEADER, UNIX_SCHEME, parse_url, socket_path
+from .websocket import WSRequestContextManager
+from .websocket import ws_connect as _ws_connect
 
 __all__ = ["ClientSession", "request"]
 
@@ -583,16 +585,8 @@ class ClientSession:
     def _proxy_route(self, proxy: Any, proxy_auth: BasicAuth | None, proxy_headers: Any
                      ) -> ProxyRoute | None:
         """A request's proxy settings over the session's; None when it goes direct."""
-        default = self._proxy
-        if proxy is None:
-            proxy = default
-        elif isinstance(proxy, Mapping) and isinstance(default, Mapping):
-            proxy = {**default, **proxy}
-        if proxy_auth is None:
-            proxy_auth = self._proxy_auth
-        if not proxy and not self._trust_env and proxy_auth is None and proxy_headers is None:
-            return None
-        return ProxyRoute(proxy, proxy_auth, proxy_headers, self._trust_env)
+        return ProxyRoute.merged(proxy, proxy_auth, proxy_headers, default=self._proxy,
+                                 default_auth=self._proxy_auth, trust_env=self._trust_env)
 
     def _prepare_headers(
         self,
@@ -789,6 +783,18 @@ class ClientSession:
             connector = getattr(self, "_connector", None)
             if connector is not None and connector.has_connections:
                 _warn(f"Unclosed client session {self!r}", ResourceWarning, source=self)
+
+    # -- WebSocket ---------------------------------------------------------------
+
+    def ws_connect(self, url: str | URL, **kwargs: Any) -> WSRequestContextManager:
+        """Open a WebSocket: ``async with session.ws_connect(url) as ws:`` (or await it).
+
+        The upgrade request goes through this session (its headers, cookies, auth,
+        proxies, TLS). Arguments: see :func:`syncwrap.engine.websocket.connect`.
+        """
+        if self._closed:
+            raise RuntimeError("Session is closed")
+        return _ws_connect(self, url, **kwargs)
 
 
 class _PreparedRequest:
