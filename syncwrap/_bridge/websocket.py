@@ -59,7 +59,8 @@ class _Sender:
     def __init__(self, ws: ClientWebSocketResponse, loop: asyncio.AbstractEventLoop) -> None:
         self._ws = ws
         self._loop = loop
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)  # waited on only when full
         self._queued = 0
         self._sleepers = 0
         self._backlog: deque[tuple[WSMsgType, bytes, int]] = deque()
@@ -70,7 +71,7 @@ class _Sender:
 
     def send(self, kind: WSMsgType, data: bytes) -> None:
         size = len(data) + 64
-        with self._cond:
+        with self._lock:
             while self._queued >= SEND_HIGH_WATER and self.error is None:
                 refuse_loop_thread()
                 self._sleepers += 1
@@ -121,7 +122,7 @@ class _Sender:
             self._flusher = None
 
     def _written(self, size: int) -> None:
-        with self._cond:
+        with self._lock:
             self._queued -= size
             if self._sleepers and self._queued <= SEND_HIGH_WATER // 2:
                 self._cond.notify_all()
@@ -137,7 +138,7 @@ class _Sender:
 
     def fail(self, error: BaseException) -> None:
         """Sends raise ``error`` from now on (frames not written yet are dropped)."""
-        with self._cond:
+        with self._lock:
             if self.error is None:
                 self.error = error
             self._backlog.clear()
@@ -145,32 +146,25 @@ class _Sender:
             self._cond.notify_all()
 
 
-class _Delivery:
-    """The engine connection's sink: the inbox; its end also ends sending."""
+class _Inbox(Channel[WSMessage]):
+    """The engine connection's sink (``deliver_to``): a bounded channel of messages, whose
+    end also ends sending."""
 
-    __slots__ = ("inbox", "sender")
-
-    def __init__(self, inbox: Channel[WSMessage], sender: _Sender) -> None:
-        self.inbox = inbox
+    def __init__(self, sender: _Sender) -> None:
+        super().__init__(INBOX_HIGH_WATER, weigh=weigh)
         self.sender = sender
 
-    def put_nowait(self, message: WSMessage) -> bool:
-        return self.inbox.put_nowait(message)
-
-    async def wait_space(self) -> None:
-        await self.inbox.wait_space()
-
     def finish(self, error: BaseException | None = None) -> None:
-        self.inbox.finish()
+        super().finish()
         self.sender.fail(ClientConnectionError("Cannot send: the WebSocket is closed"))
 
 
 async def open_websocket(engine: Any, url: Any, kwargs: dict[str, Any]) -> WebSocket:
     """On the loop: the engine WebSocket with its inbox and sender, as a :class:`WebSocket`."""
     ws = await engine.ws_connect(url, **kwargs)
-    inbox: Channel[WSMessage] = Channel(INBOX_HIGH_WATER, weigh=weigh)
     sender = _Sender(ws, asyncio.get_running_loop())
-    ws.deliver_to(_Delivery(inbox, sender))
+    inbox = _Inbox(sender)
+    ws.deliver_to(inbox)
     _open.add(ws)
     return WebSocket(ws, inbox, sender)
 

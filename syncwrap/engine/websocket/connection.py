@@ -24,7 +24,7 @@ from typing import Any
 
 from websockets.client import ClientProtocol
 from websockets.exceptions import PayloadTooBig, ProtocolError
-from websockets.frames import Opcode
+from websockets.frames import Frame, Opcode
 from websockets.protocol import OPEN
 
 from ...exceptions import ClientConnectionError, ReadTimeout, WebSocketError
@@ -67,7 +67,8 @@ class WebSocketConnection(asyncio.Protocol):
         self._dropping = False  # our close is under way: data messages are dropped
         self._read_paused = False  # the sink is full
         self._space_task: asyncio.Task[None] | None = None
-        self._write_paused = False
+        #: The write buffer is full: senders await :meth:`drain`.
+        self.write_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._close_timer: asyncio.TimerHandle | None = None
         self._beat: asyncio.TimerHandle | None = None
@@ -143,11 +144,16 @@ class WebSocketConnection(asyncio.Protocol):
         events = ws.events_received()
         if events:
             self._on_frames(events)
-        if ws.parser_exc is not None and self.exception is None:
-            self._failed(ws.parser_exc)
-        self._flush()
-        if ws.close_expected():
-            self._expect_close()
+        if ws.state is not OPEN:  # a close frame, or a failure: the protocol closes
+            if ws.parser_exc is not None and self.exception is None:
+                self._failed(ws.parser_exc)
+            self._flush()
+            if ws.close_expected():
+                self._expect_close()
+        else:
+            chunks = ws.data_to_send()  # the pongs it answered with
+            if chunks:
+                self._write(chunks)
 
     def eof_received(self) -> bool:
         self._ws.receive_eof()
@@ -267,13 +273,15 @@ class WebSocketConnection(asyncio.Protocol):
         """Send one frame (a whole message, a ping or a pong); raises
         ClientConnectionError once the WebSocket is closing."""
         ws = self._ws
-        if ws.state is not OPEN or self.transport is None:
+        transport = self.transport
+        if ws.state is not OPEN or transport is None or transport.is_closing():
             raise ClientConnectionError(f"Cannot send on a {ws.state.name.lower()} WebSocket")
-        if opcode is _TEXT:
-            ws.send_text(data)
-        elif opcode is _BINARY:
-            ws.send_binary(data)
-        elif opcode is _PING:
+        if opcode is _TEXT or opcode is _BINARY:
+            # A whole data frame in the OPEN state: what Protocol.send_text/send_binary
+            # would queue, framed and masked by the library, written at once.
+            transport.write(Frame(opcode, data).serialize(mask=True, extensions=ws.extensions))
+            return
+        if opcode is _PING:
             ws.send_ping(data)
         else:
             ws.send_pong(data)
@@ -281,8 +289,12 @@ class WebSocketConnection(asyncio.Protocol):
 
     def _flush(self) -> None:
         chunks = self._ws.data_to_send()
+        if chunks:
+            self._write(chunks)
+
+    def _write(self, chunks: list[bytes]) -> None:
         transport = self.transport
-        if not chunks or transport is None or transport.is_closing():
+        if transport is None or transport.is_closing():
             return
         for chunk in chunks:
             if chunk:
@@ -293,13 +305,9 @@ class WebSocketConnection(asyncio.Protocol):
                 transport.close()
                 return
 
-    @property
-    def write_paused(self) -> bool:
-        return self._write_paused
-
     async def drain(self) -> None:
         """Wait until the write buffer is below its high-water mark."""
-        if not self._write_paused:
+        if not self.write_paused:
             return
         if self._closed.done():
             raise ClientConnectionError("WebSocket connection closed")
@@ -308,10 +316,10 @@ class WebSocketConnection(asyncio.Protocol):
         await fut
 
     def pause_writing(self) -> None:
-        self._write_paused = True
+        self.write_paused = True
 
     def resume_writing(self) -> None:
-        self._write_paused = False
+        self.write_paused = False
         for fut in self._drain_waiters:
             if not fut.done():
                 fut.set_result(None)

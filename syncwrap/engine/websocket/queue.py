@@ -14,7 +14,7 @@ from collections import deque
 from typing import Protocol
 
 from ...exceptions import ReadTimeout
-from .messages import WSMessage, weigh
+from .messages import WSMessage
 
 __all__ = ["MessageSink", "MessageQueue", "HIGH_WATER"]
 
@@ -52,7 +52,11 @@ class MessageQueue:
 
     def put_nowait(self, message: WSMessage) -> bool:
         self._items.append(message)
-        self._weight += weigh(message)
+        data = message.data  # messages.weigh(), inlined: this runs per message
+        if data.__class__ is str or data.__class__ is bytes:
+            self._weight += 1 + (len(data) >> 16)
+        else:
+            self._weight += 1
         getter = self._getter
         if getter is not None:
             self._getter = None
@@ -79,7 +83,11 @@ class MessageQueue:
         if not items:
             return None
         message = items.popleft()
-        self._weight -= weigh(message)
+        data = message.data
+        if data.__class__ is str or data.__class__ is bytes:
+            self._weight -= 1 + (len(data) >> 16)
+        else:
+            self._weight -= 1
         space = self._space
         if space is not None and self._weight <= self._low:
             self._space = None
@@ -92,24 +100,35 @@ class MessageQueue:
         """No message is queued and none will come."""
         return self._ended and not self._items
 
-    async def get(self, timeout: float | None) -> WSMessage | None:
-        """The next message; None at the end. Waits at most ``timeout`` seconds (None:
-        no limit), then raises ReadTimeout. One getter at a time (RuntimeError)."""
-        message = self.take()
-        if message is not None or self._ended:
-            return message
+    def waiter(self, timeout: float | None) -> asyncio.Future[None]:
+        """A future done when a message is queued or the queue ends, or failing with
+        ReadTimeout after ``timeout`` seconds (None: never); end the wait with
+        :meth:`stop_waiting`. One waiter at a time (RuntimeError)."""
         if self._getter is not None:
             raise RuntimeError("Concurrent call to receive() is not allowed")
         self._getter = fut = self._loop.create_future()
-        handle = (self._loop.call_later(timeout, _expire, fut, timeout)
-                  if timeout is not None else None)
+        if timeout is not None:
+            handle = self._loop.call_later(timeout, _expire, fut, timeout)
+            fut.add_done_callback(lambda _: handle.cancel())
+        return fut
+
+    def stop_waiting(self, fut: asyncio.Future[None]) -> None:
+        if self._getter is fut:
+            self._getter = None
+        if not fut.done():
+            fut.cancel()
+
+    async def get(self, timeout: float | None) -> WSMessage | None:
+        """The next message; None at the end. Waits at most ``timeout`` seconds (None:
+        no limit), then raises ReadTimeout."""
+        message = self.take()
+        if message is not None or self._ended:
+            return message
+        fut = self.waiter(timeout)
         try:
             await fut
         finally:
-            if self._getter is fut:
-                self._getter = None
-            if handle is not None:
-                handle.cancel()
+            self.stop_waiting(fut)
         return self.take()
 
 

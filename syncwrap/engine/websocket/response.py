@@ -36,7 +36,7 @@ class ClientWebSocketResponse:
                  autoping: bool = True, heartbeat: float | None = None,
                  compress: int = 0) -> None:
         self._conn = connection
-        self._queue = connection.sink
+        self._queue: MessageQueue = connection.sink  # type: ignore[assignment]
         #: The handshake's answer (the 101 ClientResponse: status, headers, cookies).
         self.response = response
         self._receive_timeout = receive_timeout
@@ -157,12 +157,18 @@ class ClientWebSocketResponse:
         """The next message; CLOSED once the connection is closed. ``timeout`` (default:
         ``receive_timeout=``) raises ReadTimeout and leaves the WebSocket open."""
         queue = self._queue
-        if self._conn.sink is not queue or not isinstance(queue, MessageQueue):
+        if self._conn.sink is not queue:
             raise RuntimeError("receive(): messages go to the sink given to deliver_to()")
         message = queue.take()
         if message is None:
-            message = await queue.get(timeout if timeout is not None
-                                      else self._receive_timeout)
+            if queue.ended:
+                return CLOSED_MESSAGE
+            fut = queue.waiter(timeout if timeout is not None else self._receive_timeout)
+            try:
+                await fut
+            finally:
+                queue.stop_waiting(fut)
+            message = queue.take()
             if message is None:
                 return CLOSED_MESSAGE
         return message
