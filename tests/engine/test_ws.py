@@ -347,3 +347,23 @@ def test_session_close_closes_its_websockets(ws_server):
 
     msg, closed = run(main())
     assert msg.type is sw.WSMsgType.CLOSED and closed
+
+
+def test_over_a_unix_socket(tmp_path):
+    from urllib.parse import quote
+
+    from websockets.asyncio.server import unix_serve
+
+    path = str(tmp_path / "ws.sock")
+
+    async def echo(ws):
+        async for message in ws:
+            await ws.send(message)
+
+    async def main():
+        async with unix_serve(echo, path):
+            async with sw.ClientSession(timeout=SHORT) as s:
+                async with s.ws_connect(f"http+unix://{quote(path, safe='')}/echo") as ws:
+                    return await _echo(ws, "over a unix socket")
+
+    assert run(main()) == "over a unix socket"
