@@ -12,9 +12,17 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from clients import ASYNC_CLIENTS, SYNC_CLIENTS, import_client, need
+from clients import (
+    ASYNC_CLIENTS,
+    SYNC_CLIENTS,
+    WS_ASYNC_CLIENTS,
+    WS_SYNC_CLIENTS,
+    import_client,
+    need,
+)
 from common import (
     SMALL_BODY_LEN,
+    BadResponse,
     Budget,
     Sample,
     Spec,
@@ -324,9 +332,77 @@ def run_rtt_case(spec: Spec) -> Sample:
             stop()
 
 
+# --------------------------------------------------------------------------- WebSockets
+
+#: The small text message of the round-trip case (each echo is checked).
+WS_TEXT = "syncwrap bench 0123456789"
+
+
+def _check_echo(sent: str | bytes, got: Any) -> None:
+    if isinstance(sent, str):
+        if got != sent:
+            raise BadResponse(f"echo {str(got)[:40]!r} instead of the text sent")
+    elif not isinstance(got, bytes | bytearray) or len(got) != len(sent):
+        raise BadResponse(f"echo of {len(got) if got else got!r} bytes, sent {len(sent)}")
+
+
+def _ws_message(spec: Spec) -> str | bytes:
+    return WS_TEXT if spec.case == "ws_rtt" else bytes(spec.size)
+
+
+async def async_ws(client: Any, spec: Spec) -> Sample:
+    """One message at a time: send it, wait for its echo (round trips, or 1 MiB messages)."""
+    message = _ws_message(spec)
+    for _ in range(spec.warmup):
+        _check_echo(message, await client.echo(message))
+    budget = Budget(spec.count, spec.seconds)
+    watch = Stopwatch()
+    done = 0
+    while budget.take():
+        _check_echo(message, await client.echo(message))
+        done += 1
+    return watch.sample(ops=done, nbytes=0 if isinstance(message, str) else done * len(message))
+
+
+def sync_ws(client: Any, spec: Spec) -> Sample:
+    message = _ws_message(spec)
+    for _ in range(spec.warmup):
+        _check_echo(message, client.echo(message))
+    budget = Budget(spec.count, spec.seconds)
+    watch = Stopwatch()
+    done = 0
+    while budget.take():
+        _check_echo(message, client.echo(message))
+        done += 1
+    return watch.sample(ops=done, nbytes=0 if isinstance(message, str) else done * len(message))
+
+
+def run_ws_case(spec: Spec) -> Sample:
+    if spec.client in WS_SYNC_CLIENTS:
+        client = WS_SYNC_CLIENTS[spec.client](spec.base_url + "/")
+        try:
+            return sync_ws(client, spec)
+        finally:
+            client.close()
+    if spec.client not in WS_ASYNC_CLIENTS:
+        raise Unavailable(f"no WebSocket adapter for {spec.client}")
+    client = WS_ASYNC_CLIENTS[spec.client]()
+
+    async def main() -> Sample:
+        await client.open(spec.base_url + "/")
+        try:
+            return await async_ws(client, spec)
+        finally:
+            await client.close()
+
+    return run_on_loop(main, spec.loop)
+
+
 def run(spec: Spec) -> Sample:
     if spec.case == "rtt":
         return run_rtt_case(spec)
+    if spec.group == "ws":
+        return run_ws_case(spec)
     try:
         if spec.client in ASYNC_CLIENTS:
             return run_async_case(spec)

@@ -409,3 +409,105 @@ SYNC_CLIENTS: dict[str, Callable[..., Any]] = {
     "raw socket": lambda pool, proxy="", ca_file="": (
         RawProxySocket(pool, proxy, ca_file) if proxy else RawSocket(pool)),
 }
+
+
+# --------------------------------------------------------------------------- WebSockets
+#
+# The ws group: one connection to bench/ws_echo.py per case; ``echo(message)`` sends a text
+# (str) or binary (bytes) message and returns what came back. No compression anywhere.
+
+
+class WSAiohttpStyle:
+    """aiohttp's ``session.ws_connect``, and syncwrap.engine's, which has the same API."""
+
+    def __init__(self, module: str) -> None:
+        mod = import_client(module)
+        self._session_cls = need(mod, "ClientSession", module)
+        self.session: Any = None
+        self.ws: Any = None
+
+    async def open(self, url: str) -> None:
+        self.session = self._session_cls()
+        self.ws = await need(self.session, "ws_connect", "ClientSession")(url)
+
+    async def echo(self, message: str | bytes) -> str | bytes:
+        ws = self.ws
+        if isinstance(message, str):
+            await ws.send_str(message)
+        else:
+            await ws.send_bytes(message)
+        return (await ws.receive()).data  # type: ignore[no-any-return]
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        if self.session is not None:
+            await self.session.close()
+
+
+class WSWebsocketsAsync:
+    """websockets' asyncio client (``websockets.asyncio.client.connect``)."""
+
+    def __init__(self) -> None:
+        self._connect = need(import_client("websockets.asyncio.client"), "connect",
+                             "websockets.asyncio.client")
+        self.ws: Any = None
+
+    async def open(self, url: str) -> None:
+        self.ws = await self._connect(url, compression=None, max_size=None)
+
+    async def echo(self, message: str | bytes) -> str | bytes:
+        await self.ws.send(message)
+        return await self.ws.recv()  # type: ignore[no-any-return]
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+
+
+class WSSyncwrap:
+    """The facade's blocking WebSocket (``Session.ws_connect``)."""
+
+    def __init__(self, url: str) -> None:
+        self.session = need(import_client("syncwrap"), "Session", "syncwrap")()
+        self.ws = need(self.session, "ws_connect", "syncwrap.Session")(url)
+
+    def echo(self, message: str | bytes) -> str | bytes:
+        if isinstance(message, str):
+            self.ws.send_str(message)
+        else:
+            self.ws.send_bytes(message)
+        return self.ws.receive().data  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self.ws.close()
+        self.session.close()
+
+
+class WSWebsocketsSync:
+    """websockets' threading client (``websockets.sync.client.connect``)."""
+
+    def __init__(self, url: str) -> None:
+        connect = need(import_client("websockets.sync.client"), "connect",
+                       "websockets.sync.client")
+        self.ws = connect(url, compression=None, max_size=None)
+
+    def echo(self, message: str | bytes) -> str | bytes:
+        self.ws.send(message)
+        return self.ws.recv()  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+#: name -> factory() for async clients (then ``await open(url)``) ...
+WS_ASYNC_CLIENTS: dict[str, Callable[[], Any]] = {
+    "syncwrap.engine": lambda: WSAiohttpStyle("syncwrap.engine"),
+    "aiohttp": lambda: WSAiohttpStyle("aiohttp"),
+    "websockets": WSWebsocketsAsync,
+}
+#: ... and factory(url) for sync ones.
+WS_SYNC_CLIENTS: dict[str, Callable[[str], Any]] = {
+    "syncwrap.Session": WSSyncwrap,
+    "websockets.sync": WSWebsocketsSync,
+}

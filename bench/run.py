@@ -1,10 +1,11 @@
 """syncwrap benchmark suite: entry point.
 
-    python bench/run.py [--quick] [--only engine|facade|upload|gzip|proxy] [--case CASE]
+    python bench/run.py [--quick] [--only engine|facade|upload|gzip|proxy|ws] [--case CASE]
                         [--reps N] [--json PATH]
 
 Starts a private nginx on 127.0.0.1 (bench/nginx.py; for the proxy group also its TLS listener
-and a private tinyproxy, bench/proxy.py), runs every case of the selected groups
+and a private tinyproxy, bench/proxy.py; for the ws group a WebSocket echo server,
+bench/ws_echo.py), runs every case of the selected groups
 in its own subprocess (bench/worker.py), several times, and prints one table per group. See
 bench/README.md for what each case does and how the numbers are taken.
 """
@@ -67,7 +68,11 @@ PROXY_SYNC_CLIENTS = ("syncwrap.Session", "requests.Session", "httpx.Client",
 PROXY_ASYNC_VARIANT = {"syncwrap.engine": "iter_any", "aiohttp": "iter_any",
                        "httpx.AsyncClient": "aiter_raw"}
 BYTES_CASES = ("download", "download_gz", "upload_gen", "upload_file", "proxy_download",
-               "tunnel_download")
+               "tunnel_download", "ws_mib")
+#: The ws group: async clients on both loops, sync clients; each against bench/ws_echo.py.
+WS_ASYNC = ("syncwrap.engine", "aiohttp", "websockets")
+WS_SYNC = ("syncwrap.Session", "websockets.sync")
+WS_CASES = ("ws_rtt", "ws_mib")
 VARIANT_LABEL = {"iter_chunked": "iter_chunked(65536)", "iter_content": "iter_content(1 MiB)",
                  "iter_bytes": "iter_bytes(1 MiB)", "stream": "stream(1 MiB)"}
 
@@ -121,6 +126,8 @@ def metric(spec: Spec, run: dict[str, Any]) -> float:
 def unit(spec: Spec) -> str:
     if spec.case == "rtt":
         return "µs/call"
+    if spec.case == "ws_rtt":
+        return "msg/s"
     if spec.case in BYTES_CASES:
         return "MiB/s"  # download_gz: decoded bytes
     return "req/s"
@@ -382,6 +389,22 @@ def proxy_specs(p: Profile, base: dict[str, Any], setup: ProxySetup) -> list[Spe
                               **where))
             specs.append(Spec(group="proxy", case=f"{route}_download", client=client, loop=loop,
                               variant=variant, count=p.downloads, **where))
+    return specs
+
+
+def ws_specs(p: Profile, base: dict[str, Any]) -> list[Spec]:
+    """Echo round trips of a small text message, one at a time, and 1 MiB binary messages
+    (``size // 1 MiB`` of them), against the echo server (``base_url`` is its ws:// URL)."""
+    rtt = dict(group="ws", case="ws_rtt", count=p.seq_count, seconds=p.seq_seconds,
+               warmup=p.seq_warmup, **base)
+    mib = dict(group="ws", case="ws_mib", count=p.size // MIB, seconds=60.0, warmup=4,
+               **dict(base, size=MIB))
+    specs = []
+    for loop in LOOPS:
+        for client in WS_ASYNC:
+            specs += [Spec(client=client, loop=loop, **rtt), Spec(client=client, loop=loop, **mib)]
+    for client in WS_SYNC:
+        specs += [Spec(client=client, **rtt), Spec(client=client, **mib)]
     return specs
 
 
@@ -653,6 +676,41 @@ class Report:
         return self._section("E. Proxy (tinyproxy: absolute-form to http://, CONNECT tunnel to "
                              "https://)", headers, rows, shown, targets + ["", *limits])
 
+    # ------------------------------------------------------------------ F. WebSockets
+
+    def ws(self) -> str:
+        headers = ["case", "client", "loop", "result", "median", "spread", "peak RSS", "ΔRSS",
+                   "vs peer", "peer"]
+        rows, shown, targets = [], [], []
+        for case in WS_CASES:
+            for loop in (*LOOPS, ""):
+                family = [o for o in self.results.values()
+                          if o.spec.group == "ws" and o.spec.case == case and o.spec.loop == loop]
+                peer = self._ws_peer(case, loop, family)
+                for o in family:
+                    own = o.spec.client.startswith("syncwrap")
+                    rows.append([CASE_LABEL[case], o.spec.client, loop or "-", *stats_cells(o),
+                                 fmt_ratio(o, peer) if own else "",
+                                 peer.spec.client if own and peer is not None else ""])
+                    shown.append(o)
+                    if own:
+                        target = 0.8 if case == "ws_mib" else (1.2 if loop else 1.0)
+                        name = peer.spec.client if peer is not None else "n/a"
+                        targets.append(f"  {o.spec.client} {CASE_LABEL[case]} "
+                                       f"({loop or 'sync'}) / {name}: {_target(o, peer, target)}")
+        return self._section("F. WebSockets (echo server: websockets, own process)", headers,
+                             rows, shown, targets)
+
+    @staticmethod
+    def _ws_peer(case: str, loop: str, family: list[Outcome]) -> Outcome | None:
+        """Round trips: aiohttp (async) or websockets' sync client; 1 MiB messages: the
+        fastest other client of the same kind."""
+        others = [o for o in family if not o.spec.client.startswith("syncwrap")]
+        if case == "ws_rtt":
+            wanted = "aiohttp" if loop else "websockets.sync"
+            return next((o for o in others if o.spec.client == wanted), None)
+        return _best(others)
+
     @staticmethod
     def _proxy_limit(case: str, family: list[Outcome], raw: Outcome | None) -> str:
         """Whether the proxy, not the clients, sets the pace: the fastest client reaches
@@ -689,7 +747,8 @@ CASE_LABEL = {"seq": "sequential", "conc": "256 concurrent", "threads": "16 thre
               "upload_gen": "generator", "upload_file": "file",
               "rtt": "loop round trip", "proxy_seq": "proxy sequential",
               "proxy_download": "proxy download", "tunnel_seq": "CONNECT sequential",
-              "tunnel_download": "CONNECT download"}
+              "tunnel_download": "CONNECT download", "ws_rtt": "echo round trips",
+              "ws_mib": "1 MiB messages"}
 PROXY_BOUND = 0.8  # the proxy is "the limit" when the fastest client gets this close to raw
 
 
@@ -702,7 +761,7 @@ def _fmt_opt(r: float | None) -> str:
 
 def versions() -> str:
     out = []
-    for name in ("aiohttp", "httpx", "requests", "urllib3", "uvloop", "psutil"):
+    for name in ("aiohttp", "httpx", "requests", "urllib3", "uvloop", "psutil", "websockets"):
         try:
             out.append(f"{name} {importlib.metadata.version(name)}")
         except importlib.metadata.PackageNotFoundError:
@@ -726,7 +785,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: small counts, 16 MiB bodies, 1 repetition (< 60 s)")
     parser.add_argument("--only", action="append",
-                        choices=("engine", "facade", "upload", "gzip", "proxy"),
+                        choices=("engine", "facade", "upload", "gzip", "proxy", "ws"),
                         help="run only this group (repeatable)")
     parser.add_argument("--case", action="append",
                         help="run only these cases of the groups (repeatable), e.g. download")
@@ -745,7 +804,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.reps:
         reps = max(1, min(args.reps, 20))
         profile = dataclasses.replace(profile, reps=reps, raw_reps=max(reps, profile.raw_reps))
-    groups = args.only or ["engine", "facade", "upload", "gzip", "proxy"]
+    groups = args.only or ["engine", "facade", "upload", "gzip", "proxy", "ws"]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that nginx gets stopped
 
     ensure_psutil()
@@ -753,6 +812,7 @@ def main(argv: list[str] | None = None) -> int:
     from proxy import SOURCE, Tinyproxy
     from sink import UploadSink
     from tls import make_tls_files
+    from ws_echo import WSEcho
 
     cpus = sorted(os.sched_getaffinity(0))
     pin = not args.no_pin and len(cpus) >= 2
@@ -764,26 +824,33 @@ def main(argv: list[str] | None = None) -> int:
         if "proxy" in groups:
             tls = make_tls_files(Path(stack.enter_context(
                 tempfile.TemporaryDirectory(prefix="syncwrap-bench-tls-"))))
-        server = stack.enter_context(Nginx(profile.size, profile.warm_size, cpu=server_cpu,
-                                           upload=uploads and args.sink == "nginx",
-                                           tls=tls, proxy_source=SOURCE))
+        server = None
+        if any(group != "ws" for group in groups):  # the ws group needs no nginx
+            server = stack.enter_context(Nginx(profile.size, profile.warm_size, cpu=server_cpu,
+                                               upload=uploads and args.sink == "nginx",
+                                               tls=tls, proxy_source=SOURCE))
         setup = None
-        if tls is not None:
+        if tls is not None and server is not None:
             proxy = stack.enter_context(Tinyproxy(server.tls_port, cpu=server_cpu))
             setup = ProxySetup(proxy.url, server.proxied_url, server.tls_url, str(tls.ca_file))
         upload_url, upload_exact = "", True
         if uploads and args.sink == "python":
             upload_url = stack.enter_context(UploadSink(cpu=server_cpu)).url
-        elif uploads and server.can_upload:
+        elif uploads and server is not None and server.can_upload:
             upload_url, upload_exact = server.base_url + "/upload", False
-        nginx_version = subprocess.run([server.binary, "-v"], capture_output=True,
-                                       text=True).stderr.strip()
+        ws_echo = stack.enter_context(WSEcho(cpu=server_cpu)) if "ws" in groups else None
+        servers = []
+        if server is not None:
+            servers.append(subprocess.run([server.binary, "-v"], capture_output=True,
+                                          text=True).stderr.strip() + ", 1 worker")
+        if setup:
+            servers.append(f"{proxy.version} (proxy group)")
+        if ws_echo is not None:
+            servers.append(f"{WSEcho.version()} (ws group)")
         print(f"syncwrap bench ({'quick' if args.quick else 'full'}): Python "
               f"{platform.python_version()}, {cpu_model()}, {os.cpu_count()} CPUs; "
-              f"{nginx_version}, 1 worker"
-              + (f"; {proxy.version} (proxy group)" if setup else "") + f"\n{versions()}\n"
-              + (f"client pinned to CPU {client_cpu}, nginx worker"
-                 f"{' and tinyproxy' if setup else ''} to CPU {server_cpu}"
+              f"{'; '.join(servers)}\n{versions()}\n"
+              + (f"client pinned to CPU {client_cpu}, servers to CPU {server_cpu}"
                  if pin else "no CPU pinning")
               + f"; body {profile.size // MIB} MiB; upload sink: "
               + ("bench/sink.py" if args.sink == "python" else "nginx echo module")
@@ -792,10 +859,12 @@ def main(argv: list[str] | None = None) -> int:
         if os.getloadavg()[0] > 0.5:
             print("WARNING: the machine is busy (load average > 0.5): numbers will be noisy",
                   flush=True)
-        base = dict(base_url=server.base_url, size=profile.size, warm_size=profile.warm_size,
-                    upload_url=upload_url, upload_exact=upload_exact,
-                    data_file=str(server.big_file), warm_file=str(server.warm_file),
-                    pin_cpu=client_cpu)
+        base: dict[str, Any] = dict(size=profile.size, warm_size=profile.warm_size,
+                                    upload_url=upload_url, upload_exact=upload_exact,
+                                    pin_cpu=client_cpu)
+        if server is not None:
+            base.update(base_url=server.base_url, data_file=str(server.big_file),
+                        warm_file=str(server.warm_file))
         results: dict[tuple[str, str, str, str], Outcome] = {}
         report = Report(results)
         plan: list[tuple[str, Callable[[Profile, dict[str, Any]], list[Spec]],
@@ -805,6 +874,8 @@ def main(argv: list[str] | None = None) -> int:
             ("upload", upload_specs, report.upload),
             ("gzip", gzip_specs, report.gzip),
             ("proxy", lambda p, b: proxy_specs(p, b, setup) if setup else [], report.proxy),
+            ("ws", lambda p, b: ws_specs(p, dict(b, base_url=ws_echo.url)) if ws_echo else [],
+             report.ws),
         ]
         for name, make_specs, render_group in plan:
             if name not in groups:

@@ -16,7 +16,20 @@ from . import engine
 from . import exceptions as exceptions
 from . import loop as loop
 from ._bridge.cookies import CookiesView
-from .api import Response, Session, delete, get, head, options, patch, post, put, request
+from .api import (
+    Response,
+    Session,
+    WebSocket,
+    delete,
+    get,
+    head,
+    options,
+    patch,
+    post,
+    put,
+    request,
+    ws_connect,
+)
 from .engine import (
     AbstractResolver,
     AsyncResolver,
@@ -24,6 +37,8 @@ from .engine import (
     AuthRequest,
     BasicAuth,
     ClientTimeout,
+    ClientWebSocketResponse,
+    ClientWSTimeout,
     ContentTypeError,
     CookieJar,
     DigestAuth,
@@ -34,6 +49,9 @@ from .engine import (
     TCPConnector,
     TraceConfig,
     UnixConnector,
+    WSCloseCode,
+    WSMessage,
+    WSMsgType,
 )
 from .exceptions import *  # noqa: F403
 from .exceptions import __all__ as _exceptions
@@ -48,6 +66,8 @@ __all__ = [
     "AuthRequest",
     "BasicAuth",
     "ClientTimeout",
+    "ClientWSTimeout",
+    "ClientWebSocketResponse",
     "ContentTypeError",
     "CookieJar",
     "CookiesView",
@@ -61,6 +81,10 @@ __all__ = [
     "TCPConnector",
     "TraceConfig",
     "UnixConnector",
+    "WSCloseCode",
+    "WSMessage",
+    "WSMsgType",
+    "WebSocket",
     "delete",
     "engine",
     "get",
@@ -71,6 +95,7 @@ __all__ = [
     "put",
     "request",
     "run",
+    "ws_connect",
     *_exceptions,
 ]
 

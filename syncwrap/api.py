@@ -38,6 +38,7 @@ from ._bridge.channel import ByteChannel, ByteReader
 from ._bridge.cookies import CookiesView
 from ._bridge.direct import take_body
 from ._bridge.downloads import DirectChannel, RawBody, start_pump
+from ._bridge.websocket import WebSocket, open_websocket
 from .engine.auth import BasicAuth
 from .engine.connector import BaseConnector, TCPConnector
 from .engine.redirects import REDIRECT_STATUSES
@@ -58,6 +59,8 @@ __all__ = [
     "put",
     "patch",
     "delete",
+    "ws_connect",
+    "WebSocket",
 ]
 
 _DEFAULT: Any = object()
@@ -788,6 +791,18 @@ class Session:
     def delete(self, url: Any, **kwargs: Any) -> Response:
         return self.request("DELETE", url, **kwargs)
 
+    def ws_connect(self, url: Any, **kwargs: Any) -> WebSocket:
+        """Open a WebSocket (``ws://``, ``wss://``): ``with s.ws_connect(url) as ws:``.
+
+        The handshake carries the session's headers, cookies and auth, through its
+        proxies; arguments as for the engine's ``ws_connect`` (``protocols``,
+        ``heartbeat``, ``receive_timeout``, ``timeout`` (the close timeout),
+        ``compress``, ``max_msg_size``, ``headers``, ``auth``, ``origin``, ``params``,
+        ``proxy``...), plus requests' ``proxies``, ``verify``, ``cert`` and
+        ``fingerprint``. See :class:`syncwrap.WebSocket`.
+        """
+        return _ws_connect(self._engine_session(), url, kwargs)
+
     # -- lifetime -----------------------------------------------------------------------
 
     def close(self) -> None:
@@ -895,6 +910,13 @@ class _OneShotClient:
         finally:
             engine.detach()  # the pool stays open for the next call
 
+    def ws_connect(self, url: Any, **kwargs: Any) -> WebSocket:
+        engine = ClientSession(connector=self.connector(), connector_owner=False)
+        try:
+            return _ws_connect(engine, url, kwargs)
+        finally:
+            engine.detach()  # the WebSocket keeps its connection
+
 
 _client = _OneShotClient()
 
@@ -931,6 +953,30 @@ def patch(url: Any, data: Any = None, **kwargs: Any) -> Response:
 
 def delete(url: Any, **kwargs: Any) -> Response:
     return request("DELETE", url, **kwargs)
+
+
+def ws_connect(url: Any, **kwargs: Any) -> WebSocket:
+    """Open a WebSocket with the process-wide pool (see :meth:`Session.ws_connect`)."""
+    return _client.ws_connect(url, **kwargs)
+
+
+def _ws_connect(engine: ClientSession, url: Any, kwargs: dict[str, Any]) -> WebSocket:
+    """A blocking WebSocket: requests-style arguments translated as for requests, then
+    the engine's ws_connect on the loop (with the calling thread serving a sync auth)."""
+    out: dict[str, Any] = {}
+    if "auth" in kwargs:
+        out["auth"] = auth_option(kwargs.pop("auth"))
+    if "proxy" in kwargs or "proxies" in kwargs or "proxy_auth" in kwargs:
+        _proxy_options(kwargs, out)
+    if any(name in kwargs for name in _TLS):
+        ssl = _ssl_option(engine, kwargs)
+        if ssl is not None:
+            out["ssl"] = ssl
+    out.update(kwargs)  # the engine checks the rest
+    call = open_websocket(engine, url, out)
+    if isinstance(out.get("auth", engine.auth), SyncAuth):
+        return Caller(_streamed_for_user).run(call)
+    return loop_thread.run(call)
 
 
 async def _close_all_connectors() -> None:

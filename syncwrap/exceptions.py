@@ -23,6 +23,7 @@ code catching those keeps working::
     │   ├── TooManyRedirects
     │   └── WSServerHandshakeError
     ├── MalformedResponseError
+    ├── WebSocketError                  a WebSocket failed (has .code: 1002, 1007, 1009...)
     ├── ClientPayloadError (ChunkedEncodingError)
     │   ├── ContentDecodingError
     │   └── BodyTooLargeError
@@ -75,6 +76,7 @@ __all__ = [
     "FingerprintMismatch",
     "ProxyError",
     "WSServerHandshakeError",
+    "WebSocketError",
     "BodyNotReplayableError",
     "RequestBodyLengthError",
     "CookieConflictError",
@@ -298,7 +300,19 @@ class ProxyError(ClientConnectorError):
 
 
 class WSServerHandshakeError(ClientResponseError):
-    """The server did not accept the WebSocket handshake."""
+    """The server did not accept the WebSocket handshake: ``status`` and ``headers`` are
+    its answer's (a non-101 status, or a 101 whose headers do not complete the
+    handshake: a wrong Sec-WebSocket-Accept, an extension or subprotocol not offered)."""
+
+
+class WebSocketError(ClientError):
+    """A WebSocket connection failed; ``code`` is the close code it was closed with
+    (1002 protocol error, 1007 invalid UTF-8, 1009 message too big, 1006 no answer...).
+    It arrives as the data of a ``WSMsgType.ERROR`` message."""
+
+    def __init__(self, code: int, message: str) -> None:
+        self.code = code
+        super().__init__(message)
 
 
 class BodyNotReplayableError(ClientError, ValueError):

@@ -20,6 +20,7 @@ from .timeouts import ClientTimeout
 from .tls import Fingerprint
 from .tracing import *  # noqa: F403
 from .tracing import __all__ as _tracing_all
+from .websocket import ClientWebSocketResponse, ClientWSTimeout, WSCloseCode, WSMessage, WSMsgType
 
 __all__ = [
     "AbstractResolver",
@@ -33,6 +34,8 @@ __all__ = [
     "ClientResponse",
     "ClientSession",
     "ClientTimeout",
+    "ClientWebSocketResponse",
+    "ClientWSTimeout",
     "Connection",
     "ContentTypeError",
     "CookieJar",
@@ -49,6 +52,9 @@ __all__ = [
     "TCPConnector",
     "ThreadedResolver",
     "UnixConnector",
+    "WSCloseCode",
+    "WSMessage",
+    "WSMsgType",
     "request",
     *_exc_all,
     *_tracing_all,

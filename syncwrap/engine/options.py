@@ -11,7 +11,7 @@ plain function calls.
 from __future__ import annotations
 
 import json as _json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -215,16 +215,8 @@ def proxy_route(defaults: SessionDefaults, proxy: Any, proxy_auth: BasicAuth | N
                 proxy_headers: Any) -> ProxyRoute | None:
     """A request's proxy settings over the session's (a mapping is merged over a
     default mapping); None when the request goes direct without looking."""
-    default = defaults.proxy
-    if proxy is None:
-        proxy = default
-    elif isinstance(proxy, Mapping) and isinstance(default, Mapping):
-        proxy = {**default, **proxy}
-    if proxy_auth is None:
-        proxy_auth = defaults.proxy_auth
-    if not proxy and not defaults.trust_env and proxy_auth is None and proxy_headers is None:
-        return None
-    return ProxyRoute(proxy, proxy_auth, proxy_headers, defaults.trust_env)
+    return ProxyRoute.merged(proxy, proxy_auth, proxy_headers, default=defaults.proxy,
+                             default_auth=defaults.proxy_auth, trust_env=defaults.trust_env)
 
 
 def exchange_options(

@@ -63,7 +63,9 @@ class ProxySpec(NamedTuple):
     proxy, as the SOCKS5 username/password to a SOCKS proxy); ``headers`` are
     the extra headers for an HTTP proxy (``proxy_headers=``), Proxy-Authorization
     included once known; ``ssl`` is the TLS setting of the connection to an
-    ``https://`` proxy (None otherwise).
+    ``https://`` proxy (None otherwise). ``tunnel`` makes an HTTP proxy open a CONNECT
+    tunnel for plain-HTTP targets too (a WebSocket's ``ws://``, which a forward proxy
+    cannot relay in absolute form).
     """
 
     scheme: str
@@ -72,6 +74,7 @@ class ProxySpec(NamedTuple):
     auth: BasicAuth | None = None
     headers: tuple[tuple[str, str], ...] = ()
     ssl: Any = None
+    tunnel: bool = False
 
     @property
     def is_socks(self) -> bool:
@@ -90,8 +93,9 @@ class ProxySpec(NamedTuple):
 
     def tunnels(self, url: URL) -> bool:
         """True when requests to ``url`` go through a tunnel (CONNECT or SOCKS), so that
-        the proxy sees nothing of them; False for plain HTTP through an HTTP proxy."""
-        return self.is_socks or url.scheme == "https"
+        the proxy sees nothing of them; False for plain HTTP through an HTTP proxy
+        (unless ``tunnel``)."""
+        return self.is_socks or self.tunnel or url.scheme == "https"
 
     def header(self, name: str) -> str | None:
         lower = name.lower()
@@ -271,16 +275,18 @@ def has_entry(choice: Any) -> bool:
 class ProxyRoute:
     """One request's proxy settings (the request's, else the session's defaults).
 
-    ``proxy`` is a URL, a requests-style mapping, or None; ``trust_env`` adds the
-    environment (and ``.netrc`` credentials for the proxy). :meth:`for_url` is
-    each hop's proxy; :meth:`same_proxy` compares two hops for a redirect.
+    ``proxy`` is a URL, a requests-style mapping, a :class:`ProxySpec` (used as it is,
+    for every URL), or None; ``trust_env`` adds the environment (and ``.netrc``
+    credentials for the proxy). :meth:`for_url` is each hop's proxy; :meth:`same_proxy`
+    compares two hops for a redirect; :meth:`merged` is a request's route over a
+    session's defaults.
     """
 
     __slots__ = ("proxy", "auth", "headers", "trust_env", "environ")
 
     def __init__(self, proxy: Any, auth: BasicAuth | None, headers: Any, trust_env: bool,
                  environ: Mapping[str, str] | None = None) -> None:
-        if proxy is not None and not isinstance(proxy, str | URL | Mapping):
+        if proxy is not None and not isinstance(proxy, str | URL | Mapping | ProxySpec):
             raise TypeError("proxy=: expected a proxy URL or a mapping like "
                             f"{{'https': url}}, got {type(proxy).__name__}")
         if auth is not None and not isinstance(auth, BasicAuth):
@@ -291,12 +297,30 @@ class ProxyRoute:
         self.trust_env = trust_env
         self.environ = environ
 
+    @classmethod
+    def merged(cls, proxy: Any, auth: BasicAuth | None, headers: Any, *, default: Any,
+               default_auth: BasicAuth | None, trust_env: bool) -> ProxyRoute | None:
+        """A request's route over a session's defaults: its ``proxy`` (a mapping is merged
+        over a default mapping), else ``default``; its ``auth``, else ``default_auth``.
+        None when the request goes direct whatever its URL."""
+        if proxy is None:
+            proxy = default
+        elif isinstance(proxy, Mapping) and isinstance(default, Mapping):
+            proxy = {**default, **proxy}
+        if auth is None:
+            auth = default_auth
+        if not proxy and not trust_env and auth is None and headers is None:
+            return None
+        return cls(proxy, auth, headers, trust_env)
+
     def for_url(self, url: URL, ssl: Any = None) -> ProxySpec | None:
         """The proxy for a request to ``url`` (None: go direct). ``ssl`` is the request's
         TLS setting, also used for the TLS to an ``https://`` proxy (not a pin: a
         Fingerprint is for the target, so the proxy is then verified the default way)."""
         if url.scheme == UNIX_SCHEME:
             return None  # a local socket: the URL names where to connect
+        if isinstance(self.proxy, ProxySpec):
+            return self.proxy
         chosen, from_env = self._choose(url)
         if not chosen:
             return None

@@ -374,6 +374,28 @@ class ClientResponse:
             self.close()
         return ok
 
+    def upgrade(self) -> tuple[Any, bytes]:
+        """For a ``101 Switching Protocols`` response: take its connection over for the
+        protocol switched to. Returns the connection (a
+        :class:`~syncwrap.engine.connector.Connection`, still counted by its connector:
+        ``close()`` it when done; its ``transport`` is the socket's) and the bytes that
+        arrived after the head. The request's timeouts stop applying; the response is
+        released. Raises RuntimeError if this is not a 101 response still holding its
+        connection, ServerDisconnectedError if the connection went.
+        """
+        connection = self._connection
+        if connection is None or self.status != 101:
+            raise RuntimeError("upgrade(): not a 101 response holding its connection")
+        self._connection = None
+        self._released = True
+        self._finish_timer()
+        try:
+            _, data = connection.protocol.upgrade()
+        except BaseException:
+            connection.close()
+            raise
+        return connection, data
+
     # -- lifetime ----------------------------------------------------------------
 
     def _release_connection(self) -> None:

@@ -50,6 +50,8 @@ from .timeouts import (
 )
 from .tls import SSLConfig, resolve_ssl
 from .unix import parse_url
+from .websocket import WSRequestContextManager
+from .websocket import ws_connect as _ws_connect
 
 __all__ = ["ClientSession", "request"]
 
@@ -460,6 +462,18 @@ class ClientSession:
             connector = getattr(self, "_connector", None)
             if connector is not None and connector.has_connections:
                 _warn(f"Unclosed client session {self!r}", ResourceWarning, source=self)
+
+    # -- WebSocket ---------------------------------------------------------------
+
+    def ws_connect(self, url: str | URL, **kwargs: Any) -> WSRequestContextManager:
+        """Open a WebSocket: ``async with session.ws_connect(url) as ws:`` (or await it).
+
+        The upgrade request goes through this session (its headers, cookies, auth,
+        proxies, TLS). Arguments: see :func:`syncwrap.engine.websocket.connect`.
+        """
+        if self._closed:
+            raise RuntimeError("Session is closed")
+        return _ws_connect(self, url, **kwargs)
 
 
 async def _follow_redirect(resp: ClientResponse, req: RequestOptions,

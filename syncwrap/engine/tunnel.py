@@ -2,7 +2,8 @@
 
 - Plain HTTP through an HTTP(S) proxy: a connection to the proxy (TLS to it for an
   ``https://`` proxy); requests then go in absolute form (see ``engine.proxy``).
-- HTTPS through an HTTP(S) proxy: ``CONNECT host:port`` (the proxy's headers and
+- HTTPS through an HTTP(S) proxy (and plain HTTP when the proxy's ``tunnel`` is set,
+  as for a ``ws://`` WebSocket): ``CONNECT host:port`` (the proxy's headers and
   Proxy-Authorization on it, and nowhere else), the answer read by the sans-I/O
   response parser, then TLS to the target inside the tunnel with ``start_tls``,
   checked against the target's name (and pin). Through an ``https://`` proxy this
@@ -52,7 +53,7 @@ async def open_via_proxy(connector: Any, key: Any) -> ResponseHandler:
         sock = await _socks_socket(connector, proxy, key.host, key.port)
         return await connector.start_protocol(sock, key.host, key.port, target_tls)  # type: ignore[no-any-return]
     sock = await _proxy_socket(connector, proxy)
-    if target_tls is None:  # plain HTTP: requests in absolute form on this connection
+    if target_tls is None and not proxy.tunnel:  # plain HTTP: requests in absolute form
         return await connector.start_protocol(sock, proxy.host, proxy.port, proxy.ssl)  # type: ignore[no-any-return]
     loop = asyncio.get_running_loop()
     handshake = await connector.start_protocol(sock, proxy.host, proxy.port, proxy.ssl,
@@ -61,6 +62,10 @@ async def open_via_proxy(connector: Any, key: Any) -> ResponseHandler:
     try:
         await handshake.establish(proxy, key.host, key.port)
         protocol = ResponseHandler(loop)
+        if target_tls is None:  # a tunnel to a plain-HTTP target (ProxySpec.tunnel)
+            transport.set_protocol(protocol)
+            protocol.connection_made(transport)
+            return protocol
         try:
             tls_transport = await loop.start_tls(transport, protocol, target_tls.context,
                                                  server_hostname=key.host)

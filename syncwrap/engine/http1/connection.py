@@ -13,6 +13,9 @@ the transitions of ``state.py``. Other modules use its public seam only:
   itself (``direct.py``), and :attr:`on_complete` is called when it is whole;
 - the end: :meth:`fail` (the exchange fails with an error), :meth:`abandon` (the
   request could not be sent whole: never reuse), :meth:`close` / :meth:`abort`;
+- a switch of protocols: after a ``101`` head the connection stops reading, and
+  :meth:`upgrade` hands its transport and the bytes after the head to the new
+  protocol (a WebSocket);
 - the pool: :attr:`reusable`, :attr:`reused`, :meth:`detach`.
 """
 
@@ -61,6 +64,7 @@ _IN_FLIGHT = frozenset({_WAITING_HEAD, _RECEIVING, _HANDED_OFF})
 _START, _HEAD, _HAND_OFF, _TAKE_BACK = Event.START, Event.HEAD, Event.HAND_OFF, Event.TAKE_BACK
 _BODY_END, _RELEASE, _NO_REUSE, _CLOSE = (Event.BODY_END, Event.RELEASE, Event.NO_REUSE,
                                           Event.CLOSE)
+_SWITCHED, _SWITCH, _UPGRADE = State.SWITCHED, Event.SWITCH, Event.UPGRADE
 
 T = TypeVar("T")
 
@@ -301,6 +305,9 @@ class ResponseHandler(asyncio.Protocol):
 
     def _on_head(self, head: ResponseHead) -> None:
         self._advance(_HEAD)
+        if head.upgrade:
+            self._on_switch(head)
+            return
         encoding = head.first(b"content-encoding") if self._auto_decompress else None
         decoder = make_decoder(encoding) if encoding and not self._raw_body(head) else None
         self._body.on_head(decoder, head.chunked)
@@ -315,6 +322,44 @@ class ResponseHandler(asyncio.Protocol):
         waiter = self._head_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(head)
+
+    def _on_switch(self, head: ResponseHead) -> None:
+        """A 101 head: HTTP ends here. Reading stops until :meth:`upgrade` hands the
+        transport over (the parser keeps what came after the head)."""
+        self._advance(_SWITCH)
+        self._cancel_read_timer()
+        self.pause_reading()
+        if self._continue_waiter is not None and not self._continue_waiter.done():
+            self._continue_waiter.set_result(False)
+        waiter = self._head_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(head)
+
+    def upgrade(self) -> tuple[asyncio.Transport, bytes]:
+        """After a ``101 Switching Protocols`` head: the transport, for the protocol
+        switched to, and the bytes that came after the head (already its own).
+
+        The caller sets its protocol on the transport (``transport.set_protocol``),
+        feeds it the bytes and resumes reading (reading is paused from the head on).
+        The connection carries no HTTP any more: :meth:`close` still closes the
+        transport. Raises :class:`ServerDisconnectedError` if the connection went
+        meanwhile, StateError if no 101 head is pending.
+        """
+        parser = self._parser
+        transport = self.transport
+        if self._state is not _SWITCHED or parser is None:
+            self._advance(_UPGRADE)  # raises StateError, naming the state
+        if transport is None or transport.is_closing():
+            raise ServerDisconnectedError("The connection closed right after the 101 response")
+        data = parser.upgraded_data  # type: ignore[union-attr]
+        self._advance(_UPGRADE)
+        self._parser = None
+        self._body.clear()
+        self.on_complete = None
+        if self._spare_parser is not None:  # llhttp holds our callbacks: break the cycle
+            self._spare_parser.close()
+            self._spare_parser = None
+        return transport, data
 
     def _raw_body(self, head: ResponseHead) -> bool:
         """A redirect that will be followed: its body is dropped, never decoded."""

@@ -5,7 +5,8 @@ never touches a socket. It enforces the :class:`HeaderLimits`: sizes of the
 status line and headers, how many interim (1xx) responses may come, how much
 chunk framing (extensions, trailers) may pass without body data. It handles
 Content-Length, chunked (with trailers), read-until-close, HEAD, 1xx, 204 and
-304 responses.
+304 responses, and ``101 Switching Protocols``, after which it parses nothing: the
+bytes that follow are kept for the protocol switched to (:attr:`upgraded_data`).
 """
 
 from __future__ import annotations
@@ -150,8 +151,8 @@ class ResponseHead:
 
 
 _NO_BODY_STATUSES = frozenset({204, 304})
-# Body framing modes once the head is parsed.
-_PARSER, _LENGTH, _UNTIL_CLOSE, _DONE = range(4)
+# Body framing modes once the head is parsed (_SWITCHED: after a 101, no more HTTP).
+_PARSER, _LENGTH, _UNTIL_CLOSE, _DONE, _SWITCHED = range(5)
 
 
 class ResponseParser:
@@ -159,9 +160,10 @@ class ResponseParser:
 
     Callbacks: ``on_head(ResponseHead)``, ``on_body(bytes)``,
     ``on_chunk_end()`` after each chunk of a chunked body,
-    ``on_complete()`` when the message is whole, ``on_informational(head)`` for
-    a 1xx response. Errors raise :class:`MalformedResponseError` from
-    :meth:`feed`. A connection keeps one parser for all its responses.
+    ``on_complete()`` when the message is whole (never after a 101 head, which ends
+    HTTP on the connection), ``on_informational(head)`` for a 1xx response. Errors
+    raise :class:`MalformedResponseError` from :meth:`feed`. A connection keeps one
+    parser for all its responses.
     """
 
     def __init__(
@@ -205,6 +207,8 @@ class ResponseParser:
         self.received_any = False
         #: True when bytes arrived after the end of the message (never reuse the connection).
         self.extra_data = False
+        #: After a 101 head: the bytes that followed it (the switched-to protocol's).
+        self.upgraded_data = b""
 
     def close(self) -> None:
         """Drop llhttp (it holds our bound callbacks: this breaks the cycle)."""
@@ -218,6 +222,11 @@ class ResponseParser:
     @property
     def done(self) -> bool:
         return self._mode == _DONE
+
+    @property
+    def switched(self) -> bool:
+        """A 101 head arrived: the connection speaks another protocol from then on."""
+        return self._mode == _SWITCHED
 
     @property
     def remaining(self) -> int | None:
@@ -255,6 +264,9 @@ class ResponseParser:
             if data:
                 self.extra_data = True
             return
+        if mode == _SWITCHED:
+            self.upgraded_data += data
+            return
         self.received_any = True
         if self._head is None:
             self._buf = self._buf + data if self._buf else data
@@ -264,6 +276,8 @@ class ResponseParser:
             pass
         except httptools.HttpParserError as exc:
             self._llhttp_ready = False
+            if self._mode == _SWITCHED:  # llhttp stops after a 101 (the bytes are kept)
+                return
             if self._mode == _DONE:
                 self.extra_data = True
                 return
@@ -300,7 +314,7 @@ class ResponseParser:
     def feed_eof(self) -> None:
         """The connection closed; finish a read-until-close body or raise."""
         mode = self._mode
-        if mode == _DONE:
+        if mode == _DONE or mode == _SWITCHED:
             return
         if mode == _UNTIL_CLOSE:
             self._finish()
@@ -393,7 +407,14 @@ class ResponseParser:
         self._head = head
         self._buf = b""
         self._progress = True  # the head, not chunk overhead, filled this read so far
-        if (self._is_head_request or status == 204 or status == 304 or status == 101
+        if status == 101:  # HTTP ends here: what follows is the new protocol's
+            head.content_length = 0
+            self._llhttp_ready = False
+            self._mode = _SWITCHED
+            self.upgraded_data = buf[end + 4:]
+            self._on_head(head)
+            return
+        if (self._is_head_request or status == 204 or status == 304
                 or (self._is_connect and 200 <= status < 300)):
             if not self._is_head_request:
                 head.content_length = 0
@@ -408,6 +429,8 @@ class ResponseParser:
             self._finish()
 
     def on_body(self, body: bytes) -> None:
+        if self._mode == _SWITCHED:  # a 101's "body" is the new protocol's (kept already)
+            return
         if self._mode == _DONE:
             self.extra_data = True
             return
@@ -424,7 +447,7 @@ class ResponseParser:
     def on_message_complete(self) -> None:
         if self._head is None:  # the end of a 1xx response
             return
-        if self._mode != _DONE:
+        if self._mode == _PARSER:
             self._llhttp_ready = True  # llhttp saw this message whole
             self._finish()
 

@@ -7,6 +7,11 @@ A connection carries one exchange (request, then response) at a time::
     IDLE ─┘                                                        │
                                                                    └─► MUST_CLOSE
 
+A ``101 Switching Protocols`` head ends HTTP on the connection: ``SWITCH`` leads
+from RECEIVING to ``SWITCHED`` (never reusable, never complete), and ``UPGRADE``
+(``ResponseHandler.upgrade()``: the transport goes to the new protocol) to
+``UPGRADED``.
+
 ``CLOSE`` (the connection is closed, lost or failed) leads from any state to
 ``CLOSED``, or to ``MUST_CLOSE`` once the response is whole: a response that
 completed stays complete. ``NO_REUSE`` (the server said ``Connection: close``,
@@ -34,6 +39,8 @@ class State(enum.IntEnum):  # IntEnum: hashed in C, these are looked up per requ
     COMPLETE = 5  #: the response is whole: reusable once released
     MUST_CLOSE = 6  #: the response is whole, but the connection must not be reused
     CLOSED = 7  #: closed (or closing) before its response was whole
+    SWITCHED = 8  #: a 101 head arrived; the bytes after it wait for the new protocol
+    UPGRADED = 9  #: the transport belongs to the protocol switched to (a WebSocket)
 
 
 class Event(enum.IntEnum):
@@ -47,6 +54,8 @@ class Event(enum.IntEnum):
     RELEASE = 5  #: the finished exchange is forgotten; the connection goes to the pool
     NO_REUSE = 6  #: the connection must not carry another exchange
     CLOSE = 7  #: the connection is closed, lost or failed
+    SWITCH = 8  #: the final head is a 101: HTTP ends on this connection
+    UPGRADE = 9  #: the transport is handed to the protocol switched to
 
 
 class StateError(RuntimeError):
@@ -58,11 +67,14 @@ _TABLE: dict[State, dict[Event, State]] = {
     _S.NEW: {_E.START: _S.WAITING_HEAD},
     _S.IDLE: {_E.START: _S.WAITING_HEAD},
     _S.WAITING_HEAD: {_E.HEAD: _S.RECEIVING},
-    _S.RECEIVING: {_E.HAND_OFF: _S.HANDED_OFF, _E.BODY_END: _S.COMPLETE},
+    _S.RECEIVING: {_E.HAND_OFF: _S.HANDED_OFF, _E.BODY_END: _S.COMPLETE,
+                   _E.SWITCH: _S.SWITCHED},
     _S.HANDED_OFF: {_E.HAND_OFF: _S.HANDED_OFF, _E.TAKE_BACK: _S.RECEIVING,
                     _E.BODY_END: _S.COMPLETE},
     _S.COMPLETE: {_E.RELEASE: _S.IDLE, _E.NO_REUSE: _S.MUST_CLOSE},
     _S.MUST_CLOSE: {},
+    _S.SWITCHED: {_E.UPGRADE: _S.UPGRADED},
+    _S.UPGRADED: {},
     # A request started on a connection closed meanwhile fails when it is sent; a body
     # whose last bytes were in the read that closed the connection is still whole.
     _S.CLOSED: {_E.START: _S.CLOSED, _E.HEAD: _S.CLOSED, _E.BODY_END: _S.MUST_CLOSE},

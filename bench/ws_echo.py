@@ -1,0 +1,124 @@
+"""WebSocket echo server for the ws group: websockets' own asyncio server, in its own process.
+
+Every message comes back as it came (text as text, binary as binary); no compression, no
+size limit, no pings of its own. It runs on uvloop when available and, like nginx, is
+pinned to the server CPU. run.py starts it with :class:`WSEcho`; by hand:
+python bench/ws_echo.py PORT_FILE [CPU] - it writes its port to PORT_FILE once it listens
+and exits on SIGTERM/SIGINT or after --max-seconds (default 3 h).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+
+async def echo(ws: Any) -> None:
+    from websockets.exceptions import ConnectionClosed
+
+    try:
+        async for message in ws:
+            await ws.send(message)
+    except ConnectionClosed:
+        pass
+
+
+async def serve(port_file: Path, max_seconds: float) -> None:
+    from websockets.asyncio.server import serve as ws_serve
+
+    loop = asyncio.get_running_loop()
+    stop = loop.create_future()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
+    async with ws_serve(echo, "127.0.0.1", 0, compression=None, max_size=None,
+                        ping_interval=None, backlog=1024) as server:
+        port = server.sockets[0].getsockname()[1]
+        tmp = port_file.with_suffix(".tmp")
+        tmp.write_text(str(port))
+        tmp.replace(port_file)
+        try:
+            await asyncio.wait_for(stop, max_seconds)
+        except asyncio.TimeoutError:
+            pass
+
+
+class WSEcho:
+    """Context manager running this file as a subprocess; ``url`` is ``ws://127.0.0.1:P``."""
+
+    def __init__(self, cpu: int = -1, max_seconds: float = 3 * 3600) -> None:
+        self.cpu = cpu
+        self.max_seconds = max_seconds
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url = ""
+
+    def __enter__(self) -> WSEcho:
+        workdir = Path(tempfile.mkdtemp(prefix="syncwrap-bench-ws-"))
+        try:
+            port_file = workdir / "port"
+            self.proc = subprocess.Popen(
+                [sys.executable, __file__, str(port_file), str(self.cpu),
+                 "--max-seconds", str(self.max_seconds)], start_new_session=True)
+            deadline = time.monotonic() + 15
+            while not port_file.exists():
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.__exit__()
+                    raise RuntimeError("the WebSocket echo server did not start")
+                time.sleep(0.02)
+            self.url = f"ws://127.0.0.1:{int(port_file.read_text())}"
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+    @staticmethod
+    def version() -> str:
+        try:
+            import websockets
+
+            return f"websockets {websockets.__version__} echo server"
+        except ImportError:
+            return "websockets not installed"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="WebSocket echo server for the benchmarks")
+    parser.add_argument("port_file", type=Path)
+    parser.add_argument("cpu", type=int, nargs="?", default=-1)
+    parser.add_argument("--max-seconds", type=float, default=3 * 3600)
+    args = parser.parse_args()
+    if args.cpu >= 0:
+        os.sched_setaffinity(0, {args.cpu})
+    try:
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    except ImportError:
+        loop_factory = asyncio.new_event_loop
+    loop = loop_factory()
+    try:
+        loop.run_until_complete(serve(args.port_file, args.max_seconds))
+    finally:
+        loop.close()
+
+
+if __name__ == "__main__":
+    main()
