@@ -8,15 +8,17 @@ from collections.abc import Callable, Iterator
 import pytest
 import trustme
 
-from tests.proxy_peers import ProxyPy
+from tests.proxy_peers import ProxyPy, tls_keep_alive
 from tests.servers import (
     CountingServer,
     Handler,
+    ParsedRequest,
     RawServer,
     WSGIServerThread,
     load_httpbin_app,
 )
 from tests.tls_peers import client_cert_files, tls_peer
+from tests.ws_peers import WSServer
 
 
 @pytest.fixture(scope="session")
@@ -183,3 +185,21 @@ def mtls_peer(raw_server, tls_cert, tls_ca):
 def certs(tls_ca, tmp_path):
     """Client certificate files (plain, combined, encrypted key) from the trustme CA."""
     return client_cert_files(tls_ca, tmp_path)
+
+
+@pytest.fixture
+def tls_target(raw_server, server_ssl_context):
+    """An HTTPS keep-alive target; ``.requests`` are what it received (inside a tunnel)."""
+    requests: list[ParsedRequest] = []
+    server = raw_server(tls_keep_alive(server_ssl_context, requests))
+    server.requests = requests
+    server.url = f"https://127.0.0.1:{server.port}"
+    return server
+
+
+@pytest.fixture(scope="module")
+def ws_server() -> Iterator[WSServer]:
+    """A websockets echo server (tests.ws_peers) on 127.0.0.1."""
+    server = WSServer()
+    yield server
+    server.close()

@@ -40,15 +40,6 @@ def https_proxy(tls_cert) -> Iterator[ProxyPy]:
     proxy.close()
 
 
-@pytest.fixture
-def tls_target(raw_server, server_ssl_context):
-    """An HTTPS keep-alive target; ``.requests`` are what it received inside the tunnel."""
-    requests: list[ParsedRequest] = []
-    server = raw_server(tls_keep_alive(server_ssl_context, requests))
-    server.requests = requests
-    server.url = f"https://127.0.0.1:{server.port}"
-    return server
-
 
 @pytest.fixture
 def relay_to():

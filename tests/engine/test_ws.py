@@ -25,12 +25,6 @@ from tests.ws_peers import WSServer
 MIB = 1024 * 1024
 
 
-@pytest.fixture(scope="module")
-def ws_server():
-    server = WSServer()
-    yield server
-    server.close()
-
 
 @pytest.fixture(scope="module")
 def tls_context(tls_cert):

@@ -9,8 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 import syncwrap
-from tests.proxy_peers import Relay, SocksProxy, tls_keep_alive
-from tests.servers import ParsedRequest
+from tests.proxy_peers import Relay, SocksProxy
 
 T = 10
 
@@ -25,14 +24,6 @@ def relay(open_proxy) -> Iterator[Relay]:
     yield forwarder
     forwarder.close()
 
-
-@pytest.fixture
-def tls_target(raw_server, server_ssl_context):
-    requests: list[ParsedRequest] = []
-    server = raw_server(tls_keep_alive(server_ssl_context, requests))
-    server.requests = requests
-    server.url = f"https://127.0.0.1:{server.port}"
-    return server
 
 
 def test_proxy_for_plain_and_tls_targets(auth_proxy, counting_server, tls_target, ca_pem_path):

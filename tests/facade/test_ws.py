@@ -24,12 +24,6 @@ from tests.ws_peers import WSServer, frame, raw_handshake, read_close_code
 MIB = 1024 * 1024
 
 
-@pytest.fixture(scope="module")
-def ws_server():
-    server = WSServer()
-    yield server
-    server.close()
-
 
 def test_session_ws_connect_echo_and_close_on_with_exit(ws_server):
     with syncwrap.Session(timeout=10) as s:
