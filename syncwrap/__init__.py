@@ -15,8 +15,11 @@ from . import api as api
 from . import engine
 from . import exceptions as exceptions
 from . import loop as loop
+from . import status_codes as status_codes
 from ._bridge.cookies import CookiesView
 from .api import (
+    PreparedRequest,
+    Request,
     Response,
     Session,
     WebSocket,
@@ -56,6 +59,7 @@ from .engine import (
 from .exceptions import *  # noqa: F403
 from .exceptions import __all__ as _exceptions
 from .loop import run
+from .status_codes import codes
 
 __version__ = "0.1.0"
 
@@ -76,6 +80,8 @@ __all__ = [
     "Fingerprint",
     "FormData",
     "MultipartWriter",
+    "PreparedRequest",
+    "Request",
     "Response",
     "Session",
     "TCPConnector",
@@ -85,6 +91,7 @@ __all__ = [
     "WSMessage",
     "WSMsgType",
     "WebSocket",
+    "codes",
     "delete",
     "engine",
     "get",

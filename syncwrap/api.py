@@ -38,6 +38,7 @@ from ._bridge.channel import ByteChannel, ByteReader
 from ._bridge.cookies import CookiesView
 from ._bridge.direct import take_body
 from ._bridge.downloads import DirectChannel, RawBody, start_pump
+from ._bridge.prepared import PreparedRequest, Request, from_sent, merged_params
 from ._bridge.websocket import WebSocket, open_websocket
 from .engine.auth import BasicAuth
 from .engine.connector import BaseConnector, TCPConnector
@@ -46,7 +47,13 @@ from .engine.response import ClientResponse
 from .engine.session import ClientSession
 from .engine.timeouts import ClientTimeout, to_client_timeout
 from .engine.tls import requests_ssl
-from .exceptions import BodyTooLargeError, ClientResponseError, HTTPError
+from .exceptions import (
+    BodyTooLargeError,
+    ClientResponseError,
+    HTTPError,
+    JSONDecodeError,
+    StreamConsumedError,
+)
 
 __all__ = [
     "Session",
@@ -61,6 +68,8 @@ __all__ = [
     "delete",
     "ws_connect",
     "WebSocket",
+    "Request",
+    "PreparedRequest",
 ]
 
 _DEFAULT: Any = object()
@@ -95,6 +104,14 @@ class Response:
         self._history: list[Response] | None = None
 
     # -- metadata --------------------------------------------------------------
+
+    @property
+    def request(self) -> PreparedRequest:
+        """The request as it was sent (requests' ``r.request``): ``method``, ``url``,
+        ``headers`` (auth and cookies included) and ``body``."""
+        resp = self._resp
+        info = resp.request_info
+        return from_sent(info.method, str(info.url), info.headers, resp.request_payload)
 
     @property
     def status(self) -> int:
@@ -160,7 +177,7 @@ class Response:
         """
         if self._content is None:
             if self._channel is None or self._consumed:
-                raise RuntimeError("The body of this response was already consumed")
+                raise StreamConsumedError("The body of this response was already consumed")
             self._consumed = True
             self._content = self._read_all()
         return self._content
@@ -214,8 +231,13 @@ class Response:
         return self.content.decode(self.apparent_encoding)
 
     def json(self, *, loads: Callable[[str], Any] = _json.loads, **kwargs: Any) -> Any:
-        """Decode the body as JSON with ``loads`` (``json.loads`` by default)."""
-        return loads(self.text, **kwargs)
+        """Decode the body as JSON with ``loads`` (``json.loads`` by default); a body
+        that is not JSON raises :class:`~syncwrap.exceptions.JSONDecodeError`."""
+        text = self.text
+        try:
+            return loads(text, **kwargs)
+        except _json.JSONDecodeError as exc:
+            raise JSONDecodeError(exc.msg, exc.doc, exc.pos) from exc
 
     @property
     def raw(self) -> RawBody:
@@ -247,7 +269,7 @@ class Response:
                 yield data[start : start + step]
             return
         if self._consumed or self._channel is None:
-            raise RuntimeError("The body of this response was already consumed")
+            raise StreamConsumedError("The body of this response was already consumed")
         self._consumed = True
         channel = self._channel
         try:
@@ -629,6 +651,8 @@ class Session:
     ) -> None:
         #: requests-style event hooks: ``{"response": [fn, ...]}`` (see syncwrap._bridge.hooks).
         self.hooks = _hooks.normalize_hooks(hooks)
+        #: Query parameters added to every request's URL (a request's own win), as in requests.
+        self.params: dict[str, Any] = {}
         given: dict[str, Any] = {}
         if timeout is not _DEFAULT:
             given["timeout"] = timeout
@@ -675,7 +699,41 @@ class Session:
 
     def request(self, method: str, url: Any, **kwargs: Any) -> Response:
         """Send a request and wait for the response (see the module docs for arguments)."""
+        if self.params:
+            kwargs["params"] = merged_params(self.params, kwargs.get("params"))
         return _call(self._engine_session(), method, url, kwargs, session_hooks=self.hooks)
+
+    # -- requests' prepared requests ----------------------------------------------------
+
+    def prepare_request(self, request: Request) -> PreparedRequest:
+        """``request`` prepared with this session's headers, params and auth merged in
+        (cookies are added when it is sent)."""
+        headers = dict(self.headers)
+        headers.update(request.headers)
+        params = merged_params(self.params, request.params)
+        auth = request.auth if request.auth is not None else self.auth
+        prepared = PreparedRequest()
+        prepared.prepare(method=request.method, url=request.url, headers=headers,
+                         files=request.files, data=request.data, params=params, auth=auth,
+                         cookies=request.cookies, hooks=request.hooks, json=request.json)
+        return prepared
+
+    def send(self, request: PreparedRequest, **kwargs: Any) -> Response:
+        """Send a PreparedRequest; ``stream=``, ``timeout=``, ``verify=``, ``cert=``,
+        ``proxies=`` and ``allow_redirects=`` as for :meth:`request`."""
+        if not isinstance(request, PreparedRequest):
+            raise TypeError(f"request: expected a PreparedRequest, got "
+                            f"{type(request).__name__}; call .prepare() first")
+        call: dict[str, Any] = {"headers": request.headers, "data": request.body}
+        if request.files is not None:
+            call["files"] = request.files
+        if request.auth is not None:
+            call["auth"] = request.auth
+        if any(request.hooks.values()):
+            call["hooks"] = request.hooks
+        call.update(kwargs)
+        return _call(self._engine_session(), request.method or "GET", request.url, call,
+                     session_hooks=self.hooks)
 
     # -- settings: views onto the engine session --------------------------------------
 

@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 
 from multidict import CIMultiDict, MultiDict, MultiDictProxy
 
-from ..exceptions import BodyNotReplayableError, ClientPayloadError
+from ..exceptions import BodyNotReplayableError, ClientPayloadError, InvalidJSONError
 
 __all__ = [
     "BodyWriter",
@@ -93,14 +93,24 @@ class StringPayload(BytesPayload):
         super().__init__(value.encode(encoding), content_type=content_type, **kw)
 
 
+def strict_dumps(value: Any) -> str:
+    """``json.dumps`` refusing what is not JSON: NaN and Infinity raise InvalidJSONError,
+    as does a value of a type JSON lacks."""
+    try:
+        return _json.dumps(value, allow_nan=False)
+    except (ValueError, TypeError) as exc:
+        raise InvalidJSONError(f"json=: {exc}") from exc
+
+
 class JsonPayload(BytesPayload):
-    """A value serialised with ``dumps`` (``json.dumps`` unless the session says otherwise)."""
+    """A value serialised with ``dumps`` (:func:`strict_dumps` unless the session says
+    otherwise)."""
 
     def __init__(
         self,
         value: Any,
         *,
-        dumps: Callable[[Any], str | bytes] = _json.dumps,
+        dumps: Callable[[Any], str | bytes] = strict_dumps,
         content_type: str = "application/json",
         **kw: Any,
     ) -> None:

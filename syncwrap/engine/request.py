@@ -10,7 +10,7 @@ from typing import Any
 from multidict import CIMultiDict, MultiDict, MultiDictProxy
 from yarl import URL
 
-from ..exceptions import InvalidURL
+from ..exceptions import InvalidSchema, InvalidURL, MissingSchema
 from .http1.decoders import ACCEPT_ENCODING
 from .http1.writer import validate_header
 from .unix import UNIX_HOST_HEADER, UNIX_SCHEME, join_url, parse_url
@@ -77,10 +77,12 @@ def _check_url(url: str | URL, base_url: URL | None, argument: str) -> URL:
         raise TypeError(f"{argument}=: expected str or yarl.URL, got {type(url).__name__}")
     if base_url is not None and not parsed.is_absolute():
         parsed = join_url(base_url, parsed)
+    if not parsed.scheme:
+        raise MissingSchema(url, "no scheme (URLs must be absolute, like http://host/path)")
+    if parsed.scheme not in SUPPORTED_SCHEMES and parsed.scheme != UNIX_SCHEME:
+        raise InvalidSchema(url, f"unsupported scheme {parsed.scheme!r}; use http or https")
     if not parsed.is_absolute() or not parsed.raw_host:
         raise InvalidURL(url, "no host (URLs must be absolute, like http://host/path)")
-    if parsed.scheme not in SUPPORTED_SCHEMES and parsed.scheme != UNIX_SCHEME:
-        raise InvalidURL(url, f"unsupported scheme {parsed.scheme!r}; use http or https")
     try:
         parsed.port  # noqa: B018 - validates the port
     except ValueError as exc:
