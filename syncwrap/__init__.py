@@ -15,8 +15,8 @@ from . import api as api
 from . import engine
 from . import exceptions as exceptions
 from . import loop as loop
-from . import status_codes as status_codes
 from ._bridge.cookies import CookiesView
+from ._bridge.status_codes import codes
 from .api import (
     PreparedRequest,
     Request,
@@ -59,7 +59,6 @@ from .engine import (
 from .exceptions import *  # noqa: F403
 from .exceptions import __all__ as _exceptions
 from .loop import run
-from .status_codes import codes
 
 __version__ = "0.1.0"
 

@@ -92,7 +92,7 @@ class Response:
         self._resp = engine_response
         self.status_code: int = engine_response.status
         self.reason: str = engine_response.reason
-        self.url: str = str(engine_response.url)
+        self.url: str = str(engine_response.real_url)  # with the fragment, as in requests
         self.request_info = engine_response.request_info
         self.elapsed = timedelta(seconds=elapsed)
         self._content = content
@@ -243,6 +243,10 @@ class Response:
     def raw(self) -> RawBody:
         """The body as a readable binary file object (decoded; for ``stream=True``)."""
         if self._raw is None:
+            if self._channel is None and self._content is None:
+                closed = RawBody(ByteChannel.holding(b""))
+                closed.close()
+                return closed  # the response was closed before .raw was asked for
             channel = self._channel
             if channel is None:
                 channel = ByteChannel.holding(self._content or b"")
@@ -333,6 +337,8 @@ class Response:
     def close(self) -> None:
         """Release the connection (closing it if the body was not read to the end)."""
         channel, self._channel = self._channel, None
+        if self._raw is not None and not self._raw.closed:
+            self._raw.close()  # r.raw.closed is True after close, as in requests
         if channel is not None:
             channel.close()
             pump = self._pump
@@ -376,6 +382,7 @@ _TLS = ("ssl", "verify", "cert", "fingerprint")
 def _call(engine: ClientSession, method: str, url: Any, kwargs: dict[str, Any], *,
           session_hooks: Any = None) -> Response:
     """One facade request on ``engine``, in the calling thread (see the module docs)."""
+    method = _requests_arguments(method, url, kwargs)
     hooks = _hooks.collect(session_hooks, kwargs.pop("hooks", None))
     hook_kwargs = _hook_kwargs(engine, kwargs) if hooks else {}
     upload = uploads.prepare_body(kwargs)  # files=, sync generators, checks at the call
@@ -389,6 +396,21 @@ def _call(engine: ClientSession, method: str, url: Any, kwargs: dict[str, Any], 
         return loop_thread.run(call)  # no user code to run: just wait
     # User code runs in this thread, when the loop asks for it (syncwrap._bridge.caller).
     return Caller(_streamed_for_user if stream else _read_for_user).run(call)
+
+
+def _requests_arguments(method: Any, url: Any, kwargs: dict[str, Any]) -> Any:
+    """requests' argument spellings: a bytes method is decoded; ``cert=`` is ignored
+    for a plain ``http://`` URL and ``verify=None`` means the default."""
+    if isinstance(method, bytes):
+        try:
+            method = method.decode("ascii")
+        except UnicodeDecodeError:
+            raise ValueError(f"method=: {method!r} is not a valid HTTP method") from None
+    if "cert" in kwargs and isinstance(url, str) and url[:7].lower() == "http://":
+        del kwargs["cert"]
+    if "verify" in kwargs and kwargs["verify"] is None:
+        del kwargs["verify"]
+    return method
 
 
 class _AfterHooks(NamedTuple):

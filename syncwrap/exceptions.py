@@ -91,7 +91,15 @@ __all__ = [
 
 
 class ClientError(Exception):
-    """Base class of every error syncwrap raises for a request."""
+    """Base class of every error syncwrap raises for a request. ``response`` is the
+    response when there is one (else None), ``request`` the request as sent."""
+
+    response: Any = None
+
+    @property
+    def request(self) -> Any:
+        """The request as sent (the response's ``request``), when there is a response."""
+        return getattr(self.response, "request", None)
 
 
 RequestException = ClientError
