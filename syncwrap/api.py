@@ -817,7 +817,7 @@ class Session:
 
     @verify.setter
     def verify(self, verify: Any) -> None:
-        self._engine.ssl = self._engine.ssl.replace(verify=verify)
+        self._engine.ssl = self._engine.ssl.replace(verify=True if verify is None else verify)
 
     @property
     def cert(self) -> str | tuple[str, str] | None:

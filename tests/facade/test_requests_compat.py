@@ -154,3 +154,25 @@ def test_request_hooks_replace_the_sessions(httpbin_url):
         s.get(httpbin_url + "/get")
         s.get(httpbin_url + "/get", hooks={"response": []})  # none given: the session's
     assert seen == ["call", "session", "session"]
+
+
+def test_session_attributes_requests_code_sets(httpbin_url, httpbin_tls_url, ca_pem_path):
+    with syncwrap.Session(timeout=T) as s:
+        s.headers.update({"X-Team": "t"})
+        s.auth = ("u", "p")
+        s.max_redirects = 1
+        r = s.get(httpbin_url + "/basic-auth/u/p")
+        assert r.ok and r.request.headers["X-Team"] == "t"
+        with pytest.raises(exc.TooManyRedirects) as info:
+            s.get(httpbin_url + "/redirect/3")
+        assert info.value.response is not None and info.value.request is not None
+        s.trust_env = False
+        s.proxies = {}
+        assert s.proxies == {} and s.trust_env is False
+        with pytest.raises(exc.SSLError):
+            s.get(httpbin_tls_url + "/get")
+        s.verify = ca_pem_path
+        assert s.get(httpbin_tls_url + "/get").ok
+        s.verify = None  # requests' "the default"
+        s.cert = None
+        assert s.verify is True
