@@ -176,3 +176,25 @@ def test_session_attributes_requests_code_sets(httpbin_url, httpbin_tls_url, ca_
         s.verify = None  # requests' "the default"
         s.cert = None
         assert s.verify is True
+
+
+def _answer(raw_server, response: bytes) -> str:
+    from tests.servers import read_request
+
+    def handler(conn):
+        read_request(conn)
+        conn.sendall(response)
+        conn.close()
+
+    return raw_server(handler).url
+
+
+def test_chunked_and_decoding_errors_under_requests_names(raw_server):
+    url = _answer(raw_server, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                              b"5\r\nabc")  # the peer closes mid-chunk
+    with pytest.raises(exc.ChunkedEncodingError):
+        syncwrap.get(url, timeout=T)
+    url = _answer(raw_server, b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n"
+                              b"Content-Length: 9\r\n\r\nnot gzip!")
+    with pytest.raises(exc.ContentDecodingError):
+        syncwrap.get(url, timeout=T)
