@@ -198,3 +198,13 @@ def test_chunked_and_decoding_errors_under_requests_names(raw_server):
                               b"Content-Length: 9\r\n\r\nnot gzip!")
     with pytest.raises(exc.ContentDecodingError):
         syncwrap.get(url, timeout=T)
+
+
+def test_prepared_request_with_files(httpbin_url):
+    import io
+
+    prepared = syncwrap.Request("POST", httpbin_url + "/post", files={"f": io.BytesIO(b"xyz")},
+                                data={"k": "v"}).prepare()
+    with syncwrap.Session(timeout=T) as s:
+        r = s.send(prepared)
+    assert r.json()["files"] == {"f": "xyz"} and r.json()["form"] == {"k": "v"}
