@@ -16,7 +16,10 @@ from . import engine
 from . import exceptions as exceptions
 from . import loop as loop
 from ._bridge.cookies import CookiesView
+from ._bridge.status_codes import codes
 from .api import (
+    PreparedRequest,
+    Request,
     Response,
     Session,
     WebSocket,
@@ -76,6 +79,8 @@ __all__ = [
     "Fingerprint",
     "FormData",
     "MultipartWriter",
+    "PreparedRequest",
+    "Request",
     "Response",
     "Session",
     "TCPConnector",
@@ -85,6 +90,7 @@ __all__ = [
     "WSMessage",
     "WSMsgType",
     "WebSocket",
+    "codes",
     "delete",
     "engine",
     "get",

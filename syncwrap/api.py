@@ -38,6 +38,7 @@ from ._bridge.channel import ByteChannel, ByteReader
 from ._bridge.cookies import CookiesView
 from ._bridge.direct import take_body
 from ._bridge.downloads import DirectChannel, RawBody, start_pump
+from ._bridge.prepared import PreparedRequest, Request, from_sent, merged_params
 from ._bridge.websocket import WebSocket, open_websocket
 from .engine.auth import BasicAuth
 from .engine.connector import BaseConnector, TCPConnector
@@ -46,7 +47,13 @@ from .engine.response import ClientResponse
 from .engine.session import ClientSession
 from .engine.timeouts import ClientTimeout, to_client_timeout
 from .engine.tls import requests_ssl
-from .exceptions import BodyTooLargeError, ClientResponseError, HTTPError
+from .exceptions import (
+    BodyTooLargeError,
+    ClientResponseError,
+    HTTPError,
+    JSONDecodeError,
+    StreamConsumedError,
+)
 
 __all__ = [
     "Session",
@@ -61,6 +68,8 @@ __all__ = [
     "delete",
     "ws_connect",
     "WebSocket",
+    "Request",
+    "PreparedRequest",
 ]
 
 _DEFAULT: Any = object()
@@ -83,7 +92,7 @@ class Response:
         self._resp = engine_response
         self.status_code: int = engine_response.status
         self.reason: str = engine_response.reason
-        self.url: str = str(engine_response.url)
+        self.url: str = str(engine_response.real_url)  # with the fragment, as in requests
         self.request_info = engine_response.request_info
         self.elapsed = timedelta(seconds=elapsed)
         self._content = content
@@ -95,6 +104,14 @@ class Response:
         self._history: list[Response] | None = None
 
     # -- metadata --------------------------------------------------------------
+
+    @property
+    def request(self) -> PreparedRequest:
+        """The request as it was sent (requests' ``r.request``): ``method``, ``url``,
+        ``headers`` (auth and cookies included) and ``body``."""
+        resp = self._resp
+        info = resp.request_info
+        return from_sent(info.method, str(info.url), info.headers, resp.request_payload)
 
     @property
     def status(self) -> int:
@@ -160,7 +177,7 @@ class Response:
         """
         if self._content is None:
             if self._channel is None or self._consumed:
-                raise RuntimeError("The body of this response was already consumed")
+                raise StreamConsumedError("The body of this response was already consumed")
             self._consumed = True
             self._content = self._read_all()
         return self._content
@@ -214,13 +231,22 @@ class Response:
         return self.content.decode(self.apparent_encoding)
 
     def json(self, *, loads: Callable[[str], Any] = _json.loads, **kwargs: Any) -> Any:
-        """Decode the body as JSON with ``loads`` (``json.loads`` by default)."""
-        return loads(self.text, **kwargs)
+        """Decode the body as JSON with ``loads`` (``json.loads`` by default); a body
+        that is not JSON raises :class:`~syncwrap.exceptions.JSONDecodeError`."""
+        text = self.text
+        try:
+            return loads(text, **kwargs)
+        except _json.JSONDecodeError as exc:
+            raise JSONDecodeError(exc.msg, exc.doc, exc.pos) from exc
 
     @property
     def raw(self) -> RawBody:
         """The body as a readable binary file object (decoded; for ``stream=True``)."""
         if self._raw is None:
+            if self._channel is None and self._content is None:
+                closed = RawBody(ByteChannel.holding(b""))
+                closed.close()
+                return closed  # the response was closed before .raw was asked for
             channel = self._channel
             if channel is None:
                 channel = ByteChannel.holding(self._content or b"")
@@ -247,7 +273,7 @@ class Response:
                 yield data[start : start + step]
             return
         if self._consumed or self._channel is None:
-            raise RuntimeError("The body of this response was already consumed")
+            raise StreamConsumedError("The body of this response was already consumed")
         self._consumed = True
         channel = self._channel
         try:
@@ -311,6 +337,8 @@ class Response:
     def close(self) -> None:
         """Release the connection (closing it if the body was not read to the end)."""
         channel, self._channel = self._channel, None
+        if self._raw is not None and not self._raw.closed:
+            self._raw.close()  # r.raw.closed is True after close, as in requests
         if channel is not None:
             channel.close()
             pump = self._pump
@@ -354,6 +382,7 @@ _TLS = ("ssl", "verify", "cert", "fingerprint")
 def _call(engine: ClientSession, method: str, url: Any, kwargs: dict[str, Any], *,
           session_hooks: Any = None) -> Response:
     """One facade request on ``engine``, in the calling thread (see the module docs)."""
+    method = _requests_arguments(method, url, kwargs)
     hooks = _hooks.collect(session_hooks, kwargs.pop("hooks", None))
     hook_kwargs = _hook_kwargs(engine, kwargs) if hooks else {}
     upload = uploads.prepare_body(kwargs)  # files=, sync generators, checks at the call
@@ -367,6 +396,21 @@ def _call(engine: ClientSession, method: str, url: Any, kwargs: dict[str, Any], 
         return loop_thread.run(call)  # no user code to run: just wait
     # User code runs in this thread, when the loop asks for it (syncwrap._bridge.caller).
     return Caller(_streamed_for_user if stream else _read_for_user).run(call)
+
+
+def _requests_arguments(method: Any, url: Any, kwargs: dict[str, Any]) -> Any:
+    """requests' argument spellings: a bytes method is decoded; ``cert=`` is ignored
+    for a plain ``http://`` URL and ``verify=None`` means the default."""
+    if isinstance(method, bytes):
+        try:
+            method = method.decode("ascii")
+        except UnicodeDecodeError:
+            raise ValueError(f"method=: {method!r} is not a valid HTTP method") from None
+    if "cert" in kwargs and isinstance(url, str) and url[:7].lower() == "http://":
+        del kwargs["cert"]
+    if "verify" in kwargs and kwargs["verify"] is None:
+        del kwargs["verify"]
+    return method
 
 
 class _AfterHooks(NamedTuple):
@@ -629,6 +673,8 @@ class Session:
     ) -> None:
         #: requests-style event hooks: ``{"response": [fn, ...]}`` (see syncwrap._bridge.hooks).
         self.hooks = _hooks.normalize_hooks(hooks)
+        #: Query parameters added to every request's URL (a request's own win), as in requests.
+        self.params: dict[str, Any] = {}
         given: dict[str, Any] = {}
         if timeout is not _DEFAULT:
             given["timeout"] = timeout
@@ -675,7 +721,41 @@ class Session:
 
     def request(self, method: str, url: Any, **kwargs: Any) -> Response:
         """Send a request and wait for the response (see the module docs for arguments)."""
+        if self.params:
+            kwargs["params"] = merged_params(self.params, kwargs.get("params"))
         return _call(self._engine_session(), method, url, kwargs, session_hooks=self.hooks)
+
+    # -- requests' prepared requests ----------------------------------------------------
+
+    def prepare_request(self, request: Request) -> PreparedRequest:
+        """``request`` prepared with this session's headers, params and auth merged in
+        (cookies are added when it is sent)."""
+        headers = dict(self.headers)
+        headers.update(request.headers)
+        params = merged_params(self.params, request.params)
+        auth = request.auth if request.auth is not None else self.auth
+        prepared = PreparedRequest()
+        prepared.prepare(method=request.method, url=request.url, headers=headers,
+                         files=request.files, data=request.data, params=params, auth=auth,
+                         cookies=request.cookies, hooks=request.hooks, json=request.json)
+        return prepared
+
+    def send(self, request: PreparedRequest, **kwargs: Any) -> Response:
+        """Send a PreparedRequest; ``stream=``, ``timeout=``, ``verify=``, ``cert=``,
+        ``proxies=`` and ``allow_redirects=`` as for :meth:`request`."""
+        if not isinstance(request, PreparedRequest):
+            raise TypeError(f"request: expected a PreparedRequest, got "
+                            f"{type(request).__name__}; call .prepare() first")
+        call: dict[str, Any] = {"headers": request.headers, "data": request.body}
+        if request.files is not None:
+            call["files"] = request.files
+        if request.auth is not None:
+            call["auth"] = request.auth
+        if any(request.hooks.values()):
+            call["hooks"] = request.hooks
+        call.update(kwargs)
+        return _call(self._engine_session(), request.method or "GET", request.url, call,
+                     session_hooks=self.hooks)
 
     # -- settings: views onto the engine session --------------------------------------
 
@@ -737,7 +817,7 @@ class Session:
 
     @verify.setter
     def verify(self, verify: Any) -> None:
-        self._engine.ssl = self._engine.ssl.replace(verify=verify)
+        self._engine.ssl = self._engine.ssl.replace(verify=True if verify is None else verify)
 
     @property
     def cert(self) -> str | tuple[str, str] | None:

@@ -39,6 +39,7 @@ code catching those keeps working::
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import ssl
@@ -69,6 +70,12 @@ __all__ = [
     "ContentDecodingError",
     "BodyTooLargeError",
     "InvalidURL",
+    "MissingSchema",
+    "InvalidSchema",
+    "InvalidJSONError",
+    "JSONDecodeError",
+    "StreamConsumedError",
+    "RetryError",
     "InvalidUrlRedirectClientError",
     "NonHttpUrlRedirectClientError",
     "InvalidHeader",
@@ -84,7 +91,15 @@ __all__ = [
 
 
 class ClientError(Exception):
-    """Base class of every error syncwrap raises for a request."""
+    """Base class of every error syncwrap raises for a request. ``response`` is the
+    response when there is one (else None), ``request`` the request as sent."""
+
+    response: Any = None
+
+    @property
+    def request(self) -> Any:
+        """The request as sent (the response's ``request``), when there is a response."""
+        return getattr(self.response, "request", None)
 
 
 RequestException = ClientError
@@ -250,6 +265,35 @@ class InvalidURL(ClientError, ValueError):
         self.description = description
         text = f"Invalid URL {str(url)!r}" + (f": {description}" if description else "")
         super().__init__(text)
+
+
+class MissingSchema(InvalidURL):
+    """The URL has no scheme (``example.org/path``): write ``http://`` or ``https://``."""
+
+
+class InvalidSchema(InvalidURL):
+    """The URL's scheme is not one syncwrap speaks (``ftp://``, ``mailto:``...)."""
+
+
+class InvalidJSONError(ClientError, ValueError):
+    """JSON that cannot be used: a ``json=`` value that is not valid JSON (NaN,
+    Infinity, a type JSON lacks), or a response body that does not parse."""
+
+
+class JSONDecodeError(InvalidJSONError, json.JSONDecodeError):
+    """``Response.json()`` found no valid JSON in the body; also a ``json.JSONDecodeError``
+    (``msg``, ``doc``, ``pos``, ``lineno``, ``colno`` as there)."""
+
+    def __init__(self, msg: str, doc: str, pos: int) -> None:
+        json.JSONDecodeError.__init__(self, msg, doc, pos)
+
+
+class StreamConsumedError(ClientError, RuntimeError):
+    """The body of a ``stream=True`` response was already read; it cannot be read again."""
+
+
+class RetryError(ClientError):
+    """The retries ran out; the last attempt's error is the ``__cause__``."""
 
 
 class InvalidUrlRedirectClientError(InvalidURL):

@@ -23,6 +23,7 @@ from http.cookies import Morsel
 from typing import Any, TypeVar
 
 from .. import loop as loop_thread
+from ..engine.cookies import cookie_pairs
 from ..exceptions import CookieConflictError
 
 __all__ = ["CookiesView"]
@@ -162,10 +163,8 @@ class CookiesView(MutableMapping[str, str]):
         """Store several cookies at once (a mapping, pairs, or another view)."""
         if isinstance(other, CookiesView):
             pairs: list[tuple[str, Any]] = [(m.key, m) for m in other.morsels()]
-        elif isinstance(other, Mapping):
-            pairs = list(other.items())
         else:
-            pairs = list(other)
+            pairs = cookie_pairs(other)  # a mapping, pairs, our jar, http.cookiejar's
         pairs.extend(kwargs.items())
         if pairs:
             _on_loop(self._jar.update_cookies, pairs)

@@ -10,8 +10,8 @@ that returns something other than None replaces the response for the hooks
 after it and for the caller, as in requests.
 
 Hooks run for each redirect response (``r.history``, oldest first), then for
-the final response. Unlike requests, where a request's hooks replace the
-session's, session hooks run first and then the request's. With
+the final response. A request's hooks for an event replace the session's
+for that event, as in requests. With
 ``raise_for_status=True`` the hooks see an error response before the HTTPError
 is raised (the engine's check, applied by :mod:`syncwrap.api` after them).
 """
@@ -62,12 +62,14 @@ def dispatch_hook(hooks: Iterable[Hook], data: Any, **kwargs: Any) -> Any:
 
 
 def collect(session_hooks: Mapping[str, Any] | None, request_hooks: Any) -> list[Hook]:
-    """The response hooks of one call: the session's, then the request's."""
-    own = session_hooks.get("response") if session_hooks else None
-    hooks = [own] if callable(own) else list(own or ())  # s.hooks["response"] = fn works too
+    """The response hooks of one call: the request's when it gives some for the event
+    (they replace the session's, as in requests), else the session's."""
     if request_hooks is not None:
-        hooks += normalize_hooks(request_hooks)["response"]
-    return hooks
+        given = normalize_hooks(request_hooks)["response"]
+        if given:
+            return given
+    own = session_hooks.get("response") if session_hooks else None
+    return [own] if callable(own) else list(own or ())  # s.hooks["response"] = fn works too
 
 
 def run_hooks(hooks: list[Hook], response: Any, hook_kwargs: dict[str, Any]) -> Any:

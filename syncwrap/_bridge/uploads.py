@@ -37,7 +37,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..engine.multipart import FormData, requests_files_to_formdata
-from ..engine.payload import Payload, get_payload, is_file_object
+from ..engine.payload import (
+    Payload,
+    TextIOPayload,
+    get_payload,
+    is_file_object,
+    is_text_file,
+)
 from ..exceptions import BodyNotReplayableError
 from .caller import current
 from .channel import ByteChannel
@@ -164,6 +170,8 @@ def prepare_body(kwargs: dict[str, Any]) -> CallerIterablePayload | None:
         payload = CallerIterablePayload(data)
         kwargs["data"] = payload
         return payload
-    if not isinstance(data, str):
+    if is_text_file(data):  # as requests: measured, sent with a Content-Length
+        kwargs["data"] = TextIOPayload(data, measure=True)
+    elif not isinstance(data, str):
         kwargs["data"] = get_payload(data)
     return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import datetime
+import http.cookiejar
 import ipaddress
 import itertools
 import math
@@ -26,7 +27,7 @@ from typing import Any
 from publicsuffixlist import PublicSuffixList
 from yarl import URL
 
-__all__ = ["CookieJar", "DummyCookieJar", "parse_cookie_date", "parse_set_cookie"]
+__all__ = ["CookieJar", "DummyCookieJar", "cookie_pairs", "parse_cookie_date", "parse_set_cookie"]
 
 StrOrURL = str | URL
 CookieValue = str | Morsel[str]
@@ -159,6 +160,34 @@ def _valid_pair(name: str, value: str) -> bool:
     return bool(name) and size_ok and not _CTL.search(name + value)
 
 
+def cookie_pairs(cookies: Any) -> list[tuple[str, CookieValue]]:
+    """(name, value or Morsel) pairs from a mapping, pairs, a jar of Morsels (ours) or
+    an ``http.cookiejar.CookieJar`` (its domain, path, secure and expiry kept)."""
+    if isinstance(cookies, Mapping):
+        return list(cookies.items())
+    if isinstance(cookies, http.cookiejar.CookieJar):
+        return [(c.name, _stdlib_morsel(c)) for c in cookies if c.value is not None]
+    pairs: list[tuple[str, CookieValue]] = []
+    for item in cookies:
+        pairs.append((item.key, item) if isinstance(item, Morsel) else tuple(item))
+    return pairs
+
+
+def _stdlib_morsel(cookie: http.cookiejar.Cookie) -> Morsel[str]:
+    morsel = _new_morsel(cookie.name, str(cookie.value), str(cookie.value))
+    if cookie.domain_specified or cookie.domain.startswith("."):
+        morsel["domain"] = cookie.domain.lstrip(".")
+    elif cookie.domain:
+        morsel["domain"] = cookie.domain
+    if cookie.path_specified:
+        morsel["path"] = cookie.path
+    if cookie.secure:
+        morsel["secure"] = True
+    if cookie.expires is not None:
+        morsel["max-age"] = str(max(0, int(cookie.expires - time.time())))
+    return morsel
+
+
 def parse_set_cookie(header: str, request_url: StrOrURL = URL()) -> Morsel[str] | None:
     """Parse one Set-Cookie header value per RFC 6265 §5.2.
 
@@ -273,8 +302,7 @@ class CookieJar:
         host = _host(url)
         if host and _is_ip(host) and not self._unsafe:
             return
-        items = cookies.items() if isinstance(cookies, Mapping) else cookies
-        for name, value in items:
+        for name, value in cookie_pairs(cookies):
             morsel = self._user_morsel(str(name), value)
             if morsel is not None:
                 self._add(morsel, url, host)

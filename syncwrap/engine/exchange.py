@@ -94,7 +94,7 @@ async def send(
             protocol.abandon()  # the server answered before the body was sent
             writer_task.cancel()
         request_info = prepared.request_info
-        return ClientResponse(
+        response = ClientResponse(
             method,
             request_info.url,
             head=head,
@@ -105,6 +105,8 @@ async def send(
             session=session,
             max_body_size=options.max_body_size,
         )
+        response.request_payload = payload
+        return response
     raise AssertionError("unreachable")  # pragma: no cover
 
 async def connect(connector: BaseConnector, key: ConnectionKey, timer: DeadlineTimer,

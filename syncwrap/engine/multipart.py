@@ -18,7 +18,6 @@ werkzeug, Python's email parser, Go and busboy all decode); CR, LF and NUL are r
 
 from __future__ import annotations
 
-import io
 import mimetypes
 import re
 import uuid
@@ -39,6 +38,7 @@ from .payload import (
     get_payload,
     is_body_source,
     is_file_object,
+    is_text_file,
 )
 
 __all__ = ["MultipartWriter", "FormData", "content_disposition", "requests_files_to_formdata"]
@@ -310,7 +310,7 @@ class FormData:
         value, filename = field.value, field.filename
         if isinstance(value, Payload):
             return value
-        if isinstance(value, io.TextIOBase):
+        if is_text_file(value):
             return TextIOPayload(value, filename=filename, content_type=field.content_type)
         if is_file_object(value):
             return FilePayload(value, filename=filename, content_type=field.content_type)
@@ -385,6 +385,9 @@ def requests_files_to_formdata(files: Any, data: Any = None) -> FormData:
             value, filename = spec, file_name(spec) or str(field)
         if value is None:
             continue
+        if is_text_file(value):  # as requests: sent with a Content-Length
+            value = TextIOPayload(value, filename=filename, content_type=content_type,
+                                  measure=True)
         form.add_field(
             str(field), value, filename=filename, content_type=content_type, headers=headers
         )

@@ -128,7 +128,7 @@ class RequestOptions:
     def redirected(self, hop: RedirectHop) -> RequestOptions:
         """The options of the request sent after a redirect (see ``redirects.next_hop``)."""
         return replace(
-            self, method=hop.method, url=hop.url, headers=hop.headers,
+            self, method=hop.method, url=hop.real_url, headers=hop.headers,
             payload=self.payload if hop.keep_body else None,
             auth=self.auth if hop.keep_auth else None,
             cookies=self.cookies if hop.keep_cookies else None,

@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 
 from multidict import CIMultiDict, MultiDict, MultiDictProxy
 
-from ..exceptions import BodyNotReplayableError, ClientPayloadError
+from ..exceptions import BodyNotReplayableError, ClientPayloadError, InvalidJSONError
 
 __all__ = [
     "BodyWriter",
@@ -32,6 +32,7 @@ __all__ = [
     "JsonPayload",
     "FilePayload",
     "TextIOPayload",
+    "is_text_file",
     "AsyncIterablePayload",
     "StreamReaderPayload",
     "CHUNK_SIZE",
@@ -93,14 +94,24 @@ class StringPayload(BytesPayload):
         super().__init__(value.encode(encoding), content_type=content_type, **kw)
 
 
+def strict_dumps(value: Any) -> str:
+    """``json.dumps`` refusing what is not JSON: NaN and Infinity raise InvalidJSONError,
+    as does a value of a type JSON lacks."""
+    try:
+        return _json.dumps(value, allow_nan=False)
+    except (ValueError, TypeError) as exc:
+        raise InvalidJSONError(f"json=: {exc}") from exc
+
+
 class JsonPayload(BytesPayload):
-    """A value serialised with ``dumps`` (``json.dumps`` unless the session says otherwise)."""
+    """A value serialised with ``dumps`` (:func:`strict_dumps` unless the session says
+    otherwise)."""
 
     def __init__(
         self,
         value: Any,
         *,
-        dumps: Callable[[Any], str | bytes] = _json.dumps,
+        dumps: Callable[[Any], str | bytes] = strict_dumps,
         content_type: str = "application/json",
         **kw: Any,
     ) -> None:
@@ -182,6 +193,16 @@ def is_file_object(obj: Any) -> bool:
     return callable(read) and not inspect.iscoroutinefunction(read) and not _is_stream(obj)
 
 
+def is_text_file(obj: Any) -> bool:
+    """A file object whose ``read()`` gives str: an ``io.TextIOBase``, or a wrapper of
+    one (``tempfile.NamedTemporaryFile("w+")``) that has an ``encoding`` and no "b" mode."""
+    if isinstance(obj, io.TextIOBase):
+        return True
+    mode = getattr(obj, "mode", None)
+    return (isinstance(getattr(obj, "encoding", None), str) and isinstance(mode, str)
+            and "b" not in mode and is_file_object(obj))
+
+
 def _is_stream(obj: Any) -> bool:
     """The engine's StreamReader (duck-typed: ``readany`` and ``at_eof``)."""
     return callable(getattr(obj, "readany", None)) and callable(getattr(obj, "at_eof", None))
@@ -246,6 +267,11 @@ class FilePayload(Payload):
 
     def _measure(self) -> int | None:
         start, f = self._start, self.file
+        if start is None and hasattr(f, "__len__"):  # requests' length-only file objects
+            try:
+                return int(len(f))
+            except (TypeError, ValueError):
+                return None
         if start is None or any(  # not seekable, or seek(0, END) would decompress it all
             isinstance(f, getattr(sys.modules.get(mod), cls, ())) for mod, cls in _UNSIZED
         ):
@@ -340,11 +366,15 @@ _OS_FILES = (io.FileIO, io.BufferedReader, io.BufferedRandom)
 
 
 class TextIOPayload(FilePayload):
-    """A text file, sent encoded with its own encoding; chunked (the length is unknown)."""
+    """A text file, sent encoded with its own encoding: chunked, or with ``measure=True``
+    (requests' way) read once to count its encoded length and sent with a Content-Length
+    when it can be rewound."""
 
-    def __init__(self, file: Any, *, encoding: str | None = None, **kw: Any) -> None:
+    def __init__(self, file: Any, *, encoding: str | None = None, measure: bool = False,
+                 **kw: Any) -> None:
         self.encoding = encoding or getattr(file, "encoding", None) or "utf-8"
         self._errors = getattr(file, "errors", None) or "strict"
+        self.measure = measure
         super().__init__(file, **kw)
 
     def _guess_type(self) -> str:
@@ -353,7 +383,19 @@ class TextIOPayload(FilePayload):
         return f"{guessed}; charset={self.encoding}" if guessed.startswith("text/") else guessed
 
     def _measure(self) -> int | None:
-        return None
+        """With ``measure``, the encoded length, counted by reading the file once (then
+        rewound); None when it cannot be rewound (sent chunked then)."""
+        start, f = self._start, self.file
+        if start is None or not self.measure:
+            return None
+        total = 0
+        try:
+            while chunk := f.read(self.chunk_size):
+                total += len(self._convert(chunk))
+            f.seek(start)
+        except (OSError, ValueError):
+            return None
+        return total
 
     def _convert(self, chunk: Any) -> bytes | bytearray | memoryview:
         if isinstance(chunk, str):
@@ -428,7 +470,7 @@ def get_payload(data: Any, content_type: str | None = None) -> Payload:
         return data()
     if _is_stream(data):  # before the async-iterable test: StreamReader iterates lines
         return StreamReaderPayload(data, **kw)
-    if isinstance(data, io.TextIOBase):
+    if is_text_file(data):
         return TextIOPayload(data, **kw)
     if is_file_object(data):
         return FilePayload(data, **kw)

@@ -19,6 +19,7 @@ from yarl import URL
 
 from .auth import BasicAuth
 from .connector import ConnectionKey
+from .cookies import cookie_pairs
 from .http1.writer import build_request_head, check_content_length
 from .options import ExchangeOptions, RequestOptions, SessionDefaults
 from .payload import Payload
@@ -164,7 +165,7 @@ def cookie_header(jar: Any, url: URL, cookies: Any) -> str:
                    else jar.filter_cookies(url).values())
         pairs = [(morsel.key, morsel.coded_value) for morsel in morsels]
     if cookies:
-        items = cookies.items() if hasattr(cookies, "items") else cookies
+        items = cookies.items() if hasattr(cookies, "items") else cookie_pairs(cookies)
         extra = [(str(name), str(getattr(value, "coded_value", value)))
                  for name, value in items]
         names = {name for name, _ in extra}

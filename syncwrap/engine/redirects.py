@@ -46,6 +46,7 @@ __all__ = [
     "RedirectHop",
     "next_hop",
     "redirect_target",
+    "inherited_fragment",
     "rewrites_to_get",
     "origin_bound_headers",
 ]
@@ -73,6 +74,14 @@ class RedirectHop(NamedTuple):
     keep_body: bool
     keep_auth: bool
     keep_cookies: bool
+    #: The fragment the next URL carries (never sent): the Location's, else inherited
+    #: from the redirected URL (RFC 9110 §10.2.2); None for none.
+    fragment: str | None = None
+
+    @property
+    def real_url(self) -> URL:
+        """``url`` with :attr:`fragment`."""
+        return self.url.with_fragment(self.fragment) if self.fragment else self.url
 
 
 def next_hop(
@@ -110,7 +119,18 @@ def next_hop(
     for name in dropped:
         hop_headers.popall(name, None)
     return RedirectHop("GET" if to_get else method, target, hop_headers,
-                       keep_body=not to_get, keep_auth=same, keep_cookies=same)
+                       keep_body=not to_get, keep_auth=same, keep_cookies=same,
+                       fragment=inherited_fragment(url, location))
+
+
+def inherited_fragment(url: URL, location: str) -> str | None:
+    """The fragment after a redirect from ``url`` to ``location``: the Location's, or,
+    when it has none, ``url``'s (RFC 9110 §10.2.2). Fragments are never sent; they
+    show in the response's ``real_url``."""
+    _, hash_sign, fragment = location.strip(" \t").partition("#")
+    if hash_sign:
+        return URL("#" + fragment).fragment or None
+    return url.fragment or None
 
 
 def rewrites_to_get(method: str, status: int) -> bool:

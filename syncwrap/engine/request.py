@@ -10,7 +10,7 @@ from typing import Any
 from multidict import CIMultiDict, MultiDict, MultiDictProxy
 from yarl import URL
 
-from ..exceptions import InvalidURL
+from ..exceptions import InvalidHeader, InvalidSchema, InvalidURL, MissingSchema
 from .http1.decoders import ACCEPT_ENCODING
 from .http1.writer import validate_header
 from .unix import UNIX_HOST_HEADER, UNIX_SCHEME, join_url, parse_url
@@ -30,7 +30,7 @@ DEFAULT_ACCEPT_ENCODING = ACCEPT_ENCODING
 
 _FORBIDDEN_URL_CHARS = ("\r", "\n", "\x00")
 _HAS_FORBIDDEN = re.compile(r"[\r\n\x00]").search
-_BAD_HOST = re.compile(r"[ \t\"<>\\^`{|}]").search
+_BAD_HOST = re.compile(r"[ \t\"<>\\^`{|}*!$&'()+,;=]").search
 
 
 def build_url(
@@ -77,18 +77,29 @@ def _check_url(url: str | URL, base_url: URL | None, argument: str) -> URL:
         raise TypeError(f"{argument}=: expected str or yarl.URL, got {type(url).__name__}")
     if base_url is not None and not parsed.is_absolute():
         parsed = join_url(base_url, parsed)
+    if not parsed.scheme:
+        raise MissingSchema(url, "no scheme (URLs must be absolute, like http://host/path)")
+    if parsed.scheme not in SUPPORTED_SCHEMES and parsed.scheme != UNIX_SCHEME:
+        raise InvalidSchema(url, f"unsupported scheme {parsed.scheme!r}; use http or https")
     if not parsed.is_absolute() or not parsed.raw_host:
         raise InvalidURL(url, "no host (URLs must be absolute, like http://host/path)")
-    if parsed.scheme not in SUPPORTED_SCHEMES and parsed.scheme != UNIX_SCHEME:
-        raise InvalidURL(url, f"unsupported scheme {parsed.scheme!r}; use http or https")
     try:
         parsed.port  # noqa: B018 - validates the port
     except ValueError as exc:
         raise InvalidURL(url, str(exc)) from None
     host = parsed.raw_host
-    if _BAD_HOST(host):
+    if _BAD_HOST(host) or (parsed.scheme != UNIX_SCHEME and _bad_labels(host)):
         raise InvalidURL(url, f"invalid host {host!r}")
     return parsed
+
+
+def _bad_labels(host: str) -> bool:
+    """A name with an empty label (``.a``, ``a..b``) or one longer than 63 characters
+    (IP addresses are not names)."""
+    if ":" in host:
+        return False
+    labels = (host[:-1] if host.endswith(".") else host).split(".")
+    return any(not label or len(label) > 63 for label in labels)
 
 
 def _add_params(url: URL, params: Any) -> URL:
@@ -170,12 +181,11 @@ def merge_headers(
         if isinstance(value, bytes):
             value = value.decode("latin-1")
         elif not isinstance(value, str):
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                value = str(value)
-            else:
-                raise TypeError(
-                    f"headers=: value of {name!r} must be str or bytes, got {type(value).__name__}"
-                )
+            raise InvalidHeader(
+                f"headers=: value of {name!r} must be str or bytes, got {type(value).__name__}"
+            )
+        if value[:1] in (" ", "\t"):
+            raise InvalidHeader(f"headers=: value of {name!r} has leading whitespace: {value!r}")
         validate_header(name, value)
         key = name.lower()
         if key not in seen:

@@ -111,6 +111,8 @@ class ClientResponse:
 
     #: The request's traces (set by a tracing session): read() fires on_response_chunk_received.
     _traces: tuple[Any, ...] = ()
+    #: The request body as sent (a Payload; None: no body), set by the exchange.
+    request_payload: Any = None
 
     def __init__(
         self,

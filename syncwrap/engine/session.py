@@ -11,7 +11,6 @@ AuthFlow (:mod:`.auth_flow`) or followed to a redirect's target
 from __future__ import annotations
 
 import asyncio
-import json as _json
 import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -29,6 +28,7 @@ from .exchange import send
 from .http1.parser import HeaderLimits
 from .netrc_auth import netrc_auth
 from .options import UNSET, RequestOptions, SessionDefaults, request_options
+from .payload import strict_dumps
 from .prepare import (
     PreparedRequest,
     cached_request,
@@ -111,7 +111,7 @@ class ClientSession:
         headers: Any = None,
         skip_auto_headers: Iterable[str] | None = None,
         auth: BasicAuth | None = None,
-        json_serialize: Callable[[Any], str] = _json.dumps,
+        json_serialize: Callable[[Any], str] = strict_dumps,
         cookie_jar: Any = None,
         connector_owner: bool = True,
         raise_for_status: bool | Callable[[ClientResponse], Any] = False,

@@ -342,8 +342,8 @@ def test_response_hooks_run_in_the_calling_thread(httpbin_url):
     r = _in_thread(call)
     assert r.status_code == 200 and [h.status_code for h in r.history] == [302]
     assert calls == [
-        ("session", "caller", 302, True), ("request", "caller", 302, False),  # the redirect
-        ("session", "caller", 200, True), ("request", "caller", 200, False),  # the final one
+        ("request", "caller", 302, False),  # the redirect: the request's replace the session's
+        ("request", "caller", 200, False),  # the final one
         ("session", "caller", 204, True),  # session hooks only on the next call
     ]
 
