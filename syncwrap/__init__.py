@@ -11,6 +11,7 @@ helpers live in ``syncwrap._bridge`` and are not API.
 """
 
 # The modules shown besides the API names (only engine is in __all__):
+from . import adapters as adapters
 from . import api as api
 from . import engine
 from . import exceptions as exceptions
