@@ -11,7 +11,6 @@ helpers live in ``syncwrap._bridge`` and are not API.
 """
 
 # The modules shown besides the API names (only engine is in __all__):
-from . import adapters as adapters
 from . import api as api
 from . import engine
 from . import exceptions as exceptions
@@ -103,3 +102,12 @@ __all__ = [
 ]
 
 del _exceptions
+
+
+def __getattr__(name: str) -> object:
+    """``syncwrap.adapters`` (requests' ``requests.adapters``), imported on first use."""
+    if name == "adapters":
+        import importlib
+
+        return importlib.import_module(".adapters", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

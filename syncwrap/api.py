@@ -32,6 +32,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from . import loop as loop_thread
 from ._bridge import hooks as _hooks
 from ._bridge import uploads
+from ._bridge.adapters import BaseAdapter, HTTPAdapter, adapter_for
 from ._bridge.auth import SyncAuth, auth_option
 from ._bridge.caller import Caller, current
 from ._bridge.channel import ByteChannel, ByteReader
@@ -39,7 +40,6 @@ from ._bridge.cookies import CookiesView
 from ._bridge.direct import take_body
 from ._bridge.downloads import DirectChannel, RawBody, start_pump
 from ._bridge.websocket import WebSocket, open_websocket
-from .adapters import BaseAdapter, HTTPAdapter, adapter_for
 from .engine.auth import BasicAuth
 from .engine.connector import BaseConnector, TCPConnector
 from .engine.redirects import REDIRECT_STATUSES
