@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -114,3 +115,18 @@ def test_pool_block_sets_the_limit_per_host() -> None:
     with syncwrap.Session() as s:
         s.mount("https://", HTTPAdapter(pool_maxsize=3, pool_block=True))
         assert s.connector.limit_per_host == 3
+
+
+def test_requests_spelling_in_a_fresh_process() -> None:
+    import subprocess
+    import sys
+
+    code = ("import syncwrap as requests\n"
+            "s = requests.Session()\n"
+            "s.mount('https://', requests.adapters.HTTPAdapter(max_retries=3, pool_maxsize=20))\n"
+            "print(s.get_adapter('https://x/').max_retries.total)\n")
+    root = str(Path(__file__).resolve().parents[2])
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=30, cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "3"
