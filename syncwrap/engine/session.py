@@ -6,7 +6,7 @@ by hop: each hop gets its proxy (:class:`.proxy.ProxyRoute`), is prepared
 its cookies stored, and then, by the session's policy, retried once for an
 AuthFlow (:mod:`.auth_flow`) or followed to a redirect's target
 (:func:`.redirects.next_hop`). A hop's send is repeated as its Retry policy
-says (:mod:`.retry`).
+says (:mod:`.retry`, applied by :mod:`.retrying`).
 """
 
 from __future__ import annotations
@@ -20,14 +20,7 @@ from typing import Any
 from multidict import CIMultiDict
 from yarl import URL
 
-from ..exceptions import (
-    ClientError,
-    ClientResponseError,
-    InvalidURL,
-    ReadTimeout,
-    RetryError,
-    TooManyRedirects,
-)
+from ..exceptions import InvalidURL, TooManyRedirects
 from . import tracing as _tracing
 from .auth import BasicAuth
 from .auth_flow import authorize, check_auth, wants_retry
@@ -49,6 +42,7 @@ from .redirects import REDIRECT_STATUSES, next_hop, redirect_target
 from .request import merge_headers
 from .response import DEFAULT_MAX_BODY_SIZE, ClientResponse, check_max_body_size
 from .retry import Retry, to_retry
+from .retrying import send_retrying
 from .streams import DEFAULT_HIGH_WATER
 from .timeouts import (
     DEFAULT_TIMEOUT,
@@ -397,7 +391,7 @@ class ClientSession:
                 if policy is None:
                     resp = await send(*sent)
                 else:
-                    resp, policy = await _send_retrying(policy, sent, req, traces, deadlines,
+                    resp, policy = await send_retrying(policy, sent, req, traces, deadlines,
                                                         started)
                 # (A WebSocket upgrade branches off here: a 101 response to an Upgrade.)
                 if resp.has_header(b"set-cookie"):
@@ -504,64 +498,6 @@ class ClientSession:
         if self._closed:
             raise RuntimeError("Session is closed")
         return _ws_connect(self, url, **kwargs)
-
-
-async def _send_retrying(policy: Retry, sent: tuple[Any, ...], req: RequestOptions,
-                         traces: _tracing.Traces, deadlines: DeadlineQueue,
-                         started: float) -> tuple[ClientResponse, Retry]:
-    """:func:`send` with ``sent`` (its arguments), again as ``policy`` says: the
-    response and the policy left. Raises RetryError once the retries run out, and
-    ReadTimeout when a wait would pass the total timeout (counted from ``started``)."""
-    first: DeadlineTimer = sent[2]
-    try:
-        return await _retry_loop(policy, sent, req, traces, deadlines, started)
-    except BaseException:
-        if sent[2] is not first:
-            sent[2].cancel()
-        raise
-
-
-async def _retry_loop(policy: Retry, sent: tuple[Any, ...], req: RequestOptions,
-                      traces: _tracing.Traces, deadlines: DeadlineQueue,
-                      started: float) -> tuple[ClientResponse, Retry]:
-    replayable = req.payload is None or req.payload.replayable
-    total = req.timeouts.total
-    while True:
-        try:
-            resp = await send(*sent)
-        except ClientError as exc:
-            decision = policy.decide(req.method, error=exc, replayable=replayable)
-            if decision.action == "done":
-                raise
-            if decision.action == "exhausted":
-                raise RetryError(f"Retries exhausted for {req.url}: {decision.reason}",
-                                 exc) from exc
-        else:
-            decision = policy.decide(req.method, status=resp.status, headers=resp.headers,
-                                     replayable=replayable)
-            if decision.action == "done" or (decision.action == "exhausted"
-                                              and not policy.raise_on_status):
-                return resp, policy
-            if decision.action == "exhausted":
-                resp.close()
-                cause = ClientResponseError(resp.request_info, resp.history, status=resp.status,
-                                            message=resp.reason or "", headers=resp.headers)
-                raise RetryError(f"Retries exhausted for {req.url}: {decision.reason}",
-                                 cause, resp) from cause
-            await _drain_for_redirect(resp)
-        policy = decision.left  # type: ignore[assignment]
-        if traces:
-            await _tracing.request_retry(traces, req.method, req.url, req.headers,
-                                         policy.retries_done, decision.delay, decision.reason)
-        if total:  # a response's end stops its timer: the next attempt gets a new one
-            remaining = started + total - deadlines.loop.time()
-            if decision.delay >= remaining:
-                raise ReadTimeout(f"Timed out: the retry's wait of {decision.delay:.3g} s "
-                                  f"passes the total timeout of {total} s")
-            sent[2].cancel()
-            sent = (*sent[:2], DeadlineTimer(deadlines, remaining), *sent[3:])
-        if decision.delay > 0:
-            await asyncio.sleep(decision.delay)
 
 
 async def _follow_redirect(resp: ClientResponse, req: RequestOptions,
