@@ -1,8 +1,9 @@
 """A raw server that answers each request in turn from a script, for the retry tests.
 
 Each request (whatever its connection) takes the next step: bytes are sent as the
-answer; ``RESET`` closes the connection with an RST before answering. The arrival
-of each request is stamped with ``time.monotonic()`` so tests check the waits.
+answer; ``RESET`` closes the connection with an RST before answering; ``HANG``
+never answers. The arrival of each request is stamped with ``time.monotonic()``
+so that tests check the waits.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from tests.servers import ParsedRequest, RawServer, parse_request, read_request
 
 RESET = "reset"
+HANG = "hang"  # never answers (until the server closes, or 10 s)
 
 
 def response(status: int, *headers: str, body: bytes = b"") -> bytes:
@@ -42,6 +44,9 @@ class ScriptedServer(RawServer):
                 self.arrivals.append(time.monotonic())
                 self.requests.append(parse_request(raw))
                 step = self.steps[min(len(self.requests), len(self.steps)) - 1]
+            if step == HANG:
+                self.stopping.wait(10)
+                return
             if step == RESET:
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 return

@@ -12,10 +12,11 @@ from syncwrap.exceptions import (
     ClientConnectionError,
     ClientConnectorError,
     ClientResponseError,
+    ReadTimeout,
     RetryError,
 )
 from tests.engine._util import SHORT, run
-from tests.retry_peers import RESET, ScriptedServer, response
+from tests.retry_peers import HANG, RESET, ScriptedServer, response
 
 OK = response(200, body=b"ok")
 
@@ -175,3 +176,17 @@ def test_total_timeout_bounds_the_waits(scripted) -> None:
     with pytest.raises(TimeoutError):
         run(go())
     assert time.monotonic() - start < 3 and len(server.requests) == 1
+
+
+def test_total_timeout_bounds_a_retried_attempt(scripted) -> None:
+    server = scripted(response(503), HANG)
+    start = time.monotonic()
+
+    async def go() -> None:
+        policy = Retry(total=2, status_forcelist={503}, backoff_factor=0.1)
+        async with ClientSession(timeout=0.8, retries=policy) as s:
+            await s.get(server.url)
+
+    with pytest.raises(ReadTimeout):
+        run(go())
+    assert 0.8 <= time.monotonic() - start < 2.5 and len(server.requests) == 2
