@@ -49,6 +49,7 @@ from .engine import (
     Fingerprint,
     FormData,
     MultipartWriter,
+    Retry,
     TCPConnector,
     TraceConfig,
     UnixConnector,
@@ -81,6 +82,7 @@ __all__ = [
     "MultipartWriter",
     "PreparedRequest",
     "Request",
+    "Retry",
     "Response",
     "Session",
     "TCPConnector",
@@ -106,3 +108,12 @@ __all__ = [
 ]
 
 del _exceptions
+
+
+def __getattr__(name: str) -> object:
+    """``syncwrap.adapters`` (requests' ``requests.adapters``), imported on first use."""
+    if name == "adapters":
+        import importlib
+
+        return importlib.import_module(".adapters", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -32,6 +32,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from . import loop as loop_thread
 from ._bridge import hooks as _hooks
 from ._bridge import uploads
+from ._bridge.adapters import BaseAdapter, HTTPAdapter, adapter_for
 from ._bridge.auth import SyncAuth, auth_option
 from ._bridge.caller import Caller, current
 from ._bridge.channel import ByteChannel, ByteReader
@@ -374,7 +375,7 @@ def _decode_iter(chunks: Iterator[bytes], encoding: str) -> Iterator[str]:
 _PASSED = frozenset({
     "params", "data", "json", "cookies", "headers", "allow_redirects", "max_redirects",
     "compress", "chunked", "expect100", "auto_decompress", "skip_auto_headers", "max_body_size",
-    "server_hostname", "proxy_headers",
+    "server_hostname", "proxy_headers", "retries",
 })
 _TLS = ("ssl", "verify", "cert", "fingerprint")
 
@@ -670,6 +671,7 @@ class Session:
         max_body_size: Any = _DEFAULT,
         proxies: Any = None,
         proxy_auth: Any = None,
+        retries: Any = None,
     ) -> None:
         #: requests-style event hooks: ``{"response": [fn, ...]}`` (see syncwrap._bridge.hooks).
         self.hooks = _hooks.normalize_hooks(hooks)
@@ -686,8 +688,10 @@ class Session:
             auth=auth_option(auth), raise_for_status=raise_for_status,
             max_redirects=max_redirects, trust_env=trust_env, auto_decompress=auto_decompress,
             proxy=proxies if proxies is not None else {},
-            proxy_auth=_proxy_auth(proxy_auth), **given,
+            proxy_auth=_proxy_auth(proxy_auth), retries=retries, **given,
         )
+        #: Mounted adapters by URL prefix (:meth:`mount`); only user-mounted ones.
+        self.adapters: dict[str, BaseAdapter] = {}
         if ssl is not None or verify is not True or cert is not None or fingerprint is not None:
             self._engine.ssl = requests_ssl(self._engine.ssl, ssl=ssl, verify=verify, cert=cert,
                                             fingerprint=fingerprint)
@@ -723,7 +727,26 @@ class Session:
         """Send a request and wait for the response (see the module docs for arguments)."""
         if self.params:
             kwargs["params"] = merged_params(self.params, kwargs.get("params"))
+        if self.adapters and "retries" not in kwargs:
+            _mounted_retries(self.adapters, method, url, kwargs)
         return _call(self._engine_session(), method, url, kwargs, session_hooks=self.hooks)
+
+    def mount(self, prefix: str, adapter: BaseAdapter) -> None:
+        """Use ``adapter``'s settings (an :class:`~syncwrap.adapters.HTTPAdapter`'s
+        ``max_retries``...) for the URLs starting with ``prefix``; the longest mounted
+        prefix wins, as in requests. ``pool_block=True`` sets the pool's limit per host."""
+        if not isinstance(prefix, str):
+            raise TypeError(f"mount(): prefix must be a str, got {type(prefix).__name__}")
+        if not isinstance(adapter, BaseAdapter):
+            raise TypeError(f"mount(): adapter must be a syncwrap.adapters.BaseAdapter, "
+                            f"got {type(adapter).__name__}")
+        self.adapters[prefix] = adapter
+        if isinstance(adapter, HTTPAdapter) and adapter.pool_block:
+            self._engine.connector.limit_per_host = adapter.pool_maxsize
+
+    def get_adapter(self, url: str) -> BaseAdapter | None:
+        """The adapter mounted for ``url`` (the longest matching prefix), or None."""
+        return adapter_for(self.adapters.items(), str(url))
 
     # -- requests' prepared requests ----------------------------------------------------
 
@@ -772,6 +795,8 @@ class Session:
         "Whether the environment is read: HTTP(S)_PROXY, ALL_PROXY, NO_PROXY, .netrc, and a "
         "CA bundle named by REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, SSL_CERT_FILE or SSL_CERT_DIR "
         "(False).")
+    retries: _EngineSetting[Any] = _EngineSetting(
+        "The default retry policy: a syncwrap.Retry, an int, or None (no retries).")
     cookie_jar: _EngineSetting[Any] = _EngineSetting(
         "The engine CookieJar (use it on the loop thread; :attr:`cookies` from any thread).")
 
@@ -925,6 +950,14 @@ class Session:
         return f"<syncwrap.Session {state}>"
 
 
+def _mounted_retries(adapters: dict[str, BaseAdapter], method: Any, url: Any,
+                     kwargs: dict[str, Any]) -> None:
+    """A call without ``retries=`` gets its mounted adapter's ``max_retries``."""
+    adapter = adapter_for(adapters.items(), str(url))
+    if isinstance(adapter, HTTPAdapter):
+        kwargs["retries"] = adapter.max_retries
+
+
 def _rebuilt(old: ClientSession) -> ClientSession:
     """A new engine session with ``old``'s settings and a new, empty pool (after a fork).
 
@@ -936,7 +969,7 @@ def _rebuilt(old: ClientSession) -> ClientSession:
         auth=old.auth, raise_for_status=old.raise_for_status, timeout=old.timeout,
         auto_decompress=old.auto_decompress, trust_env=old.trust_env,
         max_redirects=old.max_redirects, max_body_size=old.max_body_size, ssl=old.ssl,
-        proxy=old.proxy, proxy_auth=old.proxy_auth,
+        proxy=old.proxy, proxy_auth=old.proxy_auth, retries=old.retries,
     )
     new.headers = old.headers
     old.detach()  # its connections belong to the parent process: never touched here

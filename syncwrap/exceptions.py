@@ -33,7 +33,8 @@ code catching those keeps working::
     ├── InvalidHeader (also ValueError)
     ├── BodyNotReplayableError (also ValueError)
     ├── RequestBodyLengthError (also ValueError)
-    └── CookieConflictError (also RuntimeError)
+    ├── CookieConflictError (also RuntimeError)
+    └── RetryError                  the retries ran out (has .reason, the last cause)
 """
 
 from __future__ import annotations
@@ -75,7 +76,6 @@ __all__ = [
     "InvalidJSONError",
     "JSONDecodeError",
     "StreamConsumedError",
-    "RetryError",
     "InvalidUrlRedirectClientError",
     "NonHttpUrlRedirectClientError",
     "InvalidHeader",
@@ -87,6 +87,7 @@ __all__ = [
     "BodyNotReplayableError",
     "RequestBodyLengthError",
     "CookieConflictError",
+    "RetryError",
 ]
 
 
@@ -292,10 +293,6 @@ class StreamConsumedError(ClientError, RuntimeError):
     """The body of a ``stream=True`` response was already read; it cannot be read again."""
 
 
-class RetryError(ClientError):
-    """The retries ran out; the last attempt's error is the ``__cause__``."""
-
-
 class InvalidUrlRedirectClientError(InvalidURL):
     """A redirect's ``Location`` is not a usable URL (malformed, or no host)."""
 
@@ -376,3 +373,15 @@ class RequestBodyLengthError(ClientError, ValueError):
 class CookieConflictError(ClientError, RuntimeError):
     """More than one cookie of that name is stored (different domains or paths);
     narrow the lookup with ``get(name, domain=..., path=...)``."""
+
+
+class RetryError(ClientError):
+    """A request's retries (its Retry policy) ran out. ``reason`` (also ``__cause__``)
+    is the last attempt's error, or an HTTPError for a retried status; ``response``
+    is the last response then (its body closed), else None."""
+
+    def __init__(self, message: str, reason: BaseException | None = None,
+                 response: Any = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.response = response

@@ -14,6 +14,7 @@ from .multipart import FormData, MultipartWriter
 from .payload import BytesPayload, JsonPayload, Payload, StringPayload
 from .resolver import AbstractResolver, AsyncResolver, DefaultResolver, ThreadedResolver
 from .response import ClientResponse, ContentTypeError, RequestInfo
+from .retry import Retry
 from .session import ClientSession, request
 from .streams import StreamReader
 from .timeouts import ClientTimeout
@@ -47,6 +48,7 @@ __all__ = [
     "MultipartWriter",
     "Payload",
     "RequestInfo",
+    "Retry",
     "StreamReader",
     "StringPayload",
     "TCPConnector",

@@ -5,7 +5,8 @@ by hop: each hop gets its proxy (:class:`.proxy.ProxyRoute`), is prepared
 (:mod:`.prepare`), sent on a pooled connection (:mod:`.exchange`),
 its cookies stored, and then, by the session's policy, retried once for an
 AuthFlow (:mod:`.auth_flow`) or followed to a redirect's target
-(:func:`.redirects.next_hop`).
+(:func:`.redirects.next_hop`). A hop's send is repeated as its Retry policy
+says (:mod:`.retry`, applied by :mod:`.retrying`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from .proxy import ProxyRoute, ProxySpec
 from .redirects import REDIRECT_STATUSES, next_hop, redirect_target
 from .request import merge_headers
 from .response import DEFAULT_MAX_BODY_SIZE, ClientResponse, check_max_body_size
+from .retry import Retry, to_retry
+from .retrying import send_retrying
 from .streams import DEFAULT_HIGH_WATER
 from .timeouts import (
     DEFAULT_TIMEOUT,
@@ -93,6 +96,8 @@ class ClientSession:
     and the proxy variables (HTTP_PROXY, NO_PROXY...).
     ``proxy`` and ``proxy_auth`` are the default proxy settings; a request's
     ``proxy=``, ``proxy_auth=`` and ``proxy_headers=`` win.
+    ``retries`` (a :class:`~.retry.Retry`, an int, or None: no retries; also per
+    request, and settable) says when a failed attempt is sent again.
 
     The defaults are readable properties, as in aiohttp; syncwrap adds setters
     (``headers``, ``auth``, ``timeout``, ``ssl``, ``raise_for_status``,
@@ -128,6 +133,7 @@ class ClientSession:
         ssl: Any = None,
         proxy: Any = None,
         proxy_auth: BasicAuth | None = None,
+        retries: Retry | int | None = None,
     ) -> None:
         url = base_url if base_url is None or isinstance(base_url, URL) else parse_url(base_url)
         if url is not None and not url.is_absolute():
@@ -155,6 +161,7 @@ class ClientSession:
         self.ssl = ssl
         self.proxy = proxy
         self.proxy_auth = proxy_auth
+        self.retries = retries
         self._closed = False
         self._loop = loop
         self._deadlines: DeadlineQueue | None = None
@@ -298,6 +305,15 @@ class ClientSession:
         self._defaults.proxy_auth = auth
 
     @property
+    def retries(self) -> Retry | None:
+        """The default retry policy (None: no retries); a request's ``retries=`` wins."""
+        return self._retries
+
+    @retries.setter
+    def retries(self, retries: Retry | int | None) -> None:
+        self._retries = to_retry(retries)
+
+    @property
     def skip_auto_headers(self) -> frozenset[str]:
         return self._defaults.skip_auto_headers
 
@@ -336,11 +352,14 @@ class ClientSession:
         comes back with its body unread. ``kwargs``: :func:`~.options.request_options`."""
         if self._closed:
             raise RuntimeError("Session is closed")
+        retries = kwargs.pop("retries", UNSET)
+        policy = self._retries if retries is UNSET else to_retry(retries)
         req = request_options(self._defaults, method, str_or_url, **kwargs)
         loop = self._connector.loop  # bound on first use; saves a getpid() per call
         deadlines = self._deadlines
         if deadlines is None or deadlines.loop is not loop:
             deadlines = self._deadlines = DeadlineQueue.for_loop(loop)
+        started = loop.time()
         timer = DeadlineTimer(deadlines, req.timeouts.total)
         body = req.payload  # a 303 drops the payload; the body is still closed at the end
         history: list[ClientResponse] | None = None  # the redirects followed
@@ -367,8 +386,13 @@ class ClientSession:
                     prepared = self._prepare(req, auth, traces, proxy)
                     if prepared.auth_flow is not None:
                         prepared = await self._authorize(req, prepared, proxy)
-                resp = await send(self._connector, prepared, timer, req.timeouts, req.exchange,
-                                  tuple(history) if history else (), self, bool(traces))
+                sent = (self._connector, prepared, timer, req.timeouts, req.exchange,
+                        tuple(history) if history else (), self, bool(traces))
+                if policy is None:
+                    resp = await send(*sent)
+                else:
+                    resp, policy = await send_retrying(policy, sent, req, traces, deadlines,
+                                                        started)
                 # (A WebSocket upgrade branches off here: a 101 response to an Upgrade.)
                 if resp.has_header(b"set-cookie"):
                     self._store_cookies(resp.headers.getall("Set-Cookie", ()), req.url)

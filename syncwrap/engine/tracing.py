@@ -42,6 +42,7 @@ __all__ = [
     "TraceRequestEndParams",
     "TraceRequestExceptionParams",
     "TraceRequestRedirectParams",
+    "TraceRequestRetryParams",
     "TraceRequestChunkSentParams",
     "TraceResponseChunkReceivedParams",
     "TraceConnectionQueuedStartParams",
@@ -126,6 +127,7 @@ _SIGNALS = (
     "on_request_end",
     "on_request_exception",
     "on_request_redirect",
+    "on_request_retry",
     "on_request_chunk_sent",
     "on_response_chunk_received",
     "on_connection_queued_start",
@@ -146,6 +148,7 @@ class TraceConfig:
     Signals (append async callbacks ``cb(session, trace_config_ctx, params)``):
     on_request_start, on_request_end, on_request_exception,
     on_request_redirect, on_request_chunk_sent, on_response_chunk_received,
+    on_request_retry (syncwrap's: an attempt failed and is retried after ``delay``),
     on_connection_queued_start/_end, on_connection_create_start/_end,
     on_connection_reuseconn, on_dns_resolvehost_start/_end, on_dns_cache_hit,
     on_dns_cache_miss. ``trace_config_ctx_factory`` builds each request's
@@ -156,6 +159,7 @@ class TraceConfig:
     on_request_end: Signal
     on_request_exception: Signal
     on_request_redirect: Signal
+    on_request_retry: Signal
     on_request_chunk_sent: Signal
     on_response_chunk_received: Signal
     on_connection_queued_start: Signal
@@ -219,6 +223,19 @@ class TraceRequestRedirectParams:
     url: URL
     headers: CIMultiDict[str]
     response: Any
+
+
+@_frozen
+class TraceRequestRetryParams:
+    """An attempt failed and is sent again: ``attempt`` is the retry's number (1 for
+    the first), ``delay`` the wait before it, ``reason`` the failure."""
+
+    method: str
+    url: URL
+    headers: CIMultiDict[str]
+    attempt: int
+    delay: float
+    reason: str
 
 
 @_frozen
@@ -357,6 +374,12 @@ async def request_redirect(traces: Traces, method: str, url: URL, headers: CIMul
                            response: Any) -> None:
     await _send_all(traces, "on_request_redirect",
                     TraceRequestRedirectParams(method, url, headers, response))
+
+
+async def request_retry(traces: Traces, method: str, url: URL, headers: CIMultiDict[str],
+                        attempt: int, delay: float, reason: str) -> None:
+    await _send_all(traces, "on_request_retry",
+                    TraceRequestRetryParams(method, url, headers, attempt, delay, reason))
 
 
 async def connection_queued_start(traces: Traces) -> None:
