@@ -184,3 +184,27 @@ def test_response_hook(httpbin_url):
 
     requests.get(httpbin_url + "/status/204", hooks={"response": log}, timeout=T)
     assert seen == [204]
+
+
+def test_retries_through_a_mounted_adapter():
+    """The classic requests retry recipe, against a server that fails twice (503, then
+    429 with Retry-After) before answering."""
+    from tests.retry_peers import ScriptedServer, response
+
+    server = ScriptedServer([response(503), response(429, "Retry-After: 1"),
+                             response(200, body=b'{"ok": true}')])
+    try:
+        from syncwrap.adapters import HTTPAdapter
+        from syncwrap.engine import Retry  # urllib3.util.retry.Retry in requests scripts
+
+        retry = Retry(total=3, backoff_factor=0.05, status_forcelist=[429, 500, 502, 503, 504],
+                      respect_retry_after=True)
+        session = requests.Session()
+        session.mount("http://", HTTPAdapter(max_retries=retry))
+        resp = session.get(f"http://127.0.0.1:{server.port}/data", timeout=T)
+        session.close()
+    finally:
+        server.close()
+    assert resp.status_code == 200 and resp.json() == {"ok": True}
+    assert len(server.requests) == 3 and resp.history == []
+    assert server.gaps()[1] >= 1.0  # Retry-After honoured
