@@ -9,6 +9,7 @@ is sent with ``Transfer-Encoding: chunked``) and how to write itself to a
 from __future__ import annotations
 
 import asyncio
+import enum
 import inspect
 import io
 import json as _json
@@ -35,6 +36,7 @@ __all__ = [
     "BufferedReaderPayload",
     "StringIOPayload",
     "TextIOPayload",
+    "Order",
     "PayloadRegistry",
     "PAYLOAD_REGISTRY",
     "is_text_file",
@@ -475,6 +477,14 @@ class StreamReaderPayload(Payload):
             await writer.write(chunk)
 
 
+class Order(str, enum.Enum):
+    """Where a registered payload factory is tried (:meth:`PayloadRegistry.register`)."""
+
+    normal = "normal"
+    try_first = "try_first"
+    try_last = "try_last"
+
+
 class PayloadRegistry:
     """Payload factories for types of your own, looked up by :func:`get_payload`:
     ``PAYLOAD_REGISTRY.register(MyPayload, MyType)``. ``order="try_first"`` entries are
@@ -485,7 +495,7 @@ class PayloadRegistry:
         self._last: list[tuple[Callable[..., Payload], Any]] = []
 
     def register(self, factory: Callable[..., Payload], type: Any, *,
-                 order: str = "normal") -> None:
+                 order: str = Order.normal) -> None:
         """Use ``factory(data, **kwargs)`` for instances of ``type`` (a class or tuple)."""
         if order not in ("try_first", "normal", "try_last"):
             raise ValueError(f"order={order!r}: expected 'try_first', 'normal' or 'try_last'")

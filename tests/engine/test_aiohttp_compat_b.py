@@ -180,3 +180,20 @@ def test_payload_registry_serialises_a_registered_type(raw_server):
     run(_send(url, data=Point(1, 2)))
     assert json.loads(seen[0].body) == {"x": 1, "y": 2}
     assert seen[0].headers["content-type"] == "application/json"
+
+
+def test_payload_registry_order_and_bad_order():
+    class Marker(aiohttp.BytesPayload):
+        pass
+
+    from syncwrap.engine.payload import Order, PayloadRegistry
+
+    registry = PayloadRegistry()
+    registry.register(lambda v, **kw: Marker(b"first", **kw), bytes, order=Order.try_first)
+    assert isinstance(registry.get(b"x"), Marker)
+    try:
+        registry.register(Marker, bytes, order="sometimes")
+    except ValueError as exc:
+        assert "order=" in str(exc)
+    else:
+        raise AssertionError("a bad order was accepted")
