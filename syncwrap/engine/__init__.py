@@ -11,7 +11,20 @@ from .connector import BaseConnector, Connection, TCPConnector, UnixConnector
 from .cookies import CookieJar, DummyCookieJar
 from .digest import DigestAuth
 from .multipart import FormData, MultipartWriter
-from .payload import BytesPayload, JsonPayload, Payload, StringPayload
+from .payload import (
+    PAYLOAD_REGISTRY,
+    AsyncIterablePayload,
+    BufferedReaderPayload,
+    BytesIOPayload,
+    BytesPayload,
+    JsonPayload,
+    Payload,
+    PayloadRegistry,
+    StringIOPayload,
+    StringPayload,
+    TextIOPayload,
+    get_payload,
+)
 from .resolver import AbstractResolver, AsyncResolver, DefaultResolver, ThreadedResolver
 from .response import ClientResponse, ContentTypeError, RequestInfo
 from .retry import Retry
@@ -31,6 +44,9 @@ __all__ = [
     "BasicAuth",
     "DigestAuth",
     "BaseConnector",
+    "AsyncIterablePayload",
+    "BufferedReaderPayload",
+    "BytesIOPayload",
     "BytesPayload",
     "ClientResponse",
     "ClientSession",
@@ -46,17 +62,22 @@ __all__ = [
     "FormData",
     "JsonPayload",
     "MultipartWriter",
+    "PAYLOAD_REGISTRY",
     "Payload",
+    "PayloadRegistry",
     "RequestInfo",
     "Retry",
     "StreamReader",
+    "StringIOPayload",
     "StringPayload",
     "TCPConnector",
+    "TextIOPayload",
     "ThreadedResolver",
     "UnixConnector",
     "WSCloseCode",
     "WSMessage",
     "WSMsgType",
+    "get_payload",
     "request",
     *_exc_all,
     *_tracing_all,

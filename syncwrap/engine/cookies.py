@@ -39,6 +39,9 @@ _SECURE_SCHEMES = frozenset({"https", "wss"})
 # Control characters, HTAB included (a tab would also corrupt cookies.txt).
 _CTL = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_AGE = re.compile(r"-?[0-9]+", re.ASCII)
+# The cookie names aiohttp accepts from Set-Cookie: RFC 6265 tokens plus the
+# brackets, parentheses and braces real servers use; others are not stored.
+_SET_COOKIE_NAME = re.compile(r"[!#$%&'()*+\-./0-9:<=>?@A-Z\[\]^_`a-z{|}~]+")
 
 # RFC 6265 §5.1.1 cookie-date grammar.
 _DATE_DELIMITERS = re.compile(r"[\x09\x20-\x2f\x3b-\x40\x5b-\x60\x7b-\x7e]+")
@@ -200,7 +203,7 @@ def parse_set_cookie(header: str, request_url: StrOrURL = URL()) -> Morsel[str] 
     pair, _, attributes = header.partition(";")
     name, sep, value = pair.partition("=")
     name, value = name.strip(" \t"), value.strip(" \t")
-    if not sep or not _valid_pair(name, value):
+    if not sep or not _valid_pair(name, value) or not _SET_COOKIE_NAME.fullmatch(name):
         return None
     morsel = _new_morsel(name, value, value)
     path = ""

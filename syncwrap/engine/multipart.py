@@ -282,8 +282,12 @@ class FormData:
 
     def _urlencoded(self) -> BytesPayload:
         pairs = [(f.name, _plain(f.value)) for f in self._fields]
-        body = urlencode(pairs, encoding=self._charset or "utf-8")
-        return BytesPayload(body.encode("ascii"), content_type="application/x-www-form-urlencoded")
+        charset = self._charset or "utf-8"
+        body = urlencode(pairs, encoding=charset)
+        content_type = "application/x-www-form-urlencoded"
+        if charset.lower() not in ("utf-8", "utf8"):
+            content_type += f"; charset={charset}"
+        return BytesPayload(body.encode("ascii"), content_type=content_type)
 
     def _multipart(self) -> MultipartWriter:
         writer = MultipartWriter("form-data")
@@ -320,7 +324,8 @@ class FormData:
         if isinstance(plain, bytes):
             guessed = mimetypes.guess_type(filename)[0] if filename else None
             return BytesPayload(plain, content_type=guessed or "application/octet-stream")
-        return StringPayload(plain, encoding=self._charset or "utf-8")
+        # FormData(charset=) first, then the field's own "charset=", else UTF-8 (aiohttp's order).
+        return StringPayload(plain, encoding=self._charset, content_type=field.content_type)
 
 
 def _plain(value: Any) -> str | bytes:

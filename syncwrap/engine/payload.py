@@ -9,6 +9,7 @@ is sent with ``Transfer-Encoding: chunked``) and how to write itself to a
 from __future__ import annotations
 
 import asyncio
+import enum
 import inspect
 import io
 import json as _json
@@ -31,7 +32,13 @@ __all__ = [
     "StringPayload",
     "JsonPayload",
     "FilePayload",
+    "BytesIOPayload",
+    "BufferedReaderPayload",
+    "StringIOPayload",
     "TextIOPayload",
+    "Order",
+    "PayloadRegistry",
+    "PAYLOAD_REGISTRY",
     "is_text_file",
     "AsyncIterablePayload",
     "StreamReaderPayload",
@@ -403,6 +410,24 @@ class TextIOPayload(FilePayload):
         return super()._convert(chunk)
 
 
+class BytesIOPayload(FilePayload):
+    """An ``io.BytesIO`` body, sent with a Content-Length (its bytes from the current
+    position); read directly, without a thread."""
+
+
+class BufferedReaderPayload(FilePayload):
+    """A file opened with ``open(path, "rb")``, sized by ``fstat`` and streamed off the loop."""
+
+
+class StringIOPayload(StringPayload):
+    """An ``io.StringIO`` body: its text from the current position, encoded (UTF-8 unless
+    ``encoding`` or the Content-Type's charset says otherwise) and sent with a
+    Content-Length."""
+
+    def __init__(self, value: io.StringIO, **kw: Any) -> None:
+        super().__init__(value.read(), **kw)
+
+
 class AsyncIterablePayload(Payload):
     """An async iterable (e.g. an async generator) of bytes chunks; one-shot, chunked."""
 
@@ -452,14 +477,69 @@ class StreamReaderPayload(Payload):
             await writer.write(chunk)
 
 
+class Order(str, enum.Enum):
+    """Where a registered payload factory is tried (:meth:`PayloadRegistry.register`)."""
+
+    normal = "normal"
+    try_first = "try_first"
+    try_last = "try_last"
+
+
+class PayloadRegistry:
+    """Payload factories for types of your own, looked up by :func:`get_payload`:
+    ``PAYLOAD_REGISTRY.register(MyPayload, MyType)``. ``order="try_first"`` entries are
+    tried before the built-in types, the others after them."""
+
+    def __init__(self) -> None:
+        self._first: list[tuple[Callable[..., Payload], Any]] = []
+        self._last: list[tuple[Callable[..., Payload], Any]] = []
+
+    def register(self, factory: Callable[..., Payload], type: Any, *,
+                 order: str = Order.normal) -> None:
+        """Use ``factory(data, **kwargs)`` for instances of ``type`` (a class or tuple)."""
+        if order not in ("try_first", "normal", "try_last"):
+            raise ValueError(f"order={order!r}: expected 'try_first', 'normal' or 'try_last'")
+        (self._first if order == "try_first" else self._last).append((factory, type))
+
+    def get(self, data: Any, *, first: bool | None = None, **kwargs: Any) -> Payload:
+        """A payload for ``data`` from a registered factory; LookupError when none fits.
+        ``first``: only the try_first entries (True), only the others (False), or all."""
+        entries = (self._first if first is not False else []) + (
+            self._last if first is not True else [])
+        for factory, kind in entries:
+            if isinstance(data, kind):
+                return factory(data, **kwargs)
+        raise LookupError(f"no payload factory registered for {type(data).__name__}")
+
+
+#: The registry :func:`get_payload` consults for types it does not know.
+PAYLOAD_REGISTRY = PayloadRegistry()
+
+
 def get_payload(data: Any, content_type: str | None = None) -> Payload:
     """Turn a ``data=`` argument into a Payload, or raise TypeError/ValueError naming ``data=``.
 
-    A dict, list of pairs or MultiDict is url-encoded, or multipart when a value is a file.
+    A dict, list of pairs or MultiDict is url-encoded, or multipart when a value is a file;
+    a list or tuple holding files, MultiDicts or (name, value) pairs is a multipart form.
     """
     kw: dict[str, Any] = {} if content_type is None else {"content_type": content_type}
     if isinstance(data, Payload):
         return data
+    try:
+        return PAYLOAD_REGISTRY.get(data, first=True, **kw)
+    except LookupError:
+        pass
+    try:
+        return _builtin_payload(data, kw)
+    except TypeError:
+        try:
+            return PAYLOAD_REGISTRY.get(data, first=False, **kw)
+        except LookupError:
+            pass
+        raise
+
+
+def _builtin_payload(data: Any, kw: dict[str, Any]) -> Payload:
     if isinstance(data, _BYTES_LIKE):
         return BytesPayload(data, **kw)
     if isinstance(data, str):
@@ -470,22 +550,25 @@ def get_payload(data: Any, content_type: str | None = None) -> Payload:
         return data()
     if _is_stream(data):  # before the async-iterable test: StreamReader iterates lines
         return StreamReaderPayload(data, **kw)
+    if isinstance(data, io.StringIO):
+        return StringIOPayload(data, **kw)
     if is_text_file(data):
         return TextIOPayload(data, **kw)
+    if isinstance(data, io.BytesIO):
+        return BytesIOPayload(data, **kw)
+    if isinstance(data, io.BufferedReader):
+        return BufferedReaderPayload(data, **kw)
     if is_file_object(data):
         return FilePayload(data, **kw)
     if hasattr(data, "__aiter__"):
         return AsyncIterablePayload(data, **kw)
+    if isinstance(data, list | tuple) and not all(_is_pair(item) for item in data):
+        return _form_data(data)  # aiohttp's FormData(data): files, MultiDicts and pairs
     if isinstance(data, Mapping | list | tuple):
         items = form_items(data)
         if not any(is_body_source(v) for _, v in items):
             return form_payload(items)
-        try:
-            return FormData(items)()
-        except (TypeError, ValueError) as exc:  # name the argument, keep the type
-            if "data=" not in str(exc):
-                exc.args = (f"data=: {exc}",)
-            raise
+        return _form_data(items)
     if isinstance(data, Iterable):
         raise TypeError(
             f"data=: a synchronous {type(data).__name__} cannot be a body in the async engine "
@@ -496,3 +579,18 @@ def get_payload(data: Any, content_type: str | None = None) -> Payload:
         f"data=: unsupported body type {type(data).__name__}; pass bytes, str, a file object, "
         "an async iterable, a FormData, or a dict or list of (name, value) pairs"
     )
+
+
+def _is_pair(item: Any) -> bool:
+    return isinstance(item, tuple | list) and len(item) == 2
+
+
+def _form_data(fields: Any) -> Payload:
+    from .multipart import FormData  # imports this module
+
+    try:
+        return FormData(fields)()
+    except (TypeError, ValueError) as exc:  # name the argument, keep the type
+        if "data=" not in str(exc):
+            exc.args = (f"data=: {exc}",)
+        raise

@@ -12,6 +12,7 @@ but the session's defaults share one PreparedRequest per (method, URL, TLS, prox
 
 from __future__ import annotations
 
+from http.cookies import Morsel
 from typing import Any
 
 from multidict import CIMultiDict, CIMultiDictProxy, getversion
@@ -166,7 +167,9 @@ def cookie_header(jar: Any, url: URL, cookies: Any) -> str:
         pairs = [(morsel.key, morsel.coded_value) for morsel in morsels]
     if cookies:
         items = cookies.items() if hasattr(cookies, "items") else cookie_pairs(cookies)
-        extra = [(str(name), str(getattr(value, "coded_value", value)))
+        # A Morsel goes under its own name, its attributes ignored (aiohttp's way).
+        extra = [(value.key, value.coded_value) if isinstance(value, Morsel)
+                 else (str(name), str(getattr(value, "coded_value", value)))
                  for name, value in items]
         names = {name for name, _ in extra}
         pairs = [pair for pair in pairs if pair[0] not in names] + extra
