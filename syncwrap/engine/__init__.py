@@ -10,6 +10,12 @@ from .auth_flow import AuthFlow, AuthRequest
 from .connector import BaseConnector, Connection, TCPConnector, UnixConnector
 from .cookies import CookieJar, DummyCookieJar
 from .digest import DigestAuth
+from .middlewares import (
+    ClientHandlerType,
+    ClientMiddlewareType,
+    ClientRequest,
+    DigestAuthMiddleware,
+)
 from .multipart import FormData, MultipartWriter
 from .payload import BytesPayload, JsonPayload, Payload, StringPayload
 from .resolver import AbstractResolver, AsyncResolver, DefaultResolver, ThreadedResolver
@@ -30,6 +36,10 @@ __all__ = [
     "AuthRequest",
     "BasicAuth",
     "DigestAuth",
+    "DigestAuthMiddleware",
+    "ClientHandlerType",
+    "ClientMiddlewareType",
+    "ClientRequest",
     "BaseConnector",
     "BytesPayload",
     "ClientResponse",

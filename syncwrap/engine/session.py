@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import warnings
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 from multidict import CIMultiDict
@@ -27,6 +28,7 @@ from .connector import BaseConnector, TCPConnector
 from .cookies import CookieJar
 from .exchange import send
 from .http1.parser import HeaderLimits
+from .middlewares import ClientMiddlewareType, ClientRequest, check_middlewares, run_chain
 from .netrc_auth import netrc_auth
 from .options import UNSET, RequestOptions, SessionDefaults, request_options
 from .payload import strict_dumps
@@ -96,6 +98,8 @@ class ClientSession:
     and the proxy variables (HTTP_PROXY, NO_PROXY...).
     ``proxy`` and ``proxy_auth`` are the default proxy settings; a request's
     ``proxy=``, ``proxy_auth=`` and ``proxy_headers=`` win.
+    ``middlewares`` (see :mod:`.middlewares`) run around each hop's send; a
+    request's ``middlewares=`` replaces them.
     ``retries`` (a :class:`~.retry.Retry`, an int, or None: no retries; also per
     request, and settable) says when a failed attempt is sent again.
 
@@ -134,6 +138,7 @@ class ClientSession:
         proxy: Any = None,
         proxy_auth: BasicAuth | None = None,
         retries: Retry | int | None = None,
+        middlewares: Iterable[ClientMiddlewareType] | None = None,
     ) -> None:
         url = base_url if base_url is None or isinstance(base_url, URL) else parse_url(base_url)
         if url is not None and not url.is_absolute():
@@ -162,6 +167,7 @@ class ClientSession:
         self.proxy = proxy
         self.proxy_auth = proxy_auth
         self.retries = retries
+        self._middlewares = check_middlewares(middlewares)
         self._closed = False
         self._loop = loop
         self._deadlines: DeadlineQueue | None = None
@@ -353,6 +359,8 @@ class ClientSession:
         if self._closed:
             raise RuntimeError("Session is closed")
         retries = kwargs.pop("retries", UNSET)
+        chain = kwargs.pop("middlewares", None)
+        chain = self._middlewares if chain is None else check_middlewares(chain)
         policy = self._retries if retries is UNSET else to_retry(retries)
         req = request_options(self._defaults, method, str_or_url, **kwargs)
         loop = self._connector.loop  # bound on first use; saves a getpid() per call
@@ -379,20 +387,20 @@ class ClientSession:
                 # The proxy hop: this hop's proxy, applied by PreparedRequest (the target's
                 # form, Proxy-Authorization) and in its pool key (connector, tunnel.py).
                 proxy = req.route.for_url(req.url, req.tls) if req.route is not None else None
-                if auth is None and uses_only_defaults(req, self._defaults, self._cookie_jar):
-                    prepared = cached_request(self._prepared, req, self._connector.force_close,
-                                              proxy)
+                hop_state = (req, timer, history, traces, deadlines, started)
+                if chain:
+                    prepared, resp, policy = await self._send_chain(chain, hop_state, auth,
+                                                                    policy)
                 else:
-                    prepared = self._prepare(req, auth, traces, proxy)
-                    if prepared.auth_flow is not None:
-                        prepared = await self._authorize(req, prepared, proxy)
-                sent = (self._connector, prepared, timer, req.timeouts, req.exchange,
-                        tuple(history) if history else (), self, bool(traces))
-                if policy is None:
-                    resp = await send(*sent)
-                else:
-                    resp, policy = await send_retrying(policy, sent, req, traces, deadlines,
-                                                        started)
+                    if auth is None and uses_only_defaults(req, self._defaults,
+                                                           self._cookie_jar):
+                        prepared = cached_request(self._prepared, req,
+                                                  self._connector.force_close, proxy)
+                    else:
+                        prepared = self._prepare(req, auth, traces, proxy)
+                        if prepared.auth_flow is not None:
+                            prepared = await self._authorize(req, prepared, proxy)
+                    resp, policy = await self._send(prepared, hop_state, policy)
                 # (A WebSocket upgrade branches off here: a 101 response to an Upgrade.)
                 if resp.has_header(b"set-cookie"):
                     self._store_cookies(resp.headers.getall("Set-Cookie", ()), req.url)
@@ -427,8 +435,47 @@ class ClientSession:
             if body is not None:  # e.g. closes an async generator left unfinished
                 await body.close()
 
+    async def _send(self, prepared: PreparedRequest, hop_state: tuple[Any, ...],
+                    policy: Retry | None) -> tuple[ClientResponse, Retry | None]:
+        """Send ``prepared`` (once, or as ``policy`` says): the response and the policy left."""
+        req, timer, history, traces, deadlines, started = hop_state
+        sent = (self._connector, prepared, timer, req.timeouts, req.exchange,
+                tuple(history) if history else (), self, bool(traces))
+        if policy is None:
+            return await send(*sent), None
+        return await send_retrying(policy, sent, req, traces, deadlines, started)
+
+    async def _send_chain(self, chain: tuple[Any, ...], hop_state: tuple[Any, ...], auth: Any,
+                          policy: Retry | None) -> tuple[PreparedRequest, ClientResponse,
+                                                         Retry | None]:
+        """This hop sent through the middlewares ``chain``: the request last sent, its
+        response and the retry policy left."""
+        req, _timer, _history, traces, _deadlines, _started = hop_state
+        first = self._prepare(req, auth, traces, None, routed=False)
+        last: list[Any] = [first, policy]
+
+        async def handler(creq: ClientRequest) -> ClientResponse:
+            proxy = req.route.for_url(creq.url, req.tls) if req.route is not None else None
+            prepared = PreparedRequest(creq.method, creq.url, CIMultiDict(creq.headers),
+                                       req.tls, 0, creq.body, first.auth_flow, proxy,
+                                       req.route is not None and first.auth_flow is None)
+            if prepared.auth_flow is not None:
+                prepared = await self._authorize(replace(req, method=creq.method, url=creq.url),
+                                                 prepared, proxy)
+            resp, last[1] = await self._send(prepared, hop_state, last[1])
+            last[0] = prepared
+            return resp
+
+        resp = await run_chain(chain, ClientRequest(req.method, req.url,
+                                                    CIMultiDict(first.headers), first.payload,
+                                                    self), handler)
+        if not isinstance(resp, ClientResponse):
+            raise TypeError(f"middlewares=: a middleware returned {type(resp).__name__}, "
+                            "not a ClientResponse")
+        return last[0], resp, last[1]
+
     def _prepare(self, req: RequestOptions, auth: Any, traces: _tracing.Traces,
-                 proxy: ProxySpec | None) -> PreparedRequest:
+                 proxy: ProxySpec | None, routed: bool = True) -> PreparedRequest:
         """This hop of ``req`` with its own headers, cookies, body and ``auth`` (a BasicAuth,
         or an AuthFlow left for :meth:`_authorize`; a caller's Authorization header wins),
         sent through ``proxy`` (for an AuthFlow: once :meth:`_authorize` added its headers)."""
@@ -443,7 +490,7 @@ class ClientSession:
                                req.exchange, self._connector.force_close)
         if "Authorization" in req.headers:
             flow = None
-        routed = req.route is not None and flow is None
+        routed = routed and req.route is not None and flow is None
         return PreparedRequest(req.method, req.url, headers, req.tls, 0, payload, flow,
                                proxy, routed)
 
