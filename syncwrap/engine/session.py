@@ -29,7 +29,7 @@ from .cookies import CookieJar
 from .exchange import send
 from .http1.parser import HeaderLimits
 from .middlewares import ClientMiddlewareType, ClientRequest, check_middlewares, run_chain
-from .netrc_auth import netrc_auth
+from .netrc_auth import load_netrc, netrc_auth
 from .options import UNSET, RequestOptions, SessionDefaults, request_options
 from .payload import strict_dumps
 from .prepare import (
@@ -382,12 +382,14 @@ class ClientSession:
                 trace_token = _tracing.activate(traces)
             while True:  # one hop: prepare, connect and send, then cookies, auth, redirects
                 auth = req.auth
+                netrc = await self._read_netrc(req)
                 if auth is None and self._defaults.trust_env:
-                    auth = netrc_auth(req.url)
+                    auth = netrc_auth(req.url, netrc)
                 # The proxy hop: this hop's proxy, applied by PreparedRequest (the target's
                 # form, Proxy-Authorization) and in its pool key (connector, tunnel.py).
-                proxy = req.route.for_url(req.url, req.tls) if req.route is not None else None
-                hop_state = (req, timer, history, traces, deadlines, started)
+                proxy = (req.route.for_url(req.url, req.tls, netrc)
+                         if req.route is not None else None)
+                hop_state = (req, timer, history, traces, deadlines, started, netrc)
                 if chain:
                     prepared, resp, policy = await self._send_chain(chain, hop_state, auth,
                                                                     policy)
@@ -435,10 +437,17 @@ class ClientSession:
             if body is not None:  # e.g. closes an async generator left unfinished
                 await body.close()
 
+    async def _read_netrc(self, req: RequestOptions) -> Any:
+        """The parsed .netrc when this request may use it (``trust_env``), read in a
+        thread (it is file I/O; netrc_auth caches it by path, mtime and size)."""
+        if not (self._defaults.trust_env or (req.route is not None and req.route.trust_env)):
+            return None
+        return await self._connector.loop.run_in_executor(None, load_netrc)
+
     async def _send(self, prepared: PreparedRequest, hop_state: tuple[Any, ...],
                     policy: Retry | None) -> tuple[ClientResponse, Retry | None]:
         """Send ``prepared`` (once, or as ``policy`` says): the response and the policy left."""
-        req, timer, history, traces, deadlines, started = hop_state
+        req, timer, history, traces, deadlines, started, _netrc = hop_state
         sent = (self._connector, prepared, timer, req.timeouts, req.exchange,
                 tuple(history) if history else (), self, bool(traces))
         if policy is None:
@@ -450,12 +459,13 @@ class ClientSession:
                                                          Retry | None]:
         """This hop sent through the middlewares ``chain``: the request last sent, its
         response and the retry policy left."""
-        req, _timer, _history, traces, _deadlines, _started = hop_state
+        req, _timer, _history, traces, _deadlines, _started, netrc = hop_state
         first = self._prepare(req, auth, traces, None, routed=False)
         last: list[Any] = [first, policy]
 
         async def handler(creq: ClientRequest) -> ClientResponse:
-            proxy = req.route.for_url(creq.url, req.tls) if req.route is not None else None
+            proxy = (req.route.for_url(creq.url, req.tls, netrc)
+                     if req.route is not None else None)
             prepared = PreparedRequest(creq.method, creq.url, CIMultiDict(creq.headers),
                                        req.tls, 0, creq.body, first.auth_flow, proxy,
                                        req.route is not None and first.auth_flow is None)

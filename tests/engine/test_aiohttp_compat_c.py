@@ -1,0 +1,42 @@
+"""aiohttp 3.14 compatibility, part C of issue 14: no .netrc file I/O on the loop thread,
+and the smaller 3.14 API additions."""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+from syncwrap.engine import ClientSession
+from tests.engine._util import SHORT, run
+
+_opens: list[tuple[str, int]] | None = None  # recording while a test sets it to a list
+
+
+def _audit(event: str, args: tuple) -> None:
+    if _opens is not None and event == "open" and args and isinstance(args[0], str):
+        _opens.append((args[0], threading.get_ident()))
+
+
+sys.addaudithook(_audit)  # cannot be removed: inert while _opens is None
+
+
+def test_netrc_is_not_read_on_the_loop_thread(httpbin_url, tmp_path, monkeypatch):
+    global _opens
+    netrc = tmp_path / "netrc"
+    netrc.write_text("default login u password p\n")
+    monkeypatch.setenv("NETRC", str(netrc))
+
+    async def main():
+        async with ClientSession(trust_env=True, timeout=SHORT) as s:
+            async with s.get(httpbin_url + "/basic-auth/u/p") as r:
+                return r.status, threading.get_ident()
+
+    _opens = []
+    try:
+        status, loop_thread = run(main())
+        opened = [ident for path, ident in _opens if path == str(netrc)]
+    finally:
+        _opens = None
+    assert status == 200  # the credentials were read and used
+    assert opened, "the .netrc file was never opened"
+    assert loop_thread not in opened
