@@ -121,6 +121,7 @@ class ClientSession:
         skip_auto_headers: Iterable[str] | None = None,
         auth: BasicAuth | None = None,
         json_serialize: Callable[[Any], str] = strict_dumps,
+        json_serialize_bytes: Callable[[Any], bytes] | None = None,
         cookie_jar: Any = None,
         connector_owner: bool = True,
         raise_for_status: bool | Callable[[ClientResponse], Any] = False,
@@ -130,6 +131,7 @@ class ClientSession:
         read_bufsize: int = DEFAULT_HIGH_WATER,
         max_line_size: int = 8190,
         max_field_size: int = 8190,
+        max_headers: int = 128,
         max_redirects: int = 10,
         trace_configs: list[Any] | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
@@ -146,6 +148,10 @@ class ClientSession:
         self._connector = connector if connector is not None else TCPConnector()
         self._connector_owner = connector_owner
         default_headers = merge_headers(None, headers)
+        if json_serialize_bytes is not None:  # as in aiohttp, it wins over json_serialize
+            if not callable(json_serialize_bytes):
+                raise TypeError("json_serialize_bytes=: expected a callable returning bytes")
+            json_serialize = json_serialize_bytes  # type: ignore[assignment]
         check_auth(auth)  # BasicAuth or an AuthFlow (DigestAuth...)
         self._cookie_jar = cookie_jar if cookie_jar is not None else CookieJar()
         if cookies is not None:
@@ -159,7 +165,8 @@ class ClientSession:
             auth=auth, json_serialize=json_serialize, raise_for_status=raise_for_status,
             timeout=DEFAULT_TIMEOUT if timeout is UNSET else to_client_timeout(timeout),
             auto_decompress=auto_decompress, trust_env=trust_env, read_bufsize=read_bufsize,
-            limits=HeaderLimits(max_line_size=max_line_size, max_field_size=max_field_size),
+            limits=HeaderLimits(max_line_size=max_line_size, max_field_size=max_field_size,
+                                max_headers=_positive_int(max_headers, "max_headers")),
             max_redirects=max_redirects, max_body_size=check_max_body_size(max_body_size),
             trace_configs=self._trace_configs,
         )
@@ -583,6 +590,12 @@ async def _follow_redirect(resp: ClientResponse, req: RequestOptions,
                    replayable=payload is None or payload.replayable,
                    same_proxy=_keeps_proxy(req, proxy, location))
     return req.redirected(hop)
+
+
+def _positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name}=: expected a positive int, got {value!r}")
+    return value
 
 
 def _keeps_proxy(req: RequestOptions, current: ProxySpec | None, location: str) -> bool:

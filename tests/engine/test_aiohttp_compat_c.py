@@ -6,7 +6,9 @@ from __future__ import annotations
 import sys
 import threading
 
-from syncwrap.engine import ClientSession
+import pytest
+
+from syncwrap.engine import ClientError, ClientSession
 from tests.engine._util import SHORT, run
 
 _opens: list[tuple[str, int]] | None = None  # recording while a test sets it to a list
@@ -40,3 +42,44 @@ def test_netrc_is_not_read_on_the_loop_thread(httpbin_url, tmp_path, monkeypatch
     assert status == 200  # the credentials were read and used
     assert opened, "the .netrc file was never opened"
     assert loop_thread not in opened
+
+
+# ------------------------------------------------------------------- 3.14 API additions
+
+
+def test_json_serialize_bytes_wins_over_json_serialize(httpbin_url):
+    import json
+
+    calls: list[object] = []
+
+    def dumps_bytes(value) -> bytes:
+        calls.append(value)
+        return json.dumps(value, separators=(",", ":")).encode()
+
+    async def main():
+        async with ClientSession(json_serialize=lambda v: "never", timeout=SHORT,
+                                 json_serialize_bytes=dumps_bytes) as s:
+            async with s.post(httpbin_url + "/post", json={"a": [1, 2]}) as r:
+                return await r.json()
+
+    body = run(main())
+    assert body["data"] == '{"a":[1,2]}'
+    assert body["headers"]["Content-Type"] == "application/json"
+    assert calls == [{"a": [1, 2]}]
+    with pytest.raises(TypeError, match="json_serialize_bytes="):
+        ClientSession(json_serialize_bytes=b"not callable")
+
+
+def test_max_headers_limits_the_response_headers(httpbin_url):
+    url = httpbin_url + "/response-headers?" + "&".join(f"x{i}=1" for i in range(6))
+
+    async def main(limit: int):
+        async with ClientSession(max_headers=limit, timeout=SHORT) as s:
+            async with s.get(url) as r:
+                return r.status
+
+    assert run(main(128)) == 200
+    with pytest.raises(ClientError):
+        run(main(5))
+    with pytest.raises(ValueError, match="max_headers="):
+        ClientSession(max_headers=0)
