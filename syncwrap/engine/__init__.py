@@ -5,7 +5,7 @@
 
 from ..exceptions import *  # noqa: F403
 from ..exceptions import __all__ as _exc_all
-from .auth import BasicAuth
+from .auth import BasicAuth, encode_basic_auth
 from .auth_flow import AuthFlow, AuthRequest
 from .connector import BaseConnector, Connection, TCPConnector, UnixConnector
 from .cookies import CookieJar, DummyCookieJar
@@ -68,6 +68,7 @@ __all__ = [
     "WSMessage",
     "WSMsgType",
     "request",
+    "encode_basic_auth",
     *_exc_all,
     *_tracing_all,
 ]

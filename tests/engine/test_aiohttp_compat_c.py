@@ -83,3 +83,20 @@ def test_max_headers_limits_the_response_headers(httpbin_url):
         run(main(5))
     with pytest.raises(ValueError, match="max_headers="):
         ClientSession(max_headers=0)
+
+
+def test_encode_basic_auth_as_an_explicit_header(httpbin_url):
+    from syncwrap.engine import encode_basic_auth
+
+    assert encode_basic_auth("Aladdin", "open sesame") == "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+    assert encode_basic_auth("é") == "Basic w6k6"  # UTF-8 by default, as in aiohttp
+
+    async def main():
+        async with ClientSession(timeout=SHORT) as s:
+            headers = {"Authorization": encode_basic_auth("u", "p:w")}
+            async with s.get(httpbin_url + "/basic-auth/u/p:w", headers=headers) as r:
+                return r.status
+
+    assert run(main()) == 200
+    with pytest.raises(ValueError, match="login"):
+        encode_basic_auth("a:b", "c")
