@@ -100,3 +100,53 @@ def test_encode_basic_auth_as_an_explicit_header(httpbin_url):
     assert run(main()) == 200
     with pytest.raises(ValueError, match="login"):
         encode_basic_auth("a:b", "c")
+
+
+def _tls_server(server_ssl_context, outcome: list[str], served: threading.Event):
+    """One TLS connection: answers one request, then records how the client left:
+    "clean" (a TLS close_notify) or "abrupt" (the TCP connection dropped)."""
+    import socket
+    import ssl
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+
+    def serve() -> None:
+        with listener:
+            raw, _ = listener.accept()
+            raw.settimeout(10)
+            with server_ssl_context.wrap_socket(raw, server_side=True,
+                                                suppress_ragged_eofs=False) as conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(4096)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                served.set()
+                try:
+                    outcome.append("clean" if conn.recv(4096) == b"" else "data")
+                except (ssl.SSLError, OSError):
+                    outcome.append("abrupt")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return listener.getsockname()[1], thread
+
+
+@pytest.mark.parametrize("abort_ssl, expected", [(False, "clean"), (True, "abrupt")])
+def test_connector_close_abort_ssl(server_ssl_context, client_ssl_context, abort_ssl, expected):
+    from syncwrap.engine import TCPConnector
+
+    outcome: list[str] = []
+    served = threading.Event()
+    port, thread = _tls_server(server_ssl_context, outcome, served)
+
+    async def main():
+        connector = TCPConnector(ssl=client_ssl_context)
+        async with ClientSession(connector=connector, timeout=SHORT) as s:
+            async with s.get(f"https://localhost:{port}/") as r:
+                assert await r.read() == b"ok"
+            await connector.close(abort_ssl=abort_ssl)  # the connection is idle in the pool
+
+    run(main())
+    thread.join(10)
+    assert outcome == [expected]
