@@ -150,3 +150,23 @@ def test_connector_close_abort_ssl(server_ssl_context, client_ssl_context, abort
     run(main())
     thread.join(10)
     assert outcome == [expected]
+
+
+def test_output_size_and_upload_complete(httpbin_url):
+    import io
+
+    async def main():
+        async with ClientSession(timeout=SHORT) as s:
+            async with s.post(httpbin_url + "/post", data=b"abc") as r:
+                small = (r.output_size, r.request_info, await r.json(), r.upload_complete.done())
+            async with s.post(httpbin_url + "/post", data=io.BytesIO(b"x" * 100_000)) as r:
+                streamed = (r.output_size, await r.json(), await r.upload_complete)
+            async with s.get(httpbin_url + "/get") as r:
+                empty = r.output_size
+        return small, streamed, empty
+
+    (size1, _, body1, done), (size2, body2, waited), size3 = run(main())
+    assert body1["data"] == "abc" and done
+    assert len(body2["data"]) == 100_000 and waited is None
+    assert 3 < size3 < size1 and size1 - size3 > 3  # the head, plus the body
+    assert 100_000 < size2 < 100_000 + 1000  # written by the body's own task
