@@ -5,11 +5,17 @@
 
 from ..exceptions import *  # noqa: F403
 from ..exceptions import __all__ as _exc_all
-from .auth import BasicAuth
+from .auth import BasicAuth, encode_basic_auth
 from .auth_flow import AuthFlow, AuthRequest
 from .connector import BaseConnector, Connection, TCPConnector, UnixConnector
 from .cookies import CookieJar, DummyCookieJar
 from .digest import DigestAuth
+from .middlewares import (
+    ClientHandlerType,
+    ClientMiddlewareType,
+    ClientRequest,
+    DigestAuthMiddleware,
+)
 from .multipart import FormData, MultipartWriter
 from .payload import (
     PAYLOAD_REGISTRY,
@@ -43,6 +49,10 @@ __all__ = [
     "AuthRequest",
     "BasicAuth",
     "DigestAuth",
+    "DigestAuthMiddleware",
+    "ClientHandlerType",
+    "ClientMiddlewareType",
+    "ClientRequest",
     "BaseConnector",
     "AsyncIterablePayload",
     "BufferedReaderPayload",
@@ -79,6 +89,7 @@ __all__ = [
     "WSMsgType",
     "get_payload",
     "request",
+    "encode_basic_auth",
     *_exc_all,
     *_tracing_all,
 ]

@@ -8,7 +8,17 @@ from typing import NamedTuple
 
 from yarl import URL
 
-__all__ = ["BasicAuth"]
+__all__ = ["BasicAuth", "encode_basic_auth"]
+
+
+def encode_basic_auth(login: str, password: str = "", encoding: str = "utf-8") -> str:
+    """The ``Authorization`` (or ``Proxy-Authorization``) value ``"Basic <base64>"`` for
+    ``login`` and ``password`` (a ":" in ``login`` raises ValueError, RFC 7617)."""
+    if not isinstance(login, str) or not isinstance(password, str):
+        raise TypeError("encode_basic_auth(): login and password must be str")
+    if ":" in login:
+        raise ValueError('encode_basic_auth(): login must not contain ":" (RFC 7617)')
+    return "Basic " + base64.b64encode(f"{login}:{password}".encode(encoding)).decode("ascii")
 
 
 class BasicAuth(NamedTuple("_BasicAuthBase", [("login", str), ("password", str),

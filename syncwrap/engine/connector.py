@@ -345,10 +345,11 @@ class BaseConnector:
 
     # -- closing ---------------------------------------------------------------
 
-    def close_when_released(self) -> None:
+    def close_when_released(self, abort_ssl: bool = False) -> None:
         """Close idle connections now and those in use when they are released.
 
         A streamed response still being read finishes normally; nothing is pooled again.
+        ``abort_ssl``: drop idle TLS connections without a TLS shutdown.
         """
         self._closed = True
         if self._cleanup_handle is not None:
@@ -356,13 +357,13 @@ class BaseConnector:
             self._cleanup_handle = None
         for idle in self._idle.values():
             for protocol, _ in idle:
-                protocol.close()
+                _shut(protocol, abort_ssl)
         self._idle.clear()
 
-    def _close_now(self) -> None:
-        self.close_when_released()
+    def _close_now(self, abort_ssl: bool = False) -> None:
+        self.close_when_released(abort_ssl)
         for protocol in self._acquired:
-            protocol.close()
+            _shut(protocol, abort_ssl)
         self._acquired.clear()
         self._acquired_per_key.clear()
         for queue in self._waiters.values():
@@ -372,9 +373,10 @@ class BaseConnector:
                     fut.exception()
         self._waiters.clear()
 
-    async def close(self) -> None:
-        """Close every connection, idle or in use."""
-        self._close_now()
+    async def close(self, *, abort_ssl: bool = False) -> None:
+        """Close every connection, idle or in use. ``abort_ssl=True`` drops TLS
+        connections at once instead of shutting TLS down cleanly (as in aiohttp)."""
+        self._close_now(abort_ssl)
 
     def stats(self) -> dict[str, int]:
         """Counts for tests and monitoring: in use, idle, waiting."""
@@ -386,6 +388,15 @@ class BaseConnector:
 
 
 _IDLE = State.IDLE
+
+
+def _shut(protocol: ResponseHandler, abort_ssl: bool) -> None:
+    """Close ``protocol``; with ``abort_ssl``, a TLS one is aborted (no close_notify)."""
+    transport = protocol.transport
+    if abort_ssl and transport is not None and transport.get_extra_info("ssl_object"):
+        protocol.abort()
+    else:
+        protocol.close()
 #: A connection idle longer than this (seconds) has its socket polled before reuse: the
 #: server may have closed it while the loop was busy. One idle for less was seen by the
 #: loop a moment ago (a poll would cost more than the rest of the pool's work together),
@@ -568,9 +579,10 @@ class TCPConnector(BaseConnector):
             ssl.check(protocol.transport, host, port)
         return protocol
 
-    async def close(self) -> None:
-        """Close every connection, and the resolver if the connector made it."""
-        self._close_now()
+    async def close(self, *, abort_ssl: bool = False) -> None:
+        """Close every connection (see :meth:`BaseConnector.close`), and the resolver if
+        the connector made it."""
+        self._close_now(abort_ssl)
         if self._resolver_owner:
             await self._dns.resolver.close()
 

@@ -61,6 +61,8 @@ async def send(
         if timer.active:
             timer.attach(protocol)
         writer_task = None
+        output_size = len(prepared.head)
+        writers: list[BodyWriter] = []  # the streamed body's writer, for its byte count
         try:
             head_waiter = protocol.start_response(method, options)
             if payload is None:
@@ -69,10 +71,11 @@ async def send(
                   and not options.compress and not options.expect100
                   and len(payload.body) <= _INLINE_BODY_MAX):
                 protocol.send(prepared.head + payload.body)
+                output_size += len(payload.body)
             else:
                 protocol.send(prepared.head)
                 writer_task = asyncio.ensure_future(
-                    _write_body(protocol, payload, options, prepared.headers)
+                    _write_body(protocol, payload, options, prepared.headers, writers)
                 )
                 writer_task.add_done_callback(_report_writer_error(protocol))
             head: ResponseHead = await head_waiter
@@ -106,6 +109,7 @@ async def send(
             max_body_size=options.max_body_size,
         )
         response.request_payload = payload
+        response.output_size = output_size + sum(w.bytes_written for w in writers)
         return response
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -122,7 +126,7 @@ async def connect(connector: BaseConnector, key: ConnectionKey, timer: DeadlineT
 
 
 async def _write_body(protocol: Any, payload: Payload, options: ExchangeOptions,
-                      headers: CIMultiDict[str]) -> None:
+                      headers: CIMultiDict[str], writers: list[BodyWriter]) -> None:
     if options.expect100 and not await protocol.wait_continue():
         protocol.abandon()
         return
@@ -130,6 +134,7 @@ async def _write_body(protocol: Any, payload: Payload, options: ExchangeOptions,
     writer = BodyWriter(protocol, chunked=chunked,
                         compressor=Compressor(options.compress) if options.compress else None,
                         length=None if chunked else int(headers["Content-Length"]))
+    writers.append(writer)
     await payload.write(writer)
     await writer.finish()
 

@@ -2,7 +2,9 @@
 
 The file is ``$NETRC`` when set, else ``~/.netrc`` (``~/_netrc`` on Windows).
 It is parsed once and re-read only when its modification time or size
-changes; a missing or malformed file means no credentials.
+changes; a missing or malformed file means no credentials. Reading it is file
+I/O: the engine calls :func:`load_netrc` in a thread and passes the result to
+:func:`netrc_auth`, so the event loop never blocks on it.
 """
 
 from __future__ import annotations
@@ -11,12 +13,15 @@ import netrc
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from yarl import URL
 
 from .auth import BasicAuth
 
-__all__ = ["netrc_path", "netrc_auth"]
+__all__ = ["NETRC_UNREAD", "load_netrc", "netrc_path", "netrc_auth"]
+
+NETRC_UNREAD: Any = object()  # netrc_auth(parsed=): not read yet
 
 _cache: dict[str, tuple[tuple[int, int], netrc.netrc | None]] = {}
 
@@ -56,16 +61,22 @@ def _load(path: Path) -> netrc.netrc | None:
     return parsed
 
 
-def netrc_auth(url: URL) -> BasicAuth | None:
+def load_netrc() -> netrc.netrc | None:
+    """The parsed .netrc file (None: no file, or unreadable). Blocking file I/O: call
+    it off the event loop (``loop.run_in_executor``)."""
+    path = netrc_path()
+    return None if path is None else _load(path)
+
+
+def netrc_auth(url: URL, parsed: netrc.netrc | None = NETRC_UNREAD) -> BasicAuth | None:
     """Basic credentials for ``url``'s host from the .netrc file (its ``default``
-    entry included), or None."""
+    entry included), or None. ``parsed``: what :func:`load_netrc` returned (without
+    it, the file is read here, blocking)."""
     host = url.host
     if not host:
         return None
-    path = netrc_path()
-    if path is None:
-        return None
-    parsed = _load(path)
+    if parsed is NETRC_UNREAD:
+        parsed = load_netrc()
     if parsed is None:
         return None
     entry = parsed.authenticators(host)

@@ -31,7 +31,7 @@ from yarl import URL
 
 from ..exceptions import InvalidURL
 from .auth import BasicAuth
-from .netrc_auth import netrc_auth
+from .netrc_auth import NETRC_UNREAD, netrc_auth
 from .request import host_header, merge_headers
 from .tls import resolve_ssl
 from .unix import UNIX_SCHEME
@@ -313,10 +313,11 @@ class ProxyRoute:
             return None
         return cls(proxy, auth, headers, trust_env)
 
-    def for_url(self, url: URL, ssl: Any = None) -> ProxySpec | None:
+    def for_url(self, url: URL, ssl: Any = None, netrc: Any = NETRC_UNREAD) -> ProxySpec | None:
         """The proxy for a request to ``url`` (None: go direct). ``ssl`` is the request's
         TLS setting, also used for the TLS to an ``https://`` proxy (not a pin: a
-        Fingerprint is for the target, so the proxy is then verified the default way)."""
+        Fingerprint is for the target, so the proxy is then verified the default way).
+        ``netrc``: the parsed .netrc (``netrc_auth.load_netrc``) when it was read already."""
         if url.scheme == UNIX_SCHEME:
             return None  # a local socket: the URL names where to connect
         if isinstance(self.proxy, ProxySpec):
@@ -330,9 +331,10 @@ class ProxyRoute:
         spec = parse_proxy(chosen, auth=self.auth, headers=self.headers, ssl=ssl,
                            argument=argument)
         if spec.auth is None and self.trust_env:
-            netrc = netrc_auth(URL.build(scheme="http", host=spec.host, port=spec.port))
-            if netrc is not None:
-                spec = spec.with_auth(netrc)
+            creds = netrc_auth(URL.build(scheme="http", host=spec.host, port=spec.port),
+                               netrc)
+            if creds is not None:
+                spec = spec.with_auth(creds)
         return spec
 
     def _choose(self, url: URL) -> tuple[Any, bool]:

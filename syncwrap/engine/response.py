@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json as _json
 import re
 from collections.abc import Awaitable, Callable, Generator
@@ -113,6 +114,18 @@ class ClientResponse:
     _traces: tuple[Any, ...] = ()
     #: The request body as sent (a Payload; None: no body), set by the exchange.
     request_payload: Any = None
+    #: Bytes of the request written to the connection: its head and body (chunk framing
+    #: not counted), set by the exchange. An upload the server answered before its end
+    #: was stopped there, so this is all that will ever be sent.
+    output_size: int = 0
+
+    @property
+    def upload_complete(self) -> asyncio.Future[None]:
+        """A future done once the request body is over (aiohttp's). The engine finishes
+        or stops the upload before it returns the response, so it is always done."""
+        future = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        return future
 
     def __init__(
         self,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import warnings
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 from multidict import CIMultiDict
@@ -27,7 +28,8 @@ from .connector import BaseConnector, TCPConnector
 from .cookies import CookieJar
 from .exchange import send
 from .http1.parser import HeaderLimits
-from .netrc_auth import netrc_auth
+from .middlewares import ClientMiddlewareType, ClientRequest, check_middlewares, run_chain
+from .netrc_auth import load_netrc, netrc_auth
 from .options import UNSET, RequestOptions, SessionDefaults, request_options
 from .payload import strict_dumps
 from .prepare import (
@@ -96,6 +98,8 @@ class ClientSession:
     and the proxy variables (HTTP_PROXY, NO_PROXY...).
     ``proxy`` and ``proxy_auth`` are the default proxy settings; a request's
     ``proxy=``, ``proxy_auth=`` and ``proxy_headers=`` win.
+    ``middlewares`` (see :mod:`.middlewares`) run around each hop's send; a
+    request's ``middlewares=`` replaces them.
     ``retries`` (a :class:`~.retry.Retry`, an int, or None: no retries; also per
     request, and settable) says when a failed attempt is sent again.
 
@@ -117,6 +121,7 @@ class ClientSession:
         skip_auto_headers: Iterable[str] | None = None,
         auth: BasicAuth | None = None,
         json_serialize: Callable[[Any], str] = strict_dumps,
+        json_serialize_bytes: Callable[[Any], bytes] | None = None,
         cookie_jar: Any = None,
         connector_owner: bool = True,
         raise_for_status: bool | Callable[[ClientResponse], Any] = False,
@@ -126,6 +131,7 @@ class ClientSession:
         read_bufsize: int = DEFAULT_HIGH_WATER,
         max_line_size: int = 8190,
         max_field_size: int = 8190,
+        max_headers: int = 128,
         max_redirects: int = 10,
         trace_configs: list[Any] | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
@@ -134,6 +140,7 @@ class ClientSession:
         proxy: Any = None,
         proxy_auth: BasicAuth | None = None,
         retries: Retry | int | None = None,
+        middlewares: Iterable[ClientMiddlewareType] | None = None,
     ) -> None:
         url = base_url if base_url is None or isinstance(base_url, URL) else parse_url(base_url)
         if url is not None and not url.is_absolute():
@@ -141,6 +148,10 @@ class ClientSession:
         self._connector = connector if connector is not None else TCPConnector()
         self._connector_owner = connector_owner
         default_headers = merge_headers(None, headers)
+        if json_serialize_bytes is not None:  # as in aiohttp, it wins over json_serialize
+            if not callable(json_serialize_bytes):
+                raise TypeError("json_serialize_bytes=: expected a callable returning bytes")
+            json_serialize = json_serialize_bytes  # type: ignore[assignment]
         check_auth(auth)  # BasicAuth or an AuthFlow (DigestAuth...)
         self._cookie_jar = cookie_jar if cookie_jar is not None else CookieJar()
         if cookies is not None:
@@ -154,7 +165,8 @@ class ClientSession:
             auth=auth, json_serialize=json_serialize, raise_for_status=raise_for_status,
             timeout=DEFAULT_TIMEOUT if timeout is UNSET else to_client_timeout(timeout),
             auto_decompress=auto_decompress, trust_env=trust_env, read_bufsize=read_bufsize,
-            limits=HeaderLimits(max_line_size=max_line_size, max_field_size=max_field_size),
+            limits=HeaderLimits(max_line_size=max_line_size, max_field_size=max_field_size,
+                                max_headers=_positive_int(max_headers, "max_headers")),
             max_redirects=max_redirects, max_body_size=check_max_body_size(max_body_size),
             trace_configs=self._trace_configs,
         )
@@ -162,6 +174,7 @@ class ClientSession:
         self.proxy = proxy
         self.proxy_auth = proxy_auth
         self.retries = retries
+        self._middlewares = check_middlewares(middlewares)
         self._closed = False
         self._loop = loop
         self._deadlines: DeadlineQueue | None = None
@@ -353,6 +366,8 @@ class ClientSession:
         if self._closed:
             raise RuntimeError("Session is closed")
         retries = kwargs.pop("retries", UNSET)
+        chain = kwargs.pop("middlewares", None)
+        chain = self._middlewares if chain is None else check_middlewares(chain)
         policy = self._retries if retries is UNSET else to_retry(retries)
         req = request_options(self._defaults, method, str_or_url, **kwargs)
         loop = self._connector.loop  # bound on first use; saves a getpid() per call
@@ -374,25 +389,27 @@ class ClientSession:
                 trace_token = _tracing.activate(traces)
             while True:  # one hop: prepare, connect and send, then cookies, auth, redirects
                 auth = req.auth
+                netrc = await self._read_netrc(req)
                 if auth is None and self._defaults.trust_env:
-                    auth = netrc_auth(req.url)
+                    auth = netrc_auth(req.url, netrc)
                 # The proxy hop: this hop's proxy, applied by PreparedRequest (the target's
                 # form, Proxy-Authorization) and in its pool key (connector, tunnel.py).
-                proxy = req.route.for_url(req.url, req.tls) if req.route is not None else None
-                if auth is None and uses_only_defaults(req, self._defaults, self._cookie_jar):
-                    prepared = cached_request(self._prepared, req, self._connector.force_close,
-                                              proxy)
+                proxy = (req.route.for_url(req.url, req.tls, netrc)
+                         if req.route is not None else None)
+                hop_state = (req, timer, history, traces, deadlines, started, netrc)
+                if chain:
+                    prepared, resp, policy = await self._send_chain(chain, hop_state, auth,
+                                                                    policy)
                 else:
-                    prepared = self._prepare(req, auth, traces, proxy)
-                    if prepared.auth_flow is not None:
-                        prepared = await self._authorize(req, prepared, proxy)
-                sent = (self._connector, prepared, timer, req.timeouts, req.exchange,
-                        tuple(history) if history else (), self, bool(traces))
-                if policy is None:
-                    resp = await send(*sent)
-                else:
-                    resp, policy = await send_retrying(policy, sent, req, traces, deadlines,
-                                                        started)
+                    if auth is None and uses_only_defaults(req, self._defaults,
+                                                           self._cookie_jar):
+                        prepared = cached_request(self._prepared, req,
+                                                  self._connector.force_close, proxy)
+                    else:
+                        prepared = self._prepare(req, auth, traces, proxy)
+                        if prepared.auth_flow is not None:
+                            prepared = await self._authorize(req, prepared, proxy)
+                    resp, policy = await self._send(prepared, hop_state, policy)
                 # (A WebSocket upgrade branches off here: a 101 response to an Upgrade.)
                 if resp.has_header(b"set-cookie"):
                     self._store_cookies(resp.headers.getall("Set-Cookie", ()), req.url)
@@ -427,8 +444,55 @@ class ClientSession:
             if body is not None:  # e.g. closes an async generator left unfinished
                 await body.close()
 
+    async def _read_netrc(self, req: RequestOptions) -> Any:
+        """The parsed .netrc when this request may use it (``trust_env``), read in a
+        thread (it is file I/O; netrc_auth caches it by path, mtime and size)."""
+        if not (self._defaults.trust_env or (req.route is not None and req.route.trust_env)):
+            return None
+        return await self._connector.loop.run_in_executor(None, load_netrc)
+
+    async def _send(self, prepared: PreparedRequest, hop_state: tuple[Any, ...],
+                    policy: Retry | None) -> tuple[ClientResponse, Retry | None]:
+        """Send ``prepared`` (once, or as ``policy`` says): the response and the policy left."""
+        req, timer, history, traces, deadlines, started, _netrc = hop_state
+        sent = (self._connector, prepared, timer, req.timeouts, req.exchange,
+                tuple(history) if history else (), self, bool(traces))
+        if policy is None:
+            return await send(*sent), None
+        return await send_retrying(policy, sent, req, traces, deadlines, started)
+
+    async def _send_chain(self, chain: tuple[Any, ...], hop_state: tuple[Any, ...], auth: Any,
+                          policy: Retry | None) -> tuple[PreparedRequest, ClientResponse,
+                                                         Retry | None]:
+        """This hop sent through the middlewares ``chain``: the request last sent, its
+        response and the retry policy left."""
+        req, _timer, _history, traces, _deadlines, _started, netrc = hop_state
+        first = self._prepare(req, auth, traces, None, routed=False)
+        last: list[Any] = [first, policy]
+
+        async def handler(creq: ClientRequest) -> ClientResponse:
+            proxy = (req.route.for_url(creq.url, req.tls, netrc)
+                     if req.route is not None else None)
+            prepared = PreparedRequest(creq.method, creq.url, CIMultiDict(creq.headers),
+                                       req.tls, 0, creq.body, first.auth_flow, proxy,
+                                       req.route is not None and first.auth_flow is None)
+            if prepared.auth_flow is not None:
+                prepared = await self._authorize(replace(req, method=creq.method, url=creq.url),
+                                                 prepared, proxy)
+            resp, last[1] = await self._send(prepared, hop_state, last[1])
+            last[0] = prepared
+            return resp
+
+        resp = await run_chain(chain, ClientRequest(req.method, req.url,
+                                                    CIMultiDict(first.headers), first.payload,
+                                                    self), handler)
+        if not isinstance(resp, ClientResponse):
+            raise TypeError(f"middlewares=: a middleware returned {type(resp).__name__}, "
+                            "not a ClientResponse")
+        return last[0], resp, last[1]
+
     def _prepare(self, req: RequestOptions, auth: Any, traces: _tracing.Traces,
-                 proxy: ProxySpec | None) -> PreparedRequest:
+                 proxy: ProxySpec | None, routed: bool = True) -> PreparedRequest:
         """This hop of ``req`` with its own headers, cookies, body and ``auth`` (a BasicAuth,
         or an AuthFlow left for :meth:`_authorize`; a caller's Authorization header wins),
         sent through ``proxy`` (for an AuthFlow: once :meth:`_authorize` added its headers)."""
@@ -443,7 +507,7 @@ class ClientSession:
                                req.exchange, self._connector.force_close)
         if "Authorization" in req.headers:
             flow = None
-        routed = req.route is not None and flow is None
+        routed = routed and req.route is not None and flow is None
         return PreparedRequest(req.method, req.url, headers, req.tls, 0, payload, flow,
                                proxy, routed)
 
@@ -526,6 +590,12 @@ async def _follow_redirect(resp: ClientResponse, req: RequestOptions,
                    replayable=payload is None or payload.replayable,
                    same_proxy=_keeps_proxy(req, proxy, location))
     return req.redirected(hop)
+
+
+def _positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name}=: expected a positive int, got {value!r}")
+    return value
 
 
 def _keeps_proxy(req: RequestOptions, current: ProxySpec | None, location: str) -> bool:
