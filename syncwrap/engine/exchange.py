@@ -109,7 +109,8 @@ async def send(
             max_body_size=options.max_body_size,
         )
         response.request_payload = payload
-        response.output_size = output_size + sum(w.bytes_written for w in writers)
+        response.output_size = (output_size + sum(w.bytes_written for w in writers)
+                                if writers else output_size)
         return response
     raise AssertionError("unreachable")  # pragma: no cover
 

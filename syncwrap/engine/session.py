@@ -389,7 +389,8 @@ class ClientSession:
                 trace_token = _tracing.activate(traces)
             while True:  # one hop: prepare, connect and send, then cookies, auth, redirects
                 auth = req.auth
-                netrc = await self._read_netrc(req)
+                netrc = (await self._read_netrc() if self._defaults.trust_env or (
+                    req.route is not None and req.route.trust_env) else None)
                 if auth is None and self._defaults.trust_env:
                     auth = netrc_auth(req.url, netrc)
                 # The proxy hop: this hop's proxy, applied by PreparedRequest (the target's
@@ -444,11 +445,9 @@ class ClientSession:
             if body is not None:  # e.g. closes an async generator left unfinished
                 await body.close()
 
-    async def _read_netrc(self, req: RequestOptions) -> Any:
-        """The parsed .netrc when this request may use it (``trust_env``), read in a
-        thread (it is file I/O; netrc_auth caches it by path, mtime and size)."""
-        if not (self._defaults.trust_env or (req.route is not None and req.route.trust_env)):
-            return None
+    async def _read_netrc(self) -> Any:
+        """The parsed .netrc, read in a thread (it is file I/O; netrc_auth caches it by
+        path, mtime and size); asked for only when a request may use it (``trust_env``)."""
         return await self._connector.loop.run_in_executor(None, load_netrc)
 
     async def _send(self, prepared: PreparedRequest, hop_state: tuple[Any, ...],
