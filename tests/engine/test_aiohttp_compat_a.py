@@ -172,3 +172,39 @@ def test_session_auth_with_authorization_header_is_a_value_error(raw_server) -> 
     with pytest.raises(ValueError, match="Authorization"):
         run(main())
     assert seen == []
+
+
+def test_reading_a_released_response_is_connection_closed(raw_server) -> None:
+    server = raw_server(keep_alive(b"body"))
+    url = f"http://{server.host}:{server.port}/"
+
+    async def main() -> None:
+        async with aiohttp.ClientSession(timeout=SHORT) as session:
+            resp = await session.get(url)
+            await resp.release()
+            with pytest.raises(aiohttp.ClientConnectionError, match="Connection closed"):
+                await resp.read()
+            async with session.get(url) as resp:
+                assert await resp.read() == b"body"
+            with pytest.raises(aiohttp.ClientConnectionError, match="Connection closed"):
+                await resp.text()
+
+    run(main())
+
+
+def test_reading_after_the_session_closed_is_a_runtime_error(raw_server) -> None:
+    def slow_body(conn) -> None:
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart")
+        conn.recv(1)  # until the client goes away
+
+    server = raw_server(slow_body)
+
+    async def main() -> None:
+        session = aiohttp.ClientSession(timeout=SHORT)
+        resp = await session.get(f"http://{server.host}:{server.port}/")
+        await session.close()
+        with pytest.raises(RuntimeError):
+            await resp.read()
+
+    run(main())
