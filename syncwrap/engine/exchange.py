@@ -71,6 +71,7 @@ async def send(
                 protocol.send(prepared.head + payload.body)
             else:
                 protocol.send(prepared.head)
+                protocol.hold_read_timeout()  # sock_read counts once the body is sent
                 writer_task = asyncio.ensure_future(
                     _write_body(protocol, payload, options, prepared.headers)
                 )
@@ -93,6 +94,7 @@ async def send(
         if writer_task is not None and not writer_task.done():
             protocol.abandon()  # the server answered before the body was sent
             writer_task.cancel()
+            protocol.start_read_timeout()
         request_info = prepared.request_info
         response = ClientResponse(
             method,
@@ -125,6 +127,7 @@ async def _write_body(protocol: Any, payload: Payload, options: ExchangeOptions,
                       headers: CIMultiDict[str]) -> None:
     if options.expect100 and not await protocol.wait_continue():
         protocol.abandon()
+        protocol.start_read_timeout()
         return
     chunked = "chunked" in headers.get("Transfer-Encoding", "").lower()
     writer = BodyWriter(protocol, chunked=chunked,
@@ -132,6 +135,7 @@ async def _write_body(protocol: Any, payload: Payload, options: ExchangeOptions,
                         length=None if chunked else int(headers["Content-Length"]))
     await payload.write(writer)
     await writer.finish()
+    protocol.start_read_timeout()
 
 
 def _report_writer_error(protocol: Any) -> Callable[[asyncio.Future[None]], None]:

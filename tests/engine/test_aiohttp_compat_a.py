@@ -208,3 +208,66 @@ def test_reading_after_the_session_closed_is_a_runtime_error(raw_server) -> None
             await resp.read()
 
     run(main())
+
+
+def test_sock_read_does_not_count_while_the_body_is_sent(raw_server) -> None:
+    def answer_after_body(conn) -> None:
+        read_request(conn)
+        conn.sendall(http_response(b"done"))
+
+    server = raw_server(answer_after_body)
+
+    async def slow_body():
+        for _ in range(4):
+            await asyncio.sleep(0.2)
+            yield b"x" * 10
+
+    async def main() -> bytes:
+        timeout = aiohttp.ClientTimeout(total=5, sock_read=0.3)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            async with session.post(f"http://{server.host}:{server.port}/",
+                                    data=slow_body()) as resp:
+                return await resp.read()
+
+    assert run(main()) == b"done"
+
+
+def test_sock_read_counts_once_the_body_is_sent(raw_server) -> None:
+    def never_answer(conn) -> None:
+        read_request(conn)
+        conn.recv(1)
+
+    server = raw_server(never_answer)
+
+    async def body():
+        await asyncio.sleep(0.4)
+        yield b"x"
+
+    async def main() -> None:
+        timeout = aiohttp.ClientTimeout(total=5, sock_read=0.3)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            await session.post(f"http://{server.host}:{server.port}/", data=body())
+
+    with pytest.raises(aiohttp.SocketTimeoutError):
+        run(main())
+
+
+def test_total_timeout_while_reading_content_is_a_timeout(raw_server) -> None:
+    def part(conn) -> None:
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\npart\r\n")
+        conn.recv(1)
+
+    server = raw_server(part)
+
+    async def main() -> None:
+        timeout = aiohttp.ClientTimeout(total=0.5)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            async with session.get(f"http://{server.host}:{server.port}/") as resp:
+                async for _ in resp.content.iter_chunked(2):
+                    pass
+
+    with pytest.raises(asyncio.TimeoutError) as info:
+        run(main())
+    assert isinstance(info.value, aiohttp.ServerTimeoutError)
+    assert not isinstance(info.value, aiohttp.ClientPayloadError)

@@ -461,6 +461,18 @@ class ResponseHandler(asyncio.Protocol):
 
     # -- sock_read timeout -----------------------------------------------------
 
+    def hold_read_timeout(self) -> None:
+        """The request body is still being sent: sock_read does not count until
+        :meth:`start_read_timeout`."""
+        self._cancel_read_timer()
+
+    def start_read_timeout(self) -> None:
+        """The request was sent whole: sock_read counts from now (if in flight)."""
+        timeout = self._read_timeout
+        if timeout and self._state in _IN_FLIGHT and self._read_timer is None:
+            self._last_read = self._loop.time()
+            self._arm_read_timer(timeout)
+
     def _arm_read_timer(self, delay: float) -> None:
         self._read_timer = self._loop.call_later(delay, self._check_read_timeout)
 
