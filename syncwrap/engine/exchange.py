@@ -9,12 +9,18 @@ decides what to send and what to do with the answer; this module only moves it.
 from __future__ import annotations
 
 import asyncio
+import errno
 from collections.abc import Callable
 from typing import Any
 
 from multidict import CIMultiDict
 
-from ..exceptions import ClientConnectionError, ClientOSError, ServerDisconnectedError
+from ..exceptions import (
+    ClientConnectionError,
+    ClientConnectionResetError,
+    ClientOSError,
+    ServerDisconnectedError,
+)
 from .connector import BaseConnector, ConnectionKey
 from .http1.body_writer import BodyWriter
 from .http1.parser import ResponseHead
@@ -85,6 +91,8 @@ async def send(
                 continue
             if isinstance(exc, ServerDisconnectedError):
                 raise
+            if exc.errno == errno.ECONNRESET:
+                raise ClientConnectionResetError(str(exc)) from exc
             raise ClientConnectionError(str(exc)) from exc
         except BaseException:
             conn.close()

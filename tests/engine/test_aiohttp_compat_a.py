@@ -271,3 +271,31 @@ def test_total_timeout_while_reading_content_is_a_timeout(raw_server) -> None:
         run(main())
     assert isinstance(info.value, aiohttp.ServerTimeoutError)
     assert not isinstance(info.value, aiohttp.ClientPayloadError)
+
+
+def test_a_reset_while_uploading_is_a_connection_reset_error(raw_server) -> None:
+    import threading
+
+    closed = threading.Event()
+
+    def reset_after_head(conn) -> None:
+        conn.recv(100)
+        conn.close()  # unread data pending: the kernel answers with a reset
+        closed.set()
+
+    server = raw_server(reset_after_head)
+
+    async def body():
+        yield b"a"
+        await asyncio.get_running_loop().run_in_executor(None, closed.wait, 5)
+        await asyncio.sleep(0.2)
+        for _ in range(50):
+            yield b"x" * 65536
+
+    async def main() -> None:
+        async with aiohttp.ClientSession(timeout=SHORT) as session:
+            await session.post(f"http://{server.host}:{server.port}/", data=body())
+
+    with pytest.raises(aiohttp.ClientConnectionResetError) as info:
+        run(main())
+    assert isinstance(info.value, ConnectionResetError)

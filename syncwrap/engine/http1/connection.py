@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 from ...exceptions import (
     ClientConnectionError,
+    ClientConnectionResetError,
     ClientOSError,
     ClientPayloadError,
     ReadTimeout,
@@ -199,7 +200,8 @@ class ResponseHandler(asyncio.Protocol):
                 self.fail(err)
         for fut in self._drain_waiters:
             if not fut.done():
-                fut.set_exception(ClientConnectionError(f"Connection lost: {exc or 'closed'}"))
+                fut.set_exception(
+                    ClientConnectionResetError(f"Connection lost: {exc or 'closed'}"))
         self._drain_waiters.clear()
         if self._continue_waiter is not None and not self._continue_waiter.done():
             self._continue_waiter.set_result(False)
