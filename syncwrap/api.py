@@ -433,6 +433,8 @@ def _translate(engine: ClientSession, kwargs: dict[str, Any]) -> tuple[bool, dic
     auth = auth_option(kwargs.pop("auth", None))  # ("u", "p") → BasicAuth; user code → SyncAuth
     if auth is not None:
         out["auth"] = auth
+    elif isinstance(engine.auth, BasicAuth):  # requests lets it meet an Authorization header
+        out["auth"] = engine.auth
     if "timeout" in kwargs:  # a (connect, read) tuple → ClientTimeout, checked at the call
         out["timeout"] = to_client_timeout(kwargs.pop("timeout"))
     if "proxy" in kwargs or "proxies" in kwargs or "proxy_auth" in kwargs:

@@ -88,6 +88,15 @@ __all__ = [
     "RequestBodyLengthError",
     "CookieConflictError",
     "RetryError",
+    "ClientConnectionResetError",
+    "ServerConnectionError",
+    "InvalidUrlClientError",
+    "NonHttpUrlClientError",
+    "RedirectClientError",
+    "ClientSSLError",
+    "ClientConnectorSSLError",
+    "ClientConnectorCertificateError",
+    "ServerFingerprintMismatch",
 ]
 
 
@@ -157,7 +166,15 @@ class UnixClientConnectorError(ClientConnectorError):
         self._message = f"Cannot connect to unix socket {path} [{self._reason}]"
 
 
-class ServerDisconnectedError(ClientConnectionError):
+class ClientConnectionResetError(ClientConnectionError, ConnectionResetError):
+    """The connection was reset (or closed) while the request was being written."""
+
+
+class ServerConnectionError(ClientConnectionError):
+    """The server failed the connection after it was made (disconnect, bad certificate pin)."""
+
+
+class ServerDisconnectedError(ServerConnectionError):
     """The server closed the connection before the response was complete."""
 
     def __init__(self, message: str = "Server disconnected") -> None:
@@ -231,8 +248,17 @@ class TooManyRedirects(ClientResponseError):
     """More redirects than ``max_redirects`` were followed."""
 
 
-class MalformedResponseError(ClientError):
-    """The server sent something that is not valid HTTP/1.1."""
+class MalformedResponseError(ClientResponseError):
+    """The server sent something that is not valid HTTP/1.1 (a broken or over-long head,
+    too many headers...). A ClientResponseError with ``status`` 400, as aiohttp raises."""
+
+    def __init__(self, message: str = "Malformed HTTP response", request_info: Any = None,
+                 history: tuple[Any, ...] = ()) -> None:
+        super().__init__(request_info, history, status=400, message=message)
+        self.args = (message,)
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class ClientPayloadError(ClientError):
@@ -268,11 +294,23 @@ class InvalidURL(ClientError, ValueError):
         super().__init__(text)
 
 
-class MissingSchema(InvalidURL):
+class InvalidUrlClientError(InvalidURL):
+    """The request URL is malformed (no host, bad characters, unparsable)."""
+
+
+class NonHttpUrlClientError(InvalidURL):
+    """The request URL's scheme is not http or https."""
+
+
+class RedirectClientError(ClientError):
+    """A redirect could not be followed: its ``Location`` is unusable."""
+
+
+class MissingSchema(InvalidUrlClientError):
     """The URL has no scheme (``example.org/path``): write ``http://`` or ``https://``."""
 
 
-class InvalidSchema(InvalidURL):
+class InvalidSchema(NonHttpUrlClientError):
     """The URL's scheme is not one syncwrap speaks (``ftp://``, ``mailto:``...)."""
 
 
@@ -293,11 +331,11 @@ class StreamConsumedError(ClientError, RuntimeError):
     """The body of a ``stream=True`` response was already read; it cannot be read again."""
 
 
-class InvalidUrlRedirectClientError(InvalidURL):
+class InvalidUrlRedirectClientError(InvalidUrlClientError, RedirectClientError):
     """A redirect's ``Location`` is not a usable URL (malformed, or no host)."""
 
 
-class NonHttpUrlRedirectClientError(InvalidURL):
+class NonHttpUrlRedirectClientError(NonHttpUrlClientError, RedirectClientError):
     """A redirect's ``Location`` has a scheme other than http or https."""
 
 
@@ -305,11 +343,27 @@ class InvalidHeader(ClientError, ValueError):
     """A header name or value cannot be sent (CR/LF, NUL or bad characters)."""
 
 
-class SSLError(ClientConnectorError):
+class ClientSSLError(ClientConnectorError):
     """The TLS handshake or certificate verification failed."""
 
 
-class FingerprintMismatch(SSLError):
+SSLError = ClientSSLError  # requests' name
+
+
+class ClientConnectorSSLError(ClientSSLError, ssl.SSLError):
+    """The TLS handshake failed (protocol error, no shared cipher, peer closed)."""
+
+
+class ClientConnectorCertificateError(ClientSSLError, ssl.CertificateError):
+    """The server's certificate did not verify (unknown CA, expired, wrong host name).
+    ``certificate_error`` is the ssl error."""
+
+    @property
+    def certificate_error(self) -> OSError | None:
+        return self.os_error
+
+
+class ServerFingerprintMismatch(ClientSSLError, ServerConnectionError):
     """The server certificate's SHA-256 digest is not the pinned one."""
 
     def __init__(self, expected: bytes, got: bytes, host: str, port: int | None) -> None:
@@ -320,6 +374,18 @@ class FingerprintMismatch(SSLError):
             port,
             f"certificate fingerprint mismatch: expected {expected.hex()}, got {got.hex()}",
         )
+
+
+FingerprintMismatch = ServerFingerprintMismatch
+
+
+def ssl_error(host: str, port: int | None, exc: ssl.SSLError) -> ClientSSLError:
+    """The ClientSSLError for ``exc`` met while connecting to ``host:port``: a
+    ClientConnectorCertificateError when the certificate did not verify, else a
+    ClientConnectorSSLError."""
+    if isinstance(exc, ssl.CertificateError):
+        return ClientConnectorCertificateError(host, port, exc)
+    return ClientConnectorSSLError(host, port, exc)
 
 
 class ProxyError(ClientConnectorError):

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 import aiohappyeyeballs
 
-from ..exceptions import ClientConnectorDNSError, ClientConnectorError, ConnectTimeout, SSLError
+from ..exceptions import ClientConnectorDNSError, ClientConnectorError, ConnectTimeout, ssl_error
 from . import tracing as _tracing
 from .http1.connection import ResponseHandler
 from .http1.state import State
@@ -112,6 +112,12 @@ class BaseConnector:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    async def __aenter__(self) -> BaseConnector:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -568,7 +574,7 @@ class TCPConnector(BaseConnector):
             )
         except ssl_module.SSLError as exc:
             sock.close()
-            raise SSLError(host, port, exc) from exc
+            raise ssl_error(host, port, exc) from exc
         except OSError as exc:
             sock.close()
             raise ClientConnectorError(host, port, exc) from exc

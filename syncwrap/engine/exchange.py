@@ -9,12 +9,18 @@ decides what to send and what to do with the answer; this module only moves it.
 from __future__ import annotations
 
 import asyncio
+import errno
 from collections.abc import Callable
 from typing import Any
 
 from multidict import CIMultiDict
 
-from ..exceptions import ClientConnectionError, ClientOSError, ServerDisconnectedError
+from ..exceptions import (
+    ClientConnectionError,
+    ClientConnectionResetError,
+    ClientOSError,
+    ServerDisconnectedError,
+)
 from .connector import BaseConnector, ConnectionKey
 from .http1.body_writer import BodyWriter
 from .http1.parser import ResponseHead
@@ -74,6 +80,7 @@ async def send(
                 output_size += len(payload.body)
             else:
                 protocol.send(prepared.head)
+                protocol.hold_read_timeout()  # sock_read counts once the body is sent
                 writer_task = asyncio.ensure_future(
                     _write_body(protocol, payload, options, prepared.headers, writers)
                 )
@@ -87,6 +94,8 @@ async def send(
                 continue
             if isinstance(exc, ServerDisconnectedError):
                 raise
+            if exc.errno == errno.ECONNRESET:
+                raise ClientConnectionResetError(str(exc)) from exc
             raise ClientConnectionError(str(exc)) from exc
         except BaseException:
             conn.close()
@@ -96,6 +105,7 @@ async def send(
         if writer_task is not None and not writer_task.done():
             protocol.abandon()  # the server answered before the body was sent
             writer_task.cancel()
+            protocol.start_read_timeout()
         request_info = prepared.request_info
         response = ClientResponse(
             method,
@@ -130,6 +140,7 @@ async def _write_body(protocol: Any, payload: Payload, options: ExchangeOptions,
                       headers: CIMultiDict[str], writers: list[BodyWriter]) -> None:
     if options.expect100 and not await protocol.wait_continue():
         protocol.abandon()
+        protocol.start_read_timeout()
         return
     chunked = "chunked" in headers.get("Transfer-Encoding", "").lower()
     writer = BodyWriter(protocol, chunked=chunked,
@@ -138,6 +149,7 @@ async def _write_body(protocol: Any, payload: Payload, options: ExchangeOptions,
     writers.append(writer)
     await payload.write(writer)
     await writer.finish()
+    protocol.start_read_timeout()
 
 
 def _report_writer_error(protocol: Any) -> Callable[[asyncio.Future[None]], None]:

@@ -190,6 +190,8 @@ def request_options(
     timeouts = defaults.timeout if timeout is UNSET else to_client_timeout(timeout)
     if url.raw_user is not None or url.raw_password is not None:
         url, auth = url_credentials(url, auth)
+    if isinstance(defaults.auth, BasicAuth) and auth is None and "Authorization" in req_headers:
+        raise ValueError("Cannot combine an Authorization header with the session's auth=")
     if (auto_decompress is None and read_bufsize is None and max_line_size is None
             and max_field_size is None and not expect100 and not framed
             and compress_name is None and timeouts is defaults.timeout

@@ -10,7 +10,13 @@ from typing import Any
 from multidict import CIMultiDict, MultiDict, MultiDictProxy
 from yarl import URL
 
-from ..exceptions import InvalidHeader, InvalidSchema, InvalidURL, MissingSchema
+from ..exceptions import (
+    InvalidHeader,
+    InvalidSchema,
+    InvalidURL,
+    InvalidUrlClientError,
+    MissingSchema,
+)
 from .http1.decoders import ACCEPT_ENCODING
 from .http1.writer import validate_header
 from .unix import UNIX_HOST_HEADER, UNIX_SCHEME, join_url, parse_url
@@ -64,15 +70,15 @@ _checked_urls: dict[str, URL] = {}  # URL strings already parsed and checked
 def _check_url(url: str | URL, base_url: URL | None, argument: str) -> URL:
     if isinstance(url, str):
         if _HAS_FORBIDDEN(url):
-            raise InvalidURL(url, "contains CR, LF or NUL")
+            raise InvalidUrlClientError(url, "contains CR, LF or NUL")
         try:
             parsed = parse_url(url)
         except (ValueError, TypeError) as exc:
-            raise InvalidURL(url, str(exc)) from None
+            raise InvalidUrlClientError(url, str(exc)) from None
     elif isinstance(url, URL):
         parsed = url
         if _HAS_FORBIDDEN(str(url)):
-            raise InvalidURL(url, "contains CR, LF or NUL")
+            raise InvalidUrlClientError(url, "contains CR, LF or NUL")
     else:
         raise TypeError(f"{argument}=: expected str or yarl.URL, got {type(url).__name__}")
     if base_url is not None and not parsed.is_absolute():
@@ -82,14 +88,14 @@ def _check_url(url: str | URL, base_url: URL | None, argument: str) -> URL:
     if parsed.scheme not in SUPPORTED_SCHEMES and parsed.scheme != UNIX_SCHEME:
         raise InvalidSchema(url, f"unsupported scheme {parsed.scheme!r}; use http or https")
     if not parsed.is_absolute() or not parsed.raw_host:
-        raise InvalidURL(url, "no host (URLs must be absolute, like http://host/path)")
+        raise InvalidUrlClientError(url, "no host (URLs must be absolute, like http://host/path)")
     try:
         parsed.port  # noqa: B018 - validates the port
     except ValueError as exc:
-        raise InvalidURL(url, str(exc)) from None
+        raise InvalidUrlClientError(url, str(exc)) from None
     host = parsed.raw_host
     if _BAD_HOST(host) or (parsed.scheme != UNIX_SCHEME and _bad_labels(host)):
-        raise InvalidURL(url, f"invalid host {host!r}")
+        raise InvalidUrlClientError(url, f"invalid host {host!r}")
     return parsed
 
 

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple, TypeVar
 from multidict import CIMultiDictProxy, MultiDict, MultiDictProxy
 from yarl import URL
 
-from ..exceptions import BodyTooLargeError, ClientResponseError
+from ..exceptions import BodyTooLargeError, ClientConnectionError, ClientResponseError
 from .cookies import parse_set_cookie
 from .http1.direct import MIN_BODY, RawBody
 from .http1.parser import ResponseHead
@@ -158,6 +158,7 @@ class ClientResponse:
         self._body: bytes | None = None
         self._cookies: SimpleCookie | None = None
         self._released = False
+        self._let_go = False  # release() or close() was called: reads fail, as aiohttp's
         if connection is None:
             self._content: StreamReader | None = EMPTY_PAYLOAD
             self._whole_body: bytes | None = None
@@ -272,8 +273,15 @@ class ClientResponse:
 
         A body larger than :attr:`max_body_size` raises BodyTooLargeError (the connection
         is closed); read such a body as a stream (``content.iter_chunked(n)``...).
+        After :meth:`release` or :meth:`close` it raises ClientConnectionError("Connection
+        closed"); a body left unread when its session closed raises RuntimeError.
         """
+        if self._let_go:
+            raise ClientConnectionError("Connection closed")
         if self._body is None:
+            if (self._session is not None and self._session.closed
+                    and self._content is not None and not self._content.is_eof()):
+                raise RuntimeError("Connection closed.")
             limit = self.max_body_size
             try:
                 if self._content is None:
@@ -384,7 +392,7 @@ class ClientResponse:
         if connection is not None:
             ok = await connection.protocol.discard_body(limit)
         if ok:
-            self.release()
+            self._release_now()
         else:
             self.close()
         return ok
@@ -434,8 +442,13 @@ class ClientResponse:
         read to the end, otherwise it is closed (never reused half-read).
 
         Takes effect at once; ``await resp.release()`` (aiohttp's spelling) works too."""
+        self._let_go = True
+        self._release_now()
+        return _DONE
+
+    def _release_now(self) -> None:
         if self._released:
-            return _DONE
+            return
         self._released = True
         connection = self._connection
         if connection is not None:
@@ -445,11 +458,10 @@ class ClientResponse:
             else:
                 connection.close()
         self._finish_timer()
-        return _DONE
 
     def close(self) -> None:
         """Close the connection now, whatever state the body is in."""
-        self._released = True
+        self._released = self._let_go = True
         connection = self._connection
         if connection is not None:
             self._connection = None

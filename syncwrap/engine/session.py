@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -63,14 +63,24 @@ __all__ = ["ClientSession", "request"]
 _DRAIN_LIMIT = 64 * 1024  # raw bytes of a redirect's body dropped to keep the connection
 
 
-class _RequestContextManager:
-    """What ``session.get()`` returns: await it, or use it with ``async with``."""
+class _RequestContextManager(Coroutine[Any, Any, ClientResponse]):
+    """What ``session.get()`` returns: await it, use it with ``async with``, or hand it
+    to ``asyncio.create_task()`` (it is a coroutine)."""
 
     __slots__ = ("_coro", "_resp")
 
     def __init__(self, coro: Any) -> None:
         self._coro = coro
         self._resp: ClientResponse | None = None
+
+    def send(self, value: Any) -> Any:
+        return self._coro.send(value)
+
+    def throw(self, *args: Any) -> Any:
+        return self._coro.throw(*args)
+
+    def close(self) -> None:
+        self._coro.close()
 
     def __await__(self) -> Any:
         return self._coro.__await__()

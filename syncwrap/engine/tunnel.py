@@ -30,7 +30,7 @@ from ..exceptions import (
     MalformedResponseError,
     ProxyError,
     ServerDisconnectedError,
-    SSLError,
+    ssl_error,
 )
 from .http1.connection import ResponseHandler
 from .http1.parser import ResponseHead, ResponseParser
@@ -70,7 +70,7 @@ async def open_via_proxy(connector: Any, key: Any) -> ResponseHandler:
             tls_transport = await loop.start_tls(transport, protocol, target_tls.context,
                                                  server_hostname=key.host)
         except ssl_module.SSLError as exc:
-            raise SSLError(key.host, key.port, exc) from exc
+            raise ssl_error(key.host, key.port, exc) from exc
         except (OSError, ConnectionError) as exc:
             raise ClientConnectorError(key.host, key.port, exc) from exc
     except BaseException:

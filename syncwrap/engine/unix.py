@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlsplit
 
 from yarl import URL
 
-from ..exceptions import ConnectTimeout, SSLError, UnixClientConnectorError
+from ..exceptions import ConnectTimeout, UnixClientConnectorError, ssl_error
 from .http1.connection import ResponseHandler
 
 __all__ = [
@@ -86,7 +86,7 @@ async def open_unix_socket(path: str, key: Any, timeout: Any = None) -> Response
         raise ConnectTimeout(
             f"Connection to unix socket {path} timed out after {sock_connect} s") from None
     except ssl_module.SSLError as exc:
-        raise SSLError(key.host, key.port, exc) from exc
+        raise ssl_error(key.host, key.port, exc) from exc
     except OSError as exc:
         raise UnixClientConnectorError(path, key.host, key.port, exc) from exc
     except ValueError as exc:  # e.g. a NUL inside the path

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from ...exceptions import ClientConnectionError, RequestBodyLengthError
+from ...exceptions import ClientConnectionResetError, RequestBodyLengthError
 from .writer import LAST_CHUNK, Compressor, frame_chunk
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ class BodyWriter:
     def _send(self, chunk: bytes | bytearray | memoryview) -> None:
         transport = self._protocol.transport
         if transport is None or transport.is_closing():
-            raise ClientConnectionError("Connection closed while sending the request body")
+            raise ClientConnectionResetError("Connection closed while sending the request body")
         self.bytes_written += len(chunk)
         if self._chunked:
             transport.writelines(frame_chunk(chunk))

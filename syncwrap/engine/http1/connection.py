@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 from ...exceptions import (
     ClientConnectionError,
+    ClientConnectionResetError,
     ClientOSError,
     ClientPayloadError,
     ReadTimeout,
@@ -199,7 +200,8 @@ class ResponseHandler(asyncio.Protocol):
                 self.fail(err)
         for fut in self._drain_waiters:
             if not fut.done():
-                fut.set_exception(ClientConnectionError(f"Connection lost: {exc or 'closed'}"))
+                fut.set_exception(
+                    ClientConnectionResetError(f"Connection lost: {exc or 'closed'}"))
         self._drain_waiters.clear()
         if self._continue_waiter is not None and not self._continue_waiter.done():
             self._continue_waiter.set_result(False)
@@ -460,6 +462,18 @@ class ResponseHandler(asyncio.Protocol):
             self.transport.resume_reading()
 
     # -- sock_read timeout -----------------------------------------------------
+
+    def hold_read_timeout(self) -> None:
+        """The request body is still being sent: sock_read does not count until
+        :meth:`start_read_timeout`."""
+        self._cancel_read_timer()
+
+    def start_read_timeout(self) -> None:
+        """The request was sent whole: sock_read counts from now (if in flight)."""
+        timeout = self._read_timeout
+        if timeout and self._state in _IN_FLIGHT and self._read_timer is None:
+            self._last_read = self._loop.time()
+            self._arm_read_timer(timeout)
 
     def _arm_read_timer(self, delay: float) -> None:
         self._read_timer = self._loop.call_later(delay, self._check_read_timeout)
