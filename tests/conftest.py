@@ -9,6 +9,7 @@ import pytest
 import trustme
 
 from tests.proxy_peers import ProxyPy, tls_keep_alive
+from tests.retry_peers import ScriptedServer
 from tests.servers import (
     CountingServer,
     Handler,
@@ -203,3 +204,18 @@ def ws_server() -> Iterator[WSServer]:
     server = WSServer()
     yield server
     server.close()
+
+
+@pytest.fixture
+def scripted():
+    """``scripted(*steps)`` starts a tests.retry_peers.ScriptedServer (closed at the end)."""
+    servers: list[ScriptedServer] = []
+
+    def start(*steps: bytes | str) -> ScriptedServer:
+        server = ScriptedServer(list(steps))
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()

@@ -16,23 +16,10 @@ from syncwrap.exceptions import (
     RetryError,
 )
 from tests.engine._util import SHORT, run
-from tests.retry_peers import HANG, RESET, ScriptedServer, response
+from tests.retry_peers import HANG, RESET, response
 
 OK = response(200, body=b"ok")
 
-
-@pytest.fixture
-def scripted():
-    servers: list[ScriptedServer] = []
-
-    def start(*steps: bytes | str) -> ScriptedServer:
-        server = ScriptedServer(list(steps))
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.close()
 
 
 async def _get(url: str, method: str = "GET", **kwargs) -> tuple[int, bytes, list]:

@@ -10,23 +10,10 @@ import pytest
 import syncwrap
 from syncwrap.adapters import HTTPAdapter
 from syncwrap.exceptions import ClientConnectionError, ClientResponseError, RetryError
-from tests.retry_peers import RESET, ScriptedServer, response
+from tests.retry_peers import RESET, response
 
 OK = response(200, body=b"ok")
 
-
-@pytest.fixture
-def scripted():
-    servers: list[ScriptedServer] = []
-
-    def start(*steps: bytes | str) -> ScriptedServer:
-        server = ScriptedServer(list(steps))
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.close()
 
 
 def test_session_retries_with_backoff(scripted) -> None:
