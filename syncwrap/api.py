@@ -119,6 +119,11 @@ class Response:
         return self.status_code
 
     @property
+    def engine_response(self) -> ClientResponse:
+        """The engine's response under this one (aiohttp's API)."""
+        return self._resp
+
+    @property
     def headers(self) -> CIMultiDictProxy[str]:
         """The headers, case-insensitive."""
         return self._resp.headers
@@ -585,7 +590,7 @@ async def _raise_with_body(resp: ClientResponse) -> None:
 def _raise_for_status(response: Response) -> None:
     """The engine's raise_for_status, applied to the response the hooks left."""
     try:
-        response._resp.raise_for_status()
+        response.engine_response.raise_for_status()
     except ClientResponseError as exc:
         exc.response = response
         exc.history = tuple(response.history)
@@ -622,10 +627,10 @@ class _EngineSetting(Generic[T]):
     def __get__(self, session: Session, owner: type) -> T: ...
 
     def __get__(self, session: Session | None, owner: type) -> Any:
-        return self if session is None else getattr(session._engine, self.name)
+        return self if session is None else getattr(session.engine_settings, self.name)
 
     def __set__(self, session: Session, value: Any) -> None:
-        setattr(session._engine, self.name, value)
+        setattr(session.engine_settings, self.name, value)
 
 
 
@@ -715,6 +720,11 @@ class Session:
                     _live_connectors.add(self._engine.connector)
                 self._generation = generation
             return self._engine
+
+    @property
+    def engine_settings(self) -> ClientSession:
+        """The engine session that holds this Session's settings (also when closed)."""
+        return self._engine
 
     @property
     def engine_session(self) -> ClientSession:

@@ -129,7 +129,7 @@ class CookiesView(MutableMapping[str, str]):
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, CookiesView):
-            return self._jar is other._jar
+            return self._jar is other.jar
         if isinstance(other, Mapping):
             return self.get_dict() == dict(other)
         return NotImplemented

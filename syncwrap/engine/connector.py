@@ -67,14 +67,14 @@ class Connection:
         """Return the connection to the pool if its response was read to the end."""
         if not self._done:
             self._done = True
-            self._connector._release(self.key, self.protocol)
+            self._connector.give_back(self.key, self.protocol)
 
     def close(self) -> None:
         """Close the connection; it is never reused."""
         if not self._done:
             self._done = True
             self.protocol.close()
-            self._connector._release(self.key, self.protocol)
+            self._connector.give_back(self.key, self.protocol)
 
     def __repr__(self) -> str:
         return f"<Connection {self.key.host}:{self.key.port}>"
@@ -306,7 +306,7 @@ class BaseConnector:
         del self._idle[key]
         return None
 
-    def _release(self, key: ConnectionKey, protocol: ResponseHandler) -> None:
+    def give_back(self, key: ConnectionKey, protocol: ResponseHandler) -> None:
         acquired = self._acquired
         if protocol in acquired:
             acquired.remove(protocol)

@@ -209,7 +209,7 @@ class FormData:
         self._fields: list[_Field] = []
         self._quote_fields = quote_fields
         self._charset = charset
-        self._force_multipart = False
+        self.force_multipart = False
         self._payload: Payload | None = None
         if isinstance(fields, Mapping):
             self.add_fields(fields)
@@ -220,7 +220,7 @@ class FormData:
 
     @property
     def is_multipart(self) -> bool:
-        return self._force_multipart or any(_is_part(f) for f in self._fields)
+        return self.force_multipart or any(_is_part(f) for f in self._fields)
 
     def add_field(
         self,
@@ -356,7 +356,7 @@ def requests_files_to_formdata(files: Any, data: Any = None) -> FormData:
     plain field. Fields of ``data`` (a dict or list of pairs) come first.
     """
     form = FormData()
-    form._force_multipart = True
+    form.force_multipart = True
     if data is not None:
         if isinstance(data, str | bytes | bytearray | memoryview):
             raise ValueError("data=: with files=, data must be a dict or list of pairs, not a body")

@@ -297,7 +297,7 @@ class FilePayload(Payload):
         except (OSError, ValueError):
             return None
 
-    def _convert(self, chunk: Any) -> bytes | bytearray | memoryview:
+    def convert(self, chunk: Any) -> bytes | bytearray | memoryview:
         if isinstance(chunk, _BYTES_LIKE):
             return chunk
         raise TypeError(
@@ -351,7 +351,7 @@ class FilePayload(Payload):
         fut = self._next_read(loop, left)
         try:
             while fut is not None:
-                chunk = self._convert(await asyncio.shield(fut))
+                chunk = self.convert(await asyncio.shield(fut))
                 fut = None
                 if not chunk:
                     if left:
@@ -398,16 +398,16 @@ class TextIOPayload(FilePayload):
         total = 0
         try:
             while chunk := f.read(self.chunk_size):
-                total += len(self._convert(chunk))
+                total += len(self.convert(chunk))
             f.seek(start)
         except (OSError, ValueError):
             return None
         return total
 
-    def _convert(self, chunk: Any) -> bytes | bytearray | memoryview:
+    def convert(self, chunk: Any) -> bytes | bytearray | memoryview:
         if isinstance(chunk, str):
             return chunk.encode(self.encoding, self._errors)
-        return super()._convert(chunk)
+        return super().convert(chunk)
 
 
 class BytesIOPayload(FilePayload):

@@ -639,7 +639,7 @@ def request(method: str, url: str | URL, **kwargs: Any) -> _RequestContextManage
     async def run() -> ClientResponse:
         session = ClientSession(connector=TCPConnector(force_close=True))
         try:
-            resp = await session._request(method, url, **kwargs)
+            resp = await session.request(method, url, **kwargs)
             await resp.read()
             return resp
         finally:

@@ -133,7 +133,7 @@ class DeadlineQueue:
         while heap and (heap[0][0] <= now or not heap[0][2].active):
             _, _, timer = heappop(heap)
             if timer.active:
-                timer._fire()
+                timer.fire()
             else:
                 self._dead = max(self._dead - 1, 0)
         if heap:
@@ -167,7 +167,7 @@ class DeadlineTimer:
         if total:
             queue.add(self, loop.time() + total)
 
-    def _fire(self) -> None:
+    def fire(self) -> None:
         self.active = False
         self.expired = True
         for task in self._tasks:

@@ -310,13 +310,13 @@ class Trace:
         self._config = config
         self._ctx = ctx
 
-    async def _send(self, signal_name: str, params: Any) -> None:
+    async def send_signal(self, signal_name: str, params: Any) -> None:
         signal: Signal = getattr(self._config, signal_name)
         for callback in signal:
             await callback(self._session, self._ctx, params)
 
     async def send_response_chunk_received(self, method: str, url: URL, chunk: bytes) -> None:
-        await self._send("on_response_chunk_received",
+        await self.send_signal("on_response_chunk_received",
                          TraceResponseChunkReceivedParams(method, url, chunk))
 
 
@@ -345,7 +345,7 @@ def deactivate(token: contextvars.Token[Traces]) -> None:
 
 async def _send_all(traces: Traces, signal_name: str, params: Any) -> None:
     for trace in traces:
-        await trace._send(signal_name, params)
+        await trace.send_signal(signal_name, params)
 
 
 async def request_start(

@@ -83,7 +83,7 @@ class ResponseHead:
         "reason",
         "version",
         "_block",
-        "_lower",
+        "lower_block",
         "_headers",
         "_raw_headers",
         "keep_alive",
@@ -105,7 +105,7 @@ class ResponseHead:
         self.reason = reason
         self.version = version
         self._block = block  # b"\r\nName: value\r\nName: value" (after the status line)
-        self._lower = block.lower()
+        self.lower_block = block.lower()
         self._headers: CIMultiDictProxy[str] | None = None
         self._raw_headers: tuple[tuple[bytes, bytes], ...] | None = None
         self.keep_alive = keep_alive
@@ -115,12 +115,12 @@ class ResponseHead:
 
     def count(self, name: bytes) -> int:
         """How many times the lower-case header ``name`` occurs."""
-        return self._lower.count(_needle(name))
+        return self.lower_block.count(_needle(name))
 
     def first(self, name: bytes) -> str | None:
         """The first value of the lower-case header ``name``, or None."""
         needle = _needle(name)
-        start = self._lower.find(needle)
+        start = self.lower_block.find(needle)
         if start < 0:
             return None
         start += len(needle)
@@ -376,7 +376,7 @@ class ResponseParser:
         )
         head = ResponseHead(status, reason, version, block, parser.should_keep_alive(),
                             status == 101)
-        lower = head._lower
+        lower = head.lower_block
         chunked = False
         content_length = None
         if b"\r\ntransfer-encoding:" in lower:
