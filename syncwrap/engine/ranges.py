@@ -97,12 +97,12 @@ def read_answer(status: int, headers: Mapping[str, str], offset: int) -> Answer:
     A 206 must carry a single ``Content-Range`` starting at ``offset`` and running to
     the end of the representation; anything else raises MalformedResponseError (a
     206 to a request without a range, multipart ranges, a shifted or partial range).
-    Other statuses than 200, 206 and 416 are not for this function to judge: they
-    are returned as RESTART, and the caller checks the status.
+    Other statuses (and a 416 to a request without a range) are not for this
+    function to judge: they are returned as RESTART, and the caller checks the status.
     """
     if status == 206:
         return _partial(headers, offset)
-    if status == 416:
+    if status == 416 and offset:
         value = headers.get("Content-Range")
         held = parse_content_range(value).complete if value else None
         if offset and held == offset:

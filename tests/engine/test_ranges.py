@@ -116,3 +116,5 @@ def test_416_otherwise_asks_again_without_a_range() -> None:
 
 def test_other_statuses_are_left_to_the_caller() -> None:
     assert read_answer(404, headers(Content_Length="9"), 100).action is Action.RESTART
+    # a 416 without a Range sent is an error status, not a reason to ask again
+    assert read_answer(416, headers(Content_Range="bytes */0"), 0).action is Action.RESTART

@@ -7,7 +7,9 @@ import hashlib
 import socket
 import sys
 import threading
+import zlib
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -37,8 +39,10 @@ class FileApp:
     """Serves ``data`` at any path, with a strong ETag; honours Range/If-Range (werkzeug's
     conditional responses) unless ``ranges`` is False. Records each request's headers."""
 
-    def __init__(self, data: bytes = DATA, etag: str = "v1", ranges: bool = True) -> None:
+    def __init__(self, data: bytes = DATA, etag: str | None = "v1", ranges: bool = True,
+                 weak: bool = False, last_modified: datetime | None = None) -> None:
         self.data, self.etag, self.ranges = data, etag, ranges
+        self.weak, self.last_modified = weak, last_modified
         self.seen: list[dict[str, str]] = []
         self.statuses: list[int] = []
 
@@ -49,7 +53,10 @@ class FileApp:
             response = WResponse(b"no such file", status=404)
         else:
             response = WResponse(self.data, mimetype="application/octet-stream")
-            response.set_etag(self.etag)
+            if self.etag is not None:
+                response.set_etag(self.etag, weak=self.weak)
+            if self.last_modified is not None:
+                response.last_modified = self.last_modified
             if self.ranges:
                 try:
                     response.make_conditional(request, accept_ranges=True,
@@ -196,6 +203,34 @@ def test_an_unsatisfiable_range_of_another_size_restarts(session, server, app,
     assert target.read_bytes() == DATA[:1000]
 
 
+def test_last_modified_is_the_validator_without_an_etag(session, server, app,
+                                                         tmp_path) -> None:
+    app.etag, app.last_modified = None, datetime(2020, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    target = tmp_path / "lm.bin"
+    interrupted(session, server, target, CUT)
+    session.download(server, target, checksum=("sha256", sha256(DATA)))
+    assert app.seen[-1]["if-range"] == "Thu, 02 Jan 2020 03:04:05 GMT"
+    assert app.statuses[-1] == 206 and target.read_bytes() == DATA
+
+
+def test_a_weak_etag_alone_is_not_resumed(session, server, app, tmp_path) -> None:
+    app.weak = True
+    target = tmp_path / "w.bin"
+    interrupted(session, server, target, CUT)
+    session.download(server, target)
+    assert "range" not in app.seen[-1] and "if-range" not in app.seen[-1]
+    assert target.read_bytes() == DATA
+
+
+def test_a_session_raising_for_status_still_resumes_a_whole_part(server, app,
+                                                                  tmp_path) -> None:
+    target = tmp_path / "rs.bin"
+    with syncwrap.Session(raise_for_status=True) as s:
+        interrupted(s, server, target, len(DATA))
+        s.download(server, target)
+    assert app.statuses[-1] == 416 and target.read_bytes() == DATA
+
+
 def test_a_partial_for_another_url_is_not_resumed(session, server, app, tmp_path) -> None:
     target = tmp_path / "u.bin"
     interrupted(session, server, target, CUT)
@@ -274,6 +309,30 @@ def test_a_206_for_another_range_raises(session, raw_server, tmp_path) -> None:
     with pytest.raises(MalformedResponseError, match="does not start"):
         session.download(cutting.url, target)
     assert not target.exists()
+
+
+def test_a_416_to_a_plain_request_is_an_error(session, raw_server, tmp_path) -> None:
+    server = raw_server(respond_each(http_response(b"", 416, "Range Not Satisfiable",
+                                                   {"Content-Range": "bytes */0"})))
+    with pytest.raises(HTTPError) as caught:
+        session.download(server.url, tmp_path / "416.bin")
+    assert caught.value.status == 416 and leftovers(tmp_path) == []
+
+
+def test_a_content_coded_body_is_saved_as_served(session, raw_server, tmp_path) -> None:
+    coded = zlib.compress(DATA)  # a server that codes the body though identity was asked
+    server = raw_server(respond_each(http_response(coded, headers={"Content-Encoding":
+                                                                   "deflate"})))
+    target = session.download(server.url, tmp_path / "z.bin")
+    assert target.read_bytes() == coded
+
+
+def respond_each(data: bytes):
+    def handler(conn: socket.socket) -> None:
+        while read_request(conn):
+            conn.sendall(data)
+
+    return handler
 
 
 # -- checksums -----------------------------------------------------------------------------
