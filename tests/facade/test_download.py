@@ -374,6 +374,20 @@ def test_progress_callable_sees_growing_counts_and_the_total(session, server, tm
     assert seen[0] == (0, len(DATA)) and seen[-1] == (len(DATA), len(DATA))
 
 
+def test_the_file_work_runs_in_the_calling_thread(session, server, tmp_path) -> None:
+    threads: set[int] = set()
+    result: list[Path] = []
+
+    def work() -> None:
+        result.append(session.download(server, tmp_path / "th.bin", chunk_size=50_000,
+                                        progress=lambda *_: threads.add(threading.get_ident())))
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join(30)
+    assert result and threads == {worker.ident}
+
+
 def test_progress_true_draws_a_tqdm_bar_on_stderr(session, server, tmp_path, capsys) -> None:
     pytest.importorskip("tqdm")
     session.download(server, tmp_path / "t.bin", progress=True)
