@@ -27,7 +27,8 @@ never on syncwrap's loop thread, never blocking the awaiting loop.
 ``s.astream(method, url, ...)`` is the streaming twin: ``async with s.astream("GET",
 url) as r:`` gives an :class:`AsyncStreamResponse` with status and headers, whose body
 is read with ``await r.aread()``, ``async for chunk in r.aiter_content(n)`` or
-``r.aiter_lines()``, one hop to the loop thread per chunk. Leaving the block returns
+``r.aiter_lines()``, one hop to the loop thread per chunk (the call is translated and sent
+on entry, so bad input raises there). Leaving the block returns
 the connection to the pool if the body was read to its end, and closes it otherwise.
 """
 
@@ -38,9 +39,11 @@ import codecs
 import contextvars
 import json as _json
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from functools import partial
 from typing import Any, TypeVar
 
 from .. import loop as loop_thread
+from ..engine.payload import is_file_object
 from ..engine.response import ClientResponse
 from ..engine.session import ClientSession
 from ..exceptions import ClientConnectionError, StreamConsumedError
@@ -63,24 +66,35 @@ async def request_twin(engine: ClientSession, method: str, url: Any, kwargs: dic
     if "stream" in kwargs:
         raise TypeError("stream=: an awaitable twin reads the whole body; use astream() "
                         "for a streamed body")
-    call = prepare_call(engine, method, url, kwargs, session_hooks=session_hooks)
+    call = await _prepare(partial(prepare_call, engine, method, url, kwargs,
+                                  session_hooks=session_hooks), kwargs)
     return await _run_call(call)
 
 
 def stream_twin(engine: ClientSession, method: str, url: Any, kwargs: dict[str, Any], *,
                 session_hooks: Any = None, on_exit: Callable[[], object] | None = None
                 ) -> AsyncStream:
-    """``astream()``: the call translated now (bad input raises here), sent on entry."""
+    """``astream()``: the call is translated (bad input raises) and sent on entry."""
     if kwargs.pop("stream", True) is not True:
         raise TypeError("stream=: astream() always streams; use arequest() to read the body")
     kwargs["stream"] = True
-    return AsyncStream(prepare_call(engine, method, url, kwargs, session_hooks=session_hooks),
-                       on_exit)
+    return AsyncStream(partial(prepare_call, engine, method, url, kwargs,
+                               session_hooks=session_hooks), kwargs, on_exit)
 
 
 async def run_on_loop(coro: Coroutine[Any, Any, T]) -> T:
     """``await coro`` as a task on syncwrap's loop thread, from any running loop."""
     return await _Remote(asyncio.get_running_loop()).run(coro)
+
+
+async def _prepare(prepare: partial[PreparedCall], kwargs: dict[str, Any]) -> PreparedCall:
+    """Translate the call, in the awaiting loop's executor if that reads files (a CA
+    bundle or client certificate to load, a file body or ``files=`` to size): the
+    awaiting loop does no file I/O."""
+    if ("files" in kwargs or "cert" in kwargs or isinstance(kwargs.get("verify"), str)
+            or is_file_object(kwargs.get("data"))):
+        return await asyncio.get_running_loop().run_in_executor(None, prepare)
+    return prepare()
 
 
 async def _run_call(call: PreparedCall,
@@ -259,8 +273,10 @@ class AsyncStream:
     """``async with s.astream(method, url, ...) as r:``: the request is sent on entry,
     ``r`` is an :class:`AsyncStreamResponse`; leaving the block lets the connection go."""
 
-    def __init__(self, call: PreparedCall, on_exit: Callable[[], object] | None = None) -> None:
-        self._call = call
+    def __init__(self, prepare: partial[PreparedCall], kwargs: dict[str, Any],
+                 on_exit: Callable[[], object] | None = None) -> None:
+        self._prepare = prepare
+        self._kwargs = kwargs
         self._on_exit = on_exit
         self._engine_response: ClientResponse | None = None
         self._response: AsyncStreamResponse | None = None
@@ -271,7 +287,8 @@ class AsyncStream:
             raise RuntimeError("astream(): a stream can be entered only once")
         self._entered = True
         try:
-            head = await _run_call(self._call, self._keep)
+            call = await _prepare(self._prepare, self._kwargs)
+            head = await _run_call(call, self._keep)
         except BaseException:
             if self._engine_response is not None:  # a hook failed, or cancelled meanwhile
                 loop_thread.call_soon(self._engine_response.close)
@@ -295,7 +312,7 @@ class AsyncStream:
             on_exit()
 
     def __repr__(self) -> str:
-        return f"<AsyncStream {self._call.method} {self._call.url}>"
+        return f"<AsyncStream {self._prepare.args[1]} {self._prepare.args[2]}>"
 
 
 class AsyncStreamResponse:

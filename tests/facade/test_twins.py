@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import hashlib
+import io
 import json
 import os
 import socket
@@ -402,6 +403,61 @@ def test_stream_argument_is_refused_by_the_reading_twins(session, echo_url):
             await session.aget(echo_url, bogus=1)
 
     run_foreign("asyncio", main)
+
+
+def test_bad_input_raises_at_the_call(session, echo_url):
+    async def main() -> None:
+        with pytest.raises(TypeError, match="unexpected keyword"):
+            async with session.astream("GET", echo_url, bogus=1):
+                pass
+        with pytest.raises(ValueError, match="data= and json="):
+            await session.apost(echo_url, data=b"x", json={})
+        with pytest.raises(TypeError, match="stream="):
+            session.astream("GET", echo_url, stream=False)
+
+    run_foreign("asyncio", main)
+
+
+class RecordingFile(io.FileIO):
+    """A file body that records the threads its methods ran in."""
+
+    threads: set[int]
+
+    def _seen(self) -> None:
+        self.threads.add(threading.get_ident())
+
+    def read(self, *args: Any) -> Any:
+        self._seen()
+        return super().read(*args)
+
+    def readinto(self, *args: Any) -> Any:
+        self._seen()
+        return super().readinto(*args)
+
+    def seek(self, *args: Any) -> Any:
+        self._seen()
+        return super().seek(*args)
+
+    def tell(self) -> int:
+        self._seen()
+        return super().tell()
+
+
+def test_file_arguments_are_translated_off_the_awaiting_loop(session, echo_url, tmp_path,
+                                                             httpbin_tls_url, ca_pem_path):
+    path = tmp_path / "body.bin"
+    path.write_bytes(b"from a file")
+
+    async def main() -> tuple[Any, ...]:
+        with RecordingFile(path, "rb") as f:
+            f.threads = set()
+            r = await session.apost(echo_url, data=f)
+        tls = await session.aget(httpbin_tls_url + "/get", verify=ca_pem_path)
+        return r.json()["data"], f.threads, threading.get_ident(), tls.status_code
+
+    data, threads, awaiting, tls_status = run_foreign("asyncio", main)
+    assert data == "from a file" and tls_status == 200
+    assert threads and awaiting not in threads
 
 
 # -- user code: in the awaiting loop's executor --------------------------------------------
