@@ -231,6 +231,28 @@ def test_cookies_cross_between_blocking_calls_and_twins(httpbin_url):
                                                                      "twin": "2"}
 
 
+def test_twins_use_the_sessions_auth(httpbin_url):
+    with syncwrap.Session(auth=("user", "pw"), timeout=WAIT) as s:
+        async def main() -> list[int]:
+            ok = await s.aget(httpbin_url + "/basic-auth/user/pw")
+            s.auth = ("user", "wrong")  # a setting changed between twins applies at once
+            refused = await s.aget(httpbin_url + "/basic-auth/user/pw")
+            return [ok.status_code, refused.status_code]
+
+        assert run_foreign("asyncio", main) == [200, 401]
+
+
+def test_many_twins_at_once_on_one_loop(counting_server):
+    url = counting_server.url + "/"
+    with syncwrap.Session(timeout=WAIT) as s:
+        async def main() -> list[Any]:
+            return await asyncio.gather(*(s.aget(url) for _ in range(50)))
+
+        got = run_foreign("uvloop", main)
+    assert [r.status_code for r in got] == [200] * 50
+    assert counting_server.total_requests == 50
+
+
 def test_twins_and_blocking_calls_share_one_pool(counting_server):
     url = counting_server.url + "/"
     with syncwrap.Session(timeout=WAIT) as s:
