@@ -333,6 +333,9 @@ class AsyncStreamResponse:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
+        if name in _BLOCKING_READS:
+            raise AttributeError(f"{name}: a streamed twin's body is read with await: "
+                                 "use aread(), aiter_content() or aiter_lines()")
         return getattr(self._head, name)
 
     def __repr__(self) -> str:
@@ -423,6 +426,9 @@ class AsyncStreamResponse:
 
     async def aclose(self) -> None:
         self.close()
+
+
+_BLOCKING_READS = frozenset({"iter_content", "iter_lines", "raw"})
 
 
 async def _next_chunk(engine: ClientResponse, n: int | None) -> bytes:  # on the loop

@@ -337,6 +337,8 @@ def test_streaming_twin_lines_and_text(session, httpserver):
         async with session.astream("GET", url) as r:
             with pytest.raises(syncwrap.StreamConsumedError):
                 r.text  # noqa: B018 - not read yet
+            with pytest.raises(AttributeError, match="aiter_content"):
+                r.iter_content(4)
             await r.aread()
             text = r.text
             again = b"".join([c async for c in r.aiter_content(4)])  # the body read
@@ -352,6 +354,20 @@ def test_streaming_twin_lines_and_text(session, httpserver):
     assert lines == [b"one", b"two", b"three", b"", b"four"]
     assert text == "one\ntwo\r\nthree\r\n\nfour" and again == text.encode()
     assert decoded == ["one", "two", "three", "", "four"]
+
+
+def test_streaming_twin_hooks_see_the_head(session, echo_url):
+    seen: list[Any] = []
+
+    def hook(r: syncwrap.Response, *args: Any, **kwargs: Any) -> None:
+        seen.append((r.status_code, r.headers["Content-Type"]))
+
+    async def main() -> str:
+        async with session.astream("GET", echo_url, hooks={"response": hook}) as r:
+            return json.loads(await r.aread())["method"]
+
+    assert run_foreign("asyncio", main) == "GET"
+    assert seen == [(200, "application/json")]
 
 
 def _big_head_then_silence(transport: asyncio.Transport) -> None:
