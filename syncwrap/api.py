@@ -27,12 +27,13 @@ from multidict import CIMultiDict
 from . import loop as loop_thread
 from ._bridge import hooks as _hooks
 from ._bridge.adapters import BaseAdapter, HTTPAdapter, adapter_for
+from ._bridge.astream import AsyncStream, AsyncStreamResponse, stream_twin
 from ._bridge.auth import SyncAuth, auth_option
 from ._bridge.calls import proxy_auth_option, request_call, websocket_call
 from ._bridge.cookies import CookiesView
 from ._bridge.prepared import PreparedRequest, Request, merged_params
 from ._bridge.response import Response
-from ._bridge.twins import AsyncStream, AsyncStreamResponse, request_twin, stream_twin
+from ._bridge.twins import request_twin
 from ._bridge.websocket import WebSocket
 from .engine.auth import BasicAuth
 from .engine.connector import BaseConnector, TCPConnector
