@@ -29,6 +29,7 @@ from multidict import CIMultiDict
 from . import loop as loop_thread
 from ._bridge import hooks as _hooks
 from ._bridge.adapters import BaseAdapter, HTTPAdapter, adapter_for
+from ._bridge.astream import AsyncStream, AsyncStreamResponse, stream_twin
 from ._bridge.auth import SyncAuth, auth_option
 from ._bridge.calls import proxy_auth_option, request_call, websocket_call
 from ._bridge.cookies import CookiesView
@@ -36,6 +37,7 @@ from ._bridge.prepared import PreparedRequest, Request, merged_params
 from ._bridge.response import Response
 from ._bridge.saving import DEFAULT_CHUNK_SIZE
 from ._bridge.saving import download as _download
+from ._bridge.twins import request_twin
 from ._bridge.websocket import WebSocket
 from .engine.auth import BasicAuth
 from .engine.connector import BaseConnector, TCPConnector
@@ -59,6 +61,18 @@ __all__ = [
     "WebSocket",
     "Request",
     "PreparedRequest",
+    # awaitable twins
+    "arequest",
+    "aget",
+    "aoptions",
+    "ahead",
+    "apost",
+    "aput",
+    "apatch",
+    "adelete",
+    "astream",
+    "AsyncStream",
+    "AsyncStreamResponse",
 ]
 
 _DEFAULT: Any = object()
@@ -196,11 +210,16 @@ class Session:
 
     def request(self, method: str, url: Any, **kwargs: Any) -> Response:
         """Send a request and wait for the response (see the module docs for arguments)."""
+        return request_call(self._engine_session(), method, url,
+                            self._call_arguments(method, url, kwargs), session_hooks=self.hooks)
+
+    def _call_arguments(self, method: str, url: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """A call's keyword arguments with the session's params and mounted retries added."""
         if self.params:
             kwargs["params"] = merged_params(self.params, kwargs.get("params"))
         if self.adapters and "retries" not in kwargs:
             _mounted_retries(self.adapters, method, url, kwargs)
-        return request_call(self._engine_session(), method, url, kwargs, session_hooks=self.hooks)
+        return kwargs
 
     def mount(self, prefix: str, adapter: BaseAdapter) -> None:
         """Use ``adapter``'s settings (an :class:`~syncwrap.adapters.HTTPAdapter`'s
@@ -402,6 +421,47 @@ class Session:
         return _download(self.request, url, path, resume=resume, progress=progress,
                          chunk_size=chunk_size, checksum=checksum, request_kwargs=kwargs)
 
+    # -- awaitable twins, for any running event loop (syncwrap._bridge.twins) -----------
+
+    async def arequest(self, method: str, url: Any, **kwargs: Any) -> Response:
+        """The awaitable twin of :meth:`request`, for any running event loop: the same
+        arguments (but ``stream=``: see :meth:`astream`), pool, cookies and auth; the
+        body is read. User code (hooks, sync auth, generator bodies) runs in the
+        awaiting loop's default executor."""
+        return await request_twin(self._engine_session(), method, url,
+                                  self._call_arguments(method, url, kwargs),
+                                  session_hooks=self.hooks)
+
+    async def aget(self, url: Any, **kwargs: Any) -> Response:
+        return await self.arequest("GET", url, **kwargs)
+
+    async def aoptions(self, url: Any, **kwargs: Any) -> Response:
+        return await self.arequest("OPTIONS", url, **kwargs)
+
+    async def ahead(self, url: Any, **kwargs: Any) -> Response:
+        kwargs.setdefault("allow_redirects", False)
+        return await self.arequest("HEAD", url, **kwargs)
+
+    async def apost(self, url: Any, data: Any = None, json: Any = None,
+                    **kwargs: Any) -> Response:
+        return await self.arequest("POST", url, data=data, json=json, **kwargs)
+
+    async def aput(self, url: Any, data: Any = None, **kwargs: Any) -> Response:
+        return await self.arequest("PUT", url, data=data, **kwargs)
+
+    async def apatch(self, url: Any, data: Any = None, **kwargs: Any) -> Response:
+        return await self.arequest("PATCH", url, data=data, **kwargs)
+
+    async def adelete(self, url: Any, **kwargs: Any) -> Response:
+        return await self.arequest("DELETE", url, **kwargs)
+
+    def astream(self, method: str, url: Any, **kwargs: Any) -> AsyncStream:
+        """The streaming twin: ``async with s.astream("GET", url) as r:`` then
+        ``await r.aread()``, ``async for chunk in r.aiter_content(n)`` or
+        ``r.aiter_lines()``; leaving the block lets the connection go."""
+        return stream_twin(self._engine_session(), method, url,
+                           self._call_arguments(method, url, kwargs), session_hooks=self.hooks)
+
     # -- lifetime -----------------------------------------------------------------------
 
     def close(self) -> None:
@@ -517,6 +577,21 @@ class _OneShotClient:
         finally:
             engine.detach()  # the pool stays open for the next call
 
+    async def arequest(self, method: str, url: Any, **kwargs: Any) -> Response:
+        engine = ClientSession(connector=self.connector(), connector_owner=False)
+        try:
+            return await request_twin(engine, method, url, kwargs)
+        finally:
+            engine.detach()  # the pool stays open for the next call
+
+    def astream(self, method: str, url: Any, **kwargs: Any) -> AsyncStream:
+        engine = ClientSession(connector=self.connector(), connector_owner=False)
+        try:
+            return stream_twin(engine, method, url, kwargs, on_exit=engine.detach)
+        except BaseException:
+            engine.detach()
+            raise
+
     def ws_connect(self, url: Any, **kwargs: Any) -> WebSocket:
         engine = ClientSession(connector=self.connector(), connector_owner=False)
         try:
@@ -573,6 +648,47 @@ def download(url: Any, path: str | os.PathLike[str], *, resume: bool = True,
     """Download ``url`` to ``path`` with the process-wide pool (see :meth:`Session.download`)."""
     return _download(request, url, path, resume=resume, progress=progress,
                      chunk_size=chunk_size, checksum=checksum, request_kwargs=kwargs)
+
+# -- module-level awaitable twins (syncwrap._bridge.twins) ---------------------------
+
+
+async def arequest(method: str, url: Any, **kwargs: Any) -> Response:
+    """The awaitable twin of :func:`request`, for any running event loop (body read)."""
+    return await _client.arequest(method, url, **kwargs)
+
+
+async def aget(url: Any, **kwargs: Any) -> Response:
+    return await arequest("GET", url, **kwargs)
+
+
+async def aoptions(url: Any, **kwargs: Any) -> Response:
+    return await arequest("OPTIONS", url, **kwargs)
+
+
+async def ahead(url: Any, **kwargs: Any) -> Response:
+    kwargs.setdefault("allow_redirects", False)
+    return await arequest("HEAD", url, **kwargs)
+
+
+async def apost(url: Any, data: Any = None, json: Any = None, **kwargs: Any) -> Response:
+    return await arequest("POST", url, data=data, json=json, **kwargs)
+
+
+async def aput(url: Any, data: Any = None, **kwargs: Any) -> Response:
+    return await arequest("PUT", url, data=data, **kwargs)
+
+
+async def apatch(url: Any, data: Any = None, **kwargs: Any) -> Response:
+    return await arequest("PATCH", url, data=data, **kwargs)
+
+
+async def adelete(url: Any, **kwargs: Any) -> Response:
+    return await arequest("DELETE", url, **kwargs)
+
+
+def astream(method: str, url: Any, **kwargs: Any) -> AsyncStream:
+    """The streaming twin with the process-wide pool (see :meth:`Session.astream`)."""
+    return _client.astream(method, url, **kwargs)
 
 
 async def _close_all_connectors() -> None:

@@ -24,7 +24,8 @@ from typing import Any, TypeVar
 
 from .exceptions import Timeout
 
-__all__ = ["get_loop", "run", "use_uvloop", "in_loop_thread", "generation", "LoopThread"]
+__all__ = ["get_loop", "started_loop", "run", "use_uvloop", "in_loop_thread", "generation",
+           "LoopThread"]
 
 T = TypeVar("T")
 
@@ -105,6 +106,15 @@ def _start() -> LoopThread:
 def get_loop() -> asyncio.AbstractEventLoop:
     """The loop thread's event loop, started if needed."""
     return _loop_thread().loop
+
+
+def started_loop() -> asyncio.AbstractEventLoop | None:
+    """The loop thread's event loop if it is already running in this process, else None
+    (unlike :func:`get_loop`, never waits for a loop thread to start)."""
+    current = _current
+    if current is not None and current.pid == os.getpid():
+        return current.loop
+    return None
 
 
 def in_loop_thread() -> bool:

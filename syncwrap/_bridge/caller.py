@@ -82,11 +82,15 @@ class Caller:
             job()
 
     async def _serving(self, coro: Coroutine[Any, Any, T]) -> T:
-        _current.set(self)  # in this task's context, and so in the tasks it starts
         try:
-            return await coro
+            return await self.bound(coro)
         finally:
             self._jobs.put(None)  # the caller stops serving
+
+    async def bound(self, coro: Coroutine[Any, Any, T]) -> T:
+        """On the loop: ``await coro`` with this Caller as :func:`current`."""
+        _current.set(self)  # in this task's context, and so in the tasks it starts
+        return await coro
 
     # -- the loop side -----------------------------------------------------------------------
 

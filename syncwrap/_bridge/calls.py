@@ -4,15 +4,18 @@
 arguments, each only when given (:func:`_translate`), so that the engine session's
 defaults and its prepared-head cache apply; makes one engine call on the loop
 thread (:func:`_perform`) and wraps the result in a :class:`Response`; an engine
-error's response is wrapped the same way at this boundary. User code of the call
-(sync auth flows, generator bodies, response hooks) runs in the calling thread
-(:mod:`syncwrap._bridge.caller`). :func:`websocket_call` does the same for a
+error's response is wrapped the same way at this boundary. :func:`prepare_call`
+translates now and :meth:`PreparedCall.perform` gives the coroutine to run later (the
+awaitable twins use it). User code of the call (sync auth flows, generator bodies,
+response hooks) runs in the calling thread (:mod:`syncwrap._bridge.caller`).
+:func:`websocket_call` does the same for a
 WebSocket handshake.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Any, NamedTuple
 
@@ -34,7 +37,7 @@ from .downloads import DirectChannel, start_pump
 from .response import Response
 from .websocket import WebSocket, open_websocket
 
-__all__ = ["request_call", "websocket_call", "proxy_auth_option"]
+__all__ = ["request_call", "prepare_call", "PreparedCall", "websocket_call", "proxy_auth_option"]
 
 
 # -- one call: translate, send on the loop, wrap ------------------------------------
@@ -50,6 +53,41 @@ _TLS = ("ssl", "verify", "cert", "fingerprint")
 def request_call(engine: ClientSession, method: str, url: Any, kwargs: dict[str, Any], *,
           session_hooks: Any = None) -> Response:
     """One facade request on ``engine``, in the calling thread (see the module docs)."""
+    call = prepare_call(engine, method, url, kwargs, session_hooks=session_hooks)
+    if not call.user_code:
+        return loop_thread.run(call.perform())  # no user code to run: just wait
+    # User code runs in this thread, when the loop asks for it (syncwrap._bridge.caller).
+    return Caller(call.present).run(call.perform())
+
+
+class PreparedCall(NamedTuple):
+    """A facade call translated at the call, to be performed on the loop later."""
+
+    engine: ClientSession
+    method: str
+    url: Any
+    kwargs: dict[str, Any]
+    stream: bool
+    after: _AfterHooks | None
+    #: Whether the call runs user code (hooks, a sync auth, a sync iterable body), which
+    #: needs a :class:`~syncwrap._bridge.caller.Caller` to run it.
+    user_code: bool
+
+    def perform(self, streamed: Any = None) -> Coroutine[Any, Any, Response]:
+        """The coroutine to run on the loop; ``streamed(engine_response, elapsed)`` makes
+        the Response of a ``stream=True`` call (default: read in a calling thread)."""
+        return _perform(self.engine, self.method, self.url, self.kwargs, self.stream,
+                        self.after, streamed or _streamed)
+
+    @property
+    def present(self) -> Callable[[ClientResponse], Awaitable[Response]]:
+        """How a sync auth flow of this call sees an engine response."""
+        return _streamed_for_user if self.stream else _read_for_user
+
+
+def prepare_call(engine: ClientSession, method: str, url: Any, kwargs: dict[str, Any], *,
+                 session_hooks: Any = None) -> PreparedCall:
+    """Translate a call's requests-style arguments now (bad input raises here)."""
     method = _requests_arguments(method, url, kwargs)
     hooks = _hooks.collect(session_hooks, kwargs.pop("hooks", None))
     hook_kwargs = _hook_kwargs(engine, kwargs) if hooks else {}
@@ -58,12 +96,9 @@ def request_call(engine: ClientSession, method: str, url: Any, kwargs: dict[str,
     stream, call_kwargs = _translate(engine, kwargs)
     raise_later = _status_option(call_kwargs, status, engine, stream, bool(hooks))
     after = _AfterHooks(hooks, hook_kwargs, raise_later) if hooks else None
-    call = _perform(engine, method, url, call_kwargs, stream, after)
-    if (after is None and upload is None
-            and not isinstance(call_kwargs.get("auth", engine.auth), SyncAuth)):
-        return loop_thread.run(call)  # no user code to run: just wait
-    # User code runs in this thread, when the loop asks for it (syncwrap._bridge.caller).
-    return Caller(_streamed_for_user if stream else _read_for_user).run(call)
+    user_code = (after is not None or upload is not None
+                 or isinstance(call_kwargs.get("auth", engine.auth), SyncAuth))
+    return PreparedCall(engine, method, url, call_kwargs, stream, after, user_code)
 
 
 def _requests_arguments(method: Any, url: Any, kwargs: dict[str, Any]) -> Any:
@@ -178,7 +213,8 @@ def _hook_kwargs(engine: ClientSession, kwargs: dict[str, Any]) -> dict[str, Any
 
 
 async def _perform(engine: ClientSession, method: str, url: Any, kwargs: dict[str, Any],
-                   stream: bool, after: _AfterHooks | None = None) -> Response:
+                   stream: bool, after: _AfterHooks | None = None,
+                   streamed: Any = None) -> Response:
     """The engine call, then the body (read whole, or handed to the calling thread),
     then the response hooks, which the calling thread runs."""
     started = time.perf_counter()
@@ -191,7 +227,7 @@ async def _perform(engine: ClientSession, method: str, url: Any, kwargs: dict[st
     if not stream:
         response = Response(resp, elapsed=elapsed, content=await resp.read())
     else:
-        response = _streamed(resp, elapsed)
+        response = (streamed or _streamed)(resp, elapsed)
     if after is not None:
         try:
             response = await current().call(_hooks.run_hooks, after.hooks, response,
