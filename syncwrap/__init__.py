@@ -19,6 +19,7 @@ from ._bridge.cookies import CookiesView
 from ._bridge.status_codes import codes
 from .api import (
     AsyncStreamResponse,
+    FanOut,
     PreparedRequest,
     Request,
     Response,
@@ -32,6 +33,7 @@ from .api import (
     apost,
     aput,
     arequest,
+    as_completed,
     astream,
     delete,
     download,
@@ -43,6 +45,9 @@ from .api import (
     put,
     request,
     ws_connect,
+)
+from .api import (
+    map as map,
 )
 from .engine import (
     AbstractResolver,
@@ -113,6 +118,8 @@ __all__ = [
     "WSMessage",
     "WSMsgType",
     "WebSocket",
+    "FanOut",
+    "as_completed",  # and map, left out of __all__: a star import must not hide the builtin
     "codes",
     "delete",
     "download",

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Generic, TypeVar, overload
 
@@ -31,8 +32,15 @@ from ._bridge import hooks as _hooks
 from ._bridge.adapters import BaseAdapter, HTTPAdapter, adapter_for
 from ._bridge.astream import AsyncStream, AsyncStreamResponse, stream_twin
 from ._bridge.auth import SyncAuth, auth_option
-from ._bridge.calls import proxy_auth_option, request_call, websocket_call
+from ._bridge.calls import (
+    PreparedCall,
+    prepare_call,
+    proxy_auth_option,
+    request_call,
+    websocket_call,
+)
 from ._bridge.cookies import CookiesView
+from ._bridge.fanout import DEFAULT_CONCURRENCY, FanOut
 from ._bridge.prepared import PreparedRequest, Request, merged_params
 from ._bridge.response import Response
 from ._bridge.saving import DEFAULT_CHUNK_SIZE
@@ -58,6 +66,8 @@ __all__ = [
     "delete",
     "ws_connect",
     "download",
+    "as_completed",  # and map, left out of __all__: a star import must not hide the builtin
+    "FanOut",
     "WebSocket",
     "Request",
     "PreparedRequest",
@@ -462,6 +472,37 @@ class Session:
         return stream_twin(self._engine_session(), method, url,
                            self._call_arguments(method, url, kwargs), session_hooks=self.hooks)
 
+    # -- fan-out (syncwrap._bridge.fanout) ------------------------------------------------
+
+    def map(self, reqs: Iterable[Any], *, concurrency: int = DEFAULT_CONCURRENCY,
+            return_exceptions: bool = False, stream: bool = False, **common: Any) -> FanOut:
+        """Send many requests, at most ``concurrency`` in flight on the loop; an iterator
+        of their responses in input order.
+
+        An item is a URL or a dict (``method``, ``url`` and the keywords of
+        :meth:`request`); ``common`` keywords apply to every item (an item's win). The
+        input is pulled lazily. A failed request raises at its item (the rest is
+        cancelled), or with ``return_exceptions=True`` its exception is yielded in its
+        place. Bodies are read whole unless ``stream=True`` (then close each response).
+        Breaking out, ``close()`` or Ctrl-C cancels what is in flight. See
+        :mod:`syncwrap._bridge.fanout`.
+        """
+        return FanOut("map", reqs, self._fan_out_call, ordered=True, concurrency=concurrency,
+                      return_exceptions=return_exceptions, stream=stream, common=common)
+
+    def as_completed(self, reqs: Iterable[Any], *, concurrency: int = DEFAULT_CONCURRENCY,
+                     return_exceptions: bool = False, stream: bool = False,
+                     **common: Any) -> FanOut:
+        """As :meth:`map`, the responses in the order they finish."""
+        return FanOut("as_completed", reqs, self._fan_out_call, ordered=False,
+                      concurrency=concurrency, return_exceptions=return_exceptions,
+                      stream=stream, common=common)
+
+    def _fan_out_call(self, method: str, url: Any, kwargs: dict[str, Any]) -> PreparedCall:
+        return prepare_call(self._engine_session(), method, url,
+                            self._call_arguments(method, url, kwargs), session_hooks=self.hooks,
+                            defer_hooks=True)
+
     # -- lifetime -----------------------------------------------------------------------
 
     def close(self) -> None:
@@ -592,6 +633,12 @@ class _OneShotClient:
             engine.detach()
             raise
 
+    def fan_out_call(self, method: str, url: Any, kwargs: dict[str, Any]) -> PreparedCall:
+        """One item of a module-level fan-out: a fresh engine session, as for request()."""
+        engine = ClientSession(connector=self.connector(), connector_owner=False)
+        call = prepare_call(engine, method, url, kwargs, defer_hooks=True)
+        return call._replace(ended=engine.detach)  # the pool stays open for the next call
+
     def ws_connect(self, url: Any, **kwargs: Any) -> WebSocket:
         engine = ClientSession(connector=self.connector(), connector_owner=False)
         try:
@@ -689,6 +736,24 @@ async def adelete(url: Any, **kwargs: Any) -> Response:
 def astream(method: str, url: Any, **kwargs: Any) -> AsyncStream:
     """The streaming twin with the process-wide pool (see :meth:`Session.astream`)."""
     return _client.astream(method, url, **kwargs)
+
+# -- module-level fan-out (syncwrap._bridge.fanout) ------------------------------------
+
+
+def map(reqs: Iterable[Any], *, concurrency: int = DEFAULT_CONCURRENCY,
+        return_exceptions: bool = False, stream: bool = False, **common: Any) -> FanOut:
+    """:meth:`Session.map` with the process-wide pool and no cookies kept."""
+    return FanOut("map", reqs, _client.fan_out_call, ordered=True, concurrency=concurrency,
+                  return_exceptions=return_exceptions, stream=stream, common=common)
+
+
+def as_completed(reqs: Iterable[Any], *, concurrency: int = DEFAULT_CONCURRENCY,
+                 return_exceptions: bool = False, stream: bool = False,
+                 **common: Any) -> FanOut:
+    """:meth:`Session.as_completed` with the process-wide pool and no cookies kept."""
+    return FanOut("as_completed", reqs, _client.fan_out_call, ordered=False,
+                  concurrency=concurrency, return_exceptions=return_exceptions,
+                  stream=stream, common=common)
 
 
 async def _close_all_connectors() -> None:

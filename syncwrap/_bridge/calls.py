@@ -6,9 +6,9 @@ defaults and its prepared-head cache apply; makes one engine call on the loop
 thread (:func:`_perform`) and wraps the result in a :class:`Response`; an engine
 error's response is wrapped the same way at this boundary. :func:`prepare_call`
 translates now and :meth:`PreparedCall.perform` gives the coroutine to run later (the
-awaitable twins use it). User code of the call (sync auth flows, generator bodies,
-response hooks) runs in the calling thread (:mod:`syncwrap._bridge.caller`).
-:func:`websocket_call` does the same for a
+awaitable twins await it from another loop; a fan-out runs many at once). User code of
+the call (sync auth flows, generator bodies, response hooks) runs in the calling thread
+(:mod:`syncwrap._bridge.caller`). :func:`websocket_call` does the same for a
 WebSocket handshake.
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
+from functools import partial
 from typing import Any, NamedTuple
 
 from .. import loop as loop_thread
@@ -61,7 +62,7 @@ def request_call(engine: ClientSession, method: str, url: Any, kwargs: dict[str,
 
 
 class PreparedCall(NamedTuple):
-    """A facade call translated at the call, to be performed on the loop later."""
+    """A facade call translated at the call (bad input already raised), not sent yet."""
 
     engine: ClientSession
     method: str
@@ -69,15 +70,22 @@ class PreparedCall(NamedTuple):
     kwargs: dict[str, Any]
     stream: bool
     after: _AfterHooks | None
-    #: Whether the call runs user code (hooks, a sync auth, a sync iterable body), which
-    #: needs a :class:`~syncwrap._bridge.caller.Caller` to run it.
+    #: Whether the call runs user code while it runs (hooks, a sync auth, a sync iterable
+    #: body), which needs a :class:`~syncwrap._bridge.caller.Caller` to run it.
     user_code: bool
+    #: With ``defer_hooks=True``: what the calling thread applies to the response after
+    #: the call instead (the response hooks, then a deferred raise_for_status), or None.
+    finish: Callable[[Response], Response] | None = None
+    #: Run on the loop once the engine call has ended, however it ended (a module-level
+    #: call detaches its throwaway engine session), or None.
+    ended: Callable[[], object] | None = None
 
     def perform(self, streamed: Any = None) -> Coroutine[Any, Any, Response]:
         """The coroutine to run on the loop; ``streamed(engine_response, elapsed)`` makes
         the Response of a ``stream=True`` call (default: read in a calling thread)."""
-        return _perform(self.engine, self.method, self.url, self.kwargs, self.stream,
+        coro = _perform(self.engine, self.method, self.url, self.kwargs, self.stream,
                         self.after, streamed or _streamed)
+        return coro if self.ended is None else _then(coro, self.ended)
 
     @property
     def present(self) -> Callable[[ClientResponse], Awaitable[Response]]:
@@ -86,8 +94,10 @@ class PreparedCall(NamedTuple):
 
 
 def prepare_call(engine: ClientSession, method: str, url: Any, kwargs: dict[str, Any], *,
-                 session_hooks: Any = None) -> PreparedCall:
-    """Translate a call's requests-style arguments now (bad input raises here)."""
+                 session_hooks: Any = None, defer_hooks: bool = False) -> PreparedCall:
+    """Translate a call's requests-style arguments (consumed from ``kwargs``) now: bad
+    input raises here. ``defer_hooks`` leaves the response hooks out of the engine call,
+    for the calling thread to run later (:attr:`PreparedCall.finish`)."""
     method = _requests_arguments(method, url, kwargs)
     hooks = _hooks.collect(session_hooks, kwargs.pop("hooks", None))
     hook_kwargs = _hook_kwargs(engine, kwargs) if hooks else {}
@@ -96,9 +106,13 @@ def prepare_call(engine: ClientSession, method: str, url: Any, kwargs: dict[str,
     stream, call_kwargs = _translate(engine, kwargs)
     raise_later = _status_option(call_kwargs, status, engine, stream, bool(hooks))
     after = _AfterHooks(hooks, hook_kwargs, raise_later) if hooks else None
+    finish = None
+    if defer_hooks and after is not None:
+        finish = partial(_run_after, after)
+        after = None
     user_code = (after is not None or upload is not None
                  or isinstance(call_kwargs.get("auth", engine.auth), SyncAuth))
-    return PreparedCall(engine, method, url, call_kwargs, stream, after, user_code)
+    return PreparedCall(engine, method, url, call_kwargs, stream, after, user_code, finish)
 
 
 def _requests_arguments(method: Any, url: Any, kwargs: dict[str, Any]) -> Any:
@@ -230,14 +244,38 @@ async def _perform(engine: ClientSession, method: str, url: Any, kwargs: dict[st
         response = (streamed or _streamed)(resp, elapsed)
     if after is not None:
         try:
-            response = await current().call(_hooks.run_hooks, after.hooks, response,
-                                            after.kwargs)
+            response = await current().call(_run_hooks, after, response)
         except BaseException:
             response.close()  # a streamed body's connection is not left to the collector
             raise
         if after.raise_for_status and not response.ok:
             response.close()
             _raise_for_status(response)
+    return response
+
+
+async def _then(coro: Coroutine[Any, Any, Response], ended: Callable[[], object]) -> Response:
+    try:
+        return await coro
+    finally:
+        ended()
+
+
+def _run_hooks(after: _AfterHooks, response: Response) -> Response:
+    """In the calling thread: the response hooks."""
+    return _hooks.run_hooks(after.hooks, response, after.kwargs)  # type: ignore[no-any-return]
+
+
+def _run_after(after: _AfterHooks, response: Response) -> Response:
+    """In the calling thread: the response hooks, then a deferred raise_for_status."""
+    try:
+        response = _run_hooks(after, response)
+    except BaseException:
+        response.close()
+        raise
+    if after.raise_for_status and not response.ok:
+        response.close()
+        _raise_for_status(response)
     return response
 
 
