@@ -1,0 +1,288 @@
+"""One facade call: requests-style arguments translated, one engine call, the result wrapped.
+
+:func:`request_call` translates a call's requests-style arguments once into engine
+arguments, each only when given (:func:`_translate`), so that the engine session's
+defaults and its prepared-head cache apply; makes one engine call on the loop
+thread (:func:`_perform`) and wraps the result in a :class:`Response`; an engine
+error's response is wrapped the same way at this boundary. User code of the call
+(sync auth flows, generator bodies, response hooks) runs in the calling thread
+(:mod:`syncwrap._bridge.caller`). :func:`websocket_call` does the same for a
+WebSocket handshake.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any, NamedTuple
+
+from .. import loop as loop_thread
+from ..engine.auth import BasicAuth
+from ..engine.redirects import REDIRECT_STATUSES
+from ..engine.response import ClientResponse
+from ..engine.session import ClientSession
+from ..engine.timeouts import to_client_timeout
+from ..engine.tls import requests_ssl
+from ..exceptions import ClientResponseError
+from . import hooks as _hooks
+from . import uploads
+from .auth import SyncAuth, auth_option
+from .caller import Caller, current
+from .channel import ByteChannel
+from .direct import take_body
+from .downloads import DirectChannel, start_pump
+from .response import Response
+from .websocket import WebSocket, open_websocket
+
+__all__ = ["request_call", "websocket_call", "proxy_auth_option"]
+
+
+# -- one call: translate, send on the loop, wrap ------------------------------------
+
+_PASSED = frozenset({
+    "params", "data", "json", "cookies", "headers", "allow_redirects", "max_redirects",
+    "compress", "chunked", "expect100", "auto_decompress", "skip_auto_headers", "max_body_size",
+    "server_hostname", "proxy_headers", "retries",
+})
+_TLS = ("ssl", "verify", "cert", "fingerprint")
+
+
+def request_call(engine: ClientSession, method: str, url: Any, kwargs: dict[str, Any], *,
+          session_hooks: Any = None) -> Response:
+    """One facade request on ``engine``, in the calling thread (see the module docs)."""
+    method = _requests_arguments(method, url, kwargs)
+    hooks = _hooks.collect(session_hooks, kwargs.pop("hooks", None))
+    hook_kwargs = _hook_kwargs(engine, kwargs) if hooks else {}
+    upload = uploads.prepare_body(kwargs)  # files=, sync generators, checks at the call
+    status = kwargs.pop("raise_for_status", None)
+    stream, call_kwargs = _translate(engine, kwargs)
+    raise_later = _status_option(call_kwargs, status, engine, stream, bool(hooks))
+    after = _AfterHooks(hooks, hook_kwargs, raise_later) if hooks else None
+    call = _perform(engine, method, url, call_kwargs, stream, after)
+    if (after is None and upload is None
+            and not isinstance(call_kwargs.get("auth", engine.auth), SyncAuth)):
+        return loop_thread.run(call)  # no user code to run: just wait
+    # User code runs in this thread, when the loop asks for it (syncwrap._bridge.caller).
+    return Caller(_streamed_for_user if stream else _read_for_user).run(call)
+
+
+def _requests_arguments(method: Any, url: Any, kwargs: dict[str, Any]) -> Any:
+    """requests' argument spellings: a bytes method is decoded; ``cert=`` is ignored
+    for a plain ``http://`` URL and ``verify=None`` means the default."""
+    if isinstance(method, bytes):
+        try:
+            method = method.decode("ascii")
+        except UnicodeDecodeError:
+            raise ValueError(f"method=: {method!r} is not a valid HTTP method") from None
+    if "cert" in kwargs and isinstance(url, str) and url[:7].lower() == "http://":
+        del kwargs["cert"]
+    if "verify" in kwargs and kwargs["verify"] is None:
+        del kwargs["verify"]
+    return method
+
+
+class _AfterHooks(NamedTuple):
+    """A call's response hooks, their keyword arguments, and whether raise_for_status
+    is applied after them (by the facade) rather than by the engine."""
+
+    hooks: list[Any]
+    kwargs: dict[str, Any]
+    raise_for_status: bool
+
+
+def _translate(engine: ClientSession, kwargs: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+    """requests-style keyword arguments → the engine's, each passed only when given,
+    so that the engine session's defaults (and its prepared-head cache) apply."""
+    stream = bool(kwargs.pop("stream", False))
+    out = {name: kwargs.pop(name) for name in [n for n in kwargs if n in _PASSED]}
+    if "headers" in out and out["headers"] is None:
+        del out["headers"]
+    auth = auth_option(kwargs.pop("auth", None))  # ("u", "p") → BasicAuth; user code → SyncAuth
+    if auth is not None:
+        out["auth"] = auth
+    elif isinstance(engine.auth, BasicAuth):  # requests lets it meet an Authorization header
+        out["auth"] = engine.auth
+    if "timeout" in kwargs:  # a (connect, read) tuple → ClientTimeout, checked at the call
+        out["timeout"] = to_client_timeout(kwargs.pop("timeout"))
+    if "proxy" in kwargs or "proxies" in kwargs or "proxy_auth" in kwargs:
+        _proxy_options(kwargs, out)
+    if kwargs:
+        ssl = _ssl_option(engine, kwargs)
+        if ssl is not None:
+            out["ssl"] = ssl
+        if kwargs:
+            raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
+    return stream, out
+
+
+def _ssl_option(engine: ClientSession, kwargs: dict[str, Any]) -> Any:
+    """The engine's ``ssl=`` for a call's ``ssl=``, ``verify=``, ``cert=`` and
+    ``fingerprint=`` over the session's (the engine's rule: requests_ssl), or None."""
+    given = {name: kwargs.pop(name) for name in _TLS if name in kwargs}
+    tls = requests_ssl(engine.ssl, **given) if given else None
+    return None if tls is engine.ssl else tls
+
+
+def _proxy_options(kwargs: dict[str, Any], out: dict[str, Any]) -> None:
+    """``proxy=`` (a URL) or requests' ``proxies=`` (a mapping) → the engine's ``proxy=``;
+    ``proxy_auth=("u", "p")`` → a BasicAuth."""
+    proxy = kwargs.pop("proxy", None)
+    proxies = kwargs.pop("proxies", None)
+    if proxy is not None and proxies:
+        raise ValueError("proxy= and proxies= cannot both be set; pass one of them")
+    if proxy is not None or proxies is not None:
+        out["proxy"] = proxy if proxy is not None else proxies
+    auth = proxy_auth_option(kwargs.pop("proxy_auth", None))
+    if auth is not None:
+        out["proxy_auth"] = auth
+
+
+def proxy_auth_option(auth: Any) -> BasicAuth | None:
+    if isinstance(auth, tuple) and len(auth) == 2:
+        return BasicAuth(*auth)
+    if auth is not None and not isinstance(auth, BasicAuth):
+        raise TypeError(f"proxy_auth=: expected a BasicAuth or a (user, password) pair, "
+                        f"got {type(auth).__name__}")
+    return auth
+
+
+def _status_option(call_kwargs: dict[str, Any], given: Any, engine: ClientSession,
+                   stream: bool, after_hooks: bool) -> bool:
+    """Set the engine's ``raise_for_status=`` for this call; True when it must be
+    applied after the hooks instead.
+
+    The engine decides and raises. raise_for_status=True (the call's, else the
+    session's) needs help twice: a call that reads the body reads it first, so
+    that ``HTTPError.response.text`` works, and a call with hooks raises after them.
+    """
+    if (engine.raise_for_status if given is None else given) is not True:
+        if given is not None:
+            call_kwargs["raise_for_status"] = given
+        return False
+    if after_hooks:
+        call_kwargs["raise_for_status"] = False
+        return True
+    if not stream:
+        call_kwargs["raise_for_status"] = _raise_with_body
+    elif given is not None:
+        call_kwargs["raise_for_status"] = given
+    return False
+
+
+def _hook_kwargs(engine: ClientSession, kwargs: dict[str, Any]) -> dict[str, Any]:
+    tls = engine.ssl
+    return _hooks.hook_kwargs(kwargs, timeout=engine.timeout, verify=tls.verify, cert=tls.cert)
+
+
+# -- on the loop thread --------------------------------------------------------------
+
+
+async def _perform(engine: ClientSession, method: str, url: Any, kwargs: dict[str, Any],
+                   stream: bool, after: _AfterHooks | None = None) -> Response:
+    """The engine call, then the body (read whole, or handed to the calling thread),
+    then the response hooks, which the calling thread runs."""
+    started = time.perf_counter()
+    try:
+        resp = await engine.request(method, url, **kwargs)
+    except ClientResponseError as exc:
+        _wrap_error(exc, time.perf_counter() - started)
+        raise
+    elapsed = time.perf_counter() - started
+    if not stream:
+        response = Response(resp, elapsed=elapsed, content=await resp.read())
+    else:
+        response = _streamed(resp, elapsed)
+    if after is not None:
+        try:
+            response = await current().call(_hooks.run_hooks, after.hooks, response,
+                                            after.kwargs)
+        except BaseException:
+            response.close()  # a streamed body's connection is not left to the collector
+            raise
+        if after.raise_for_status and not response.ok:
+            response.close()
+            _raise_for_status(response)
+    return response
+
+
+def _streamed(resp: ClientResponse, elapsed: float) -> Response:
+    """On the loop: a Response whose body the calling thread reads from the socket
+    (a large plain body) or from a channel a pump task fills."""
+    direct = take_body(resp)
+    if direct is not None:
+        return Response(resp, elapsed=elapsed, channel=DirectChannel(direct))
+    channel = ByteChannel()
+
+    def pump_done(error: BaseException | None) -> None:
+        if error is None:
+            resp.release()
+        else:
+            resp.close()
+
+    pump = start_pump(resp.content, channel, pump_done)
+    return Response(resp, elapsed=elapsed, channel=channel, pump=pump)
+
+
+async def _read_for_user(resp: ClientResponse) -> Response:
+    """How a sync auth flow sees an engine response: a Response with its body read
+    (a redirect's body is dropped unread, as in ``history``)."""
+    if resp.status in REDIRECT_STATUSES:
+        return Response(resp, elapsed=0.0, content=b"")
+    return Response(resp, elapsed=0.0, content=await resp.read())
+
+
+async def _streamed_for_user(resp: ClientResponse) -> Response:
+    """How a sync auth flow sees an engine response of a ``stream=True`` call: status
+    and headers; its body is left for the caller (or dropped for a retry)."""
+    return Response(resp, elapsed=0.0)
+
+
+async def _raise_with_body(resp: ClientResponse) -> None:
+    """raise_for_status=True for a call that reads the body: the error's response has it."""
+    if resp.ok:
+        return
+    content = await resp.read()
+    try:
+        resp.raise_for_status()
+    except ClientResponseError as exc:
+        exc.response = Response(resp, elapsed=0.0, content=content)
+        raise
+
+
+def _raise_for_status(response: Response) -> None:
+    """The engine's raise_for_status, applied to the response the hooks left."""
+    try:
+        response.engine_response.raise_for_status()
+    except ClientResponseError as exc:
+        exc.response = response
+        exc.history = tuple(response.history)
+        raise
+
+
+def _wrap_error(exc: ClientResponseError, elapsed: float) -> None:
+    """At the boundary, an engine error's response becomes a facade Response."""
+    response = exc.response
+    if isinstance(response, ClientResponse):
+        response = exc.response = Response(response, elapsed=elapsed)
+    if isinstance(response, Response):
+        response.elapsed = timedelta(seconds=elapsed)
+        exc.history = tuple(response.history)
+
+
+def websocket_call(engine: ClientSession, url: Any, kwargs: dict[str, Any]) -> WebSocket:
+    """A blocking WebSocket: requests-style arguments translated as for requests, then
+    the engine's ws_connect on the loop (with the calling thread serving a sync auth)."""
+    out: dict[str, Any] = {}
+    if "auth" in kwargs:
+        out["auth"] = auth_option(kwargs.pop("auth"))
+    if "proxy" in kwargs or "proxies" in kwargs or "proxy_auth" in kwargs:
+        _proxy_options(kwargs, out)
+    if any(name in kwargs for name in _TLS):
+        ssl = _ssl_option(engine, kwargs)
+        if ssl is not None:
+            out["ssl"] = ssl
+    out.update(kwargs)  # the engine checks the rest
+    call = open_websocket(engine, url, out)
+    if isinstance(out.get("auth", engine.auth), SyncAuth):
+        return Caller(_streamed_for_user).run(call)
+    return loop_thread.run(call)
