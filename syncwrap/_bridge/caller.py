@@ -88,6 +88,19 @@ class Caller:
         finally:
             self._jobs.put(None)  # the caller stops serving
 
+    def serve_until(self, done: Callable[[], bool]) -> bool:
+        """In the calling thread, from inside a job: run the loop's jobs until ``done()``
+        is true (a job the loop posts makes it so). False when the call ended first;
+        the call's own serving then stops too."""
+        get = self._jobs.get
+        while not done():
+            job = get()
+            if job is None:
+                self._jobs.put(None)  # for the serving loop this job runs in
+                return False
+            job()
+        return True
+
     # -- the loop side -----------------------------------------------------------------------
 
     def post(self, job: Callable[[], object]) -> None:

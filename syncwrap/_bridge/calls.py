@@ -5,7 +5,7 @@ arguments, each only when given (:func:`_translate`), so that the engine session
 defaults and its prepared-head cache apply; makes one engine call on the loop
 thread (:func:`_perform`) and wraps the result in a :class:`Response`; an engine
 error's response is wrapped the same way at this boundary. User code of the call
-(sync auth flows, generator bodies, response hooks) runs in the calling thread
+(sync auth flows, middlewares, generator bodies, response hooks) runs in the calling thread
 (:mod:`syncwrap._bridge.caller`). :func:`websocket_call` does the same for a
 WebSocket handshake.
 """
@@ -31,6 +31,7 @@ from .caller import Caller, current
 from .channel import ByteChannel
 from .direct import take_body
 from .downloads import DirectChannel, start_pump
+from .middlewares import middlewares_option, runs_user_code
 from .response import Response
 from .websocket import WebSocket, open_websocket
 
@@ -60,7 +61,8 @@ def request_call(engine: ClientSession, method: str, url: Any, kwargs: dict[str,
     after = _AfterHooks(hooks, hook_kwargs, raise_later) if hooks else None
     call = _perform(engine, method, url, call_kwargs, stream, after)
     if (after is None and upload is None
-            and not isinstance(call_kwargs.get("auth", engine.auth), SyncAuth)):
+            and not isinstance(call_kwargs.get("auth", engine.auth), SyncAuth)
+            and not runs_user_code(call_kwargs.get("middlewares", engine.middlewares))):
         return loop_thread.run(call)  # no user code to run: just wait
     # User code runs in this thread, when the loop asks for it (syncwrap._bridge.caller).
     return Caller(_streamed_for_user if stream else _read_for_user).run(call)
@@ -102,6 +104,8 @@ def _translate(engine: ClientSession, kwargs: dict[str, Any]) -> tuple[bool, dic
         out["auth"] = auth
     elif isinstance(engine.auth, BasicAuth):  # requests lets it meet an Authorization header
         out["auth"] = engine.auth
+    if "middlewares" in kwargs:  # plain functions run in this thread (_bridge.middlewares)
+        out["middlewares"] = middlewares_option(kwargs.pop("middlewares"))
     if "timeout" in kwargs:  # a (connect, read) tuple → ClientTimeout, checked at the call
         out["timeout"] = to_client_timeout(kwargs.pop("timeout"))
     if "proxy" in kwargs or "proxies" in kwargs or "proxy_auth" in kwargs:
