@@ -18,4 +18,10 @@ async def main(base: str) -> object:
             part.set_content_disposition("form-data", name="meta")
         async with session.post(f"{base}/upload", data=mp) as resp:
             written = await resp.json()
-    return declared, written
+
+        form = aiohttp.FormData(charset="koi8-r")
+        form.add_field("city", "Москва")
+        form.add_field("note", b"plain bytes", filename="note.bin")
+        async with session.post(f"{base}/upload", data=form) as resp:
+            form_wide = await resp.json()
+    return declared, written, form_wide
