@@ -46,9 +46,9 @@ def current() -> Caller:
     if caller is None:
         raise RuntimeError(
             "syncwrap: user code written for the blocking API (a sync auth flow, a "
-            "requests-style auth callable, a sync generator body) runs in the thread of a "
-            "blocking call, and this request was not made by one; on the loop, use an "
-            "AuthFlow with async methods or an async generator"
+            "requests-style auth callable, a middleware, a sync generator body) runs in the "
+            "thread of a blocking call, and this request was not made by one; on the loop, "
+            "use an AuthFlow, a middleware or a generator written with async def"
         )
     return caller
 

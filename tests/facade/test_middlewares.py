@@ -158,6 +158,22 @@ def test_handler_errors_reach_the_middleware(httpbin_url):
         syncwrap.get(httpbin_url + "/get", middlewares=[broken], timeout=TIMEOUT)
 
 
+def test_a_timeout_while_the_middleware_waits(httpbin_url):
+    seen: list[type] = []
+
+    def waits(request, handler):
+        try:
+            return handler(request)
+        except BaseException as exc:
+            seen.append(type(exc))
+            raise
+
+    with pytest.raises(syncwrap.Timeout):
+        syncwrap.get(httpbin_url + "/delay/3", middlewares=[waits], timeout=0.3)
+    assert seen == [syncwrap.ReadTimeout]
+    assert syncwrap.get(httpbin_url + "/get", middlewares=[waits], timeout=TIMEOUT).ok
+
+
 def test_digest_middleware_passes_through(httpbin_url):
     r = syncwrap.get(httpbin_url + "/digest-auth/auth/user/pass",
                      middlewares=[DigestAuthMiddleware("user", "pass")], timeout=TIMEOUT)
