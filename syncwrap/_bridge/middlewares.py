@@ -129,7 +129,7 @@ def _returned(fn: Any, result: Any, given: list[Response]) -> Any:
 
 
 def _view(request: ClientRequest) -> PreparedRequest:
-    """In the calling thread: what the middleware sees of the engine's request."""
+    """What the middleware sees of the engine's request (a copy it may change)."""
     data: bytes | None = b""
     if request.body is not None:
         inner = getattr(request.body, "inner", request.body)  # a traced payload's own
