@@ -41,6 +41,7 @@ from ._bridge.calls import (
 )
 from ._bridge.cookies import CookiesView
 from ._bridge.fanout import DEFAULT_CONCURRENCY, FanOut
+from ._bridge.middlewares import middlewares_option
 from ._bridge.prepared import PreparedRequest, Request, merged_params
 from ._bridge.response import Response
 from ._bridge.saving import DEFAULT_CHUNK_SIZE
@@ -137,6 +138,8 @@ class Session:
     ``proxies`` (requests' mapping, also :attr:`proxies`) and ``proxy_auth`` set the
     default proxies; ``trust_env=True`` also reads HTTP_PROXY, HTTPS_PROXY, ALL_PROXY,
     NO_PROXY and .netrc (the default is False, unlike requests).
+    ``middlewares`` (also per request): plain functions ``mw(request, handler)`` run
+    in the calling thread (:mod:`syncwrap._bridge.middlewares`).
     """
 
     def __init__(
@@ -162,6 +165,7 @@ class Session:
         proxies: Any = None,
         proxy_auth: Any = None,
         retries: Any = None,
+        middlewares: Any = None,
     ) -> None:
         #: requests-style event hooks: ``{"response": [fn, ...]}`` (see syncwrap._bridge.hooks).
         self.hooks = _hooks.normalize_hooks(hooks)
@@ -178,7 +182,8 @@ class Session:
             auth=auth_option(auth), raise_for_status=raise_for_status,
             max_redirects=max_redirects, trust_env=trust_env, auto_decompress=auto_decompress,
             proxy=proxies if proxies is not None else {},
-            proxy_auth=proxy_auth_option(proxy_auth), retries=retries, **given,
+            proxy_auth=proxy_auth_option(proxy_auth), retries=retries,
+            middlewares=middlewares_option(middlewares), **given,
         )
         #: Mounted adapters by URL prefix (:meth:`mount`); only user-mounted ones.
         self.adapters: dict[str, BaseAdapter] = {}
@@ -565,6 +570,7 @@ def _rebuilt(old: ClientSession) -> ClientSession:
         auto_decompress=old.auto_decompress, trust_env=old.trust_env,
         max_redirects=old.max_redirects, max_body_size=old.max_body_size, ssl=old.ssl,
         proxy=old.proxy, proxy_auth=old.proxy_auth, retries=old.retries,
+        middlewares=old.middlewares,
     )
     new.headers = old.headers
     old.detach()  # its connections belong to the parent process: never touched here

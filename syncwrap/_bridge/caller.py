@@ -46,9 +46,9 @@ def current() -> Caller:
     if caller is None:
         raise RuntimeError(
             "syncwrap: user code written for the blocking API (a sync auth flow, a "
-            "requests-style auth callable, a sync generator body) runs in the thread of a "
-            "blocking call, and this request was not made by one; on the loop, use an "
-            "AuthFlow with async methods or an async generator"
+            "requests-style auth callable, a middleware, a sync generator body) runs in the "
+            "thread of a blocking call, and this request was not made by one; on the loop, "
+            "use an AuthFlow, a middleware or a generator written with async def"
         )
     return caller
 
@@ -91,6 +91,19 @@ class Caller:
         """On the loop: ``await coro`` with this Caller as :func:`current`."""
         _current.set(self)  # in this task's context, and so in the tasks it starts
         return await coro
+
+    def serve_until(self, done: Callable[[], bool]) -> bool:
+        """In the calling thread, from inside a job: run the loop's jobs until ``done()``
+        is true (a job the loop posts makes it so). False when the call ended first;
+        the call's own serving then stops too."""
+        get = self._jobs.get
+        while not done():
+            job = get()
+            if job is None:
+                self._jobs.put(None)  # for the serving loop this job runs in
+                return False
+            job()
+        return True
 
     # -- the loop side -----------------------------------------------------------------------
 

@@ -7,8 +7,8 @@ thread (:func:`_perform`) and wraps the result in a :class:`Response`; an engine
 error's response is wrapped the same way at this boundary. :func:`prepare_call`
 translates now and :meth:`PreparedCall.perform` gives the coroutine to run later (the
 awaitable twins await it from another loop; a fan-out runs many at once). User code of
-the call (sync auth flows, generator bodies, response hooks) runs in the calling thread
-(:mod:`syncwrap._bridge.caller`). :func:`websocket_call` does the same for a
+the call (sync auth flows, middlewares, generator bodies, response hooks) runs in the
+calling thread (:mod:`syncwrap._bridge.caller`). :func:`websocket_call` does the same for a
 WebSocket handshake.
 """
 
@@ -35,6 +35,7 @@ from .caller import Caller, current
 from .channel import ByteChannel
 from .direct import take_body
 from .downloads import DirectChannel, start_pump
+from .middlewares import middlewares_option, runs_user_code
 from .response import Response
 from .websocket import WebSocket, open_websocket
 
@@ -111,7 +112,8 @@ def prepare_call(engine: ClientSession, method: str, url: Any, kwargs: dict[str,
         finish = partial(_run_after, after)
         after = None
     user_code = (after is not None or upload is not None
-                 or isinstance(call_kwargs.get("auth", engine.auth), SyncAuth))
+                 or isinstance(call_kwargs.get("auth", engine.auth), SyncAuth)
+                 or runs_user_code(call_kwargs.get("middlewares", engine.middlewares)))
     return PreparedCall(engine, method, url, call_kwargs, stream, after, user_code, finish)
 
 
@@ -151,6 +153,8 @@ def _translate(engine: ClientSession, kwargs: dict[str, Any]) -> tuple[bool, dic
         out["auth"] = auth
     elif isinstance(engine.auth, BasicAuth):  # requests lets it meet an Authorization header
         out["auth"] = engine.auth
+    if "middlewares" in kwargs:  # plain functions run in this thread (_bridge.middlewares)
+        out["middlewares"] = middlewares_option(kwargs.pop("middlewares"))
     if "timeout" in kwargs:  # a (connect, read) tuple → ClientTimeout, checked at the call
         out["timeout"] = to_client_timeout(kwargs.pop("timeout"))
     if "proxy" in kwargs or "proxies" in kwargs or "proxy_auth" in kwargs:

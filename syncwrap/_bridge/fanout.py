@@ -196,8 +196,9 @@ class FanOut(Iterator[Any]):
             raise
         if call.user_code:
             raise TypeError(
-                f"{self._name}(): item {index}: a sync auth flow or callable, or a sync "
-                f"generator or iterator body, runs in the calling thread while its request "
+                f"{self._name}(): item {index}: a sync auth flow or callable, a sync "
+                f"middleware, or a sync generator or iterator body, runs in the calling "
+                f"thread while its request "
                 f"runs, which {self._name}() cannot lend; send that request with a plain "
                 f"call, or use BasicAuth or an AuthFlow with async methods, or a bytes, "
                 f"file or async generator body")

@@ -301,7 +301,9 @@ class FormData:
             )
             if field.content_type is not None:
                 payload.headers["Content-Type"] = field.content_type
-            elif _is_part(field) and "Content-Type" not in payload.headers:
+            elif (_is_part(field) or self._charset is not None and isinstance(
+                    payload, StringPayload)) and "Content-Type" not in payload.headers:
+                # FormData(charset=) labels its text fields with that charset, as aiohttp does
                 payload.headers["Content-Type"] = payload.content_type or "application/octet-stream"
             if field.cte is not None:
                 payload.headers["Content-Transfer-Encoding"] = field.cte

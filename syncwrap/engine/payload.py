@@ -68,6 +68,15 @@ class Payload:
             self.content_type = content_type
         self.headers: CIMultiDict[str] = CIMultiDict(headers or ())
 
+    def set_content_disposition(self, disptype: str, quote_fields: bool = True,
+                                **params: str | None) -> None:
+        """Set this part's ``Content-Disposition``: ``set_content_disposition("form-data",
+        name="f", filename="a.txt")``, as aiohttp's payloads do."""
+        from .multipart import content_disposition  # multipart builds on payload
+
+        self.headers["Content-Disposition"] = content_disposition(
+            disptype, quote_fields=quote_fields, **params)
+
     async def write(self, writer: BodyWriter) -> None:
         raise NotImplementedError
 

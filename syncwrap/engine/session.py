@@ -193,6 +193,12 @@ class ClientSession:
     # -- properties --------------------------------------------------------------
 
     @property
+    def middlewares(self) -> tuple[ClientMiddlewareType, ...]:
+        """The session's middlewares, the first one outermost (``middlewares=`` of a
+        request replaces them)."""
+        return self._middlewares
+
+    @property
     def closed(self) -> bool:
         return self._closed or self._connector.closed
 
