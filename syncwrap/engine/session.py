@@ -53,7 +53,7 @@ from .timeouts import (
     DeadlineTimer,
     to_client_timeout,
 )
-from .tls import SSLConfig, resolve_ssl
+from .tls import SSLConfig, ca_from_env, cached_ca_from_env, resolve_ssl
 from .unix import parse_url
 from .websocket import WSRequestContextManager
 from .websocket import ws_connect as _ws_connect
@@ -381,6 +381,8 @@ class ClientSession:
         policy = self._retries if retries is UNSET else to_retry(retries)
         req = request_options(self._defaults, method, str_or_url, **kwargs)
         loop = self._connector.loop  # bound on first use; saves a getpid() per call
+        if self._defaults.trust_env:
+            req = await self._with_env_ca(req)
         deadlines = self._deadlines
         if deadlines is None or deadlines.loop is not loop:
             deadlines = self._deadlines = DeadlineQueue.for_loop(loop)
@@ -454,6 +456,14 @@ class ClientSession:
                 _tracing.deactivate(trace_token)
             if body is not None:  # e.g. closes an async generator left unfinished
                 await body.close()
+
+    async def _with_env_ca(self, req: RequestOptions) -> RequestOptions:
+        """``req`` checking certificates against the CA bundle the environment names
+        (``trust_env``); a bundle not loaded yet is read in a thread."""
+        tls = cached_ca_from_env(req.tls)
+        if tls is None:
+            tls = await self._connector.loop.run_in_executor(None, ca_from_env, req.tls)
+        return req if tls is req.tls else replace(req, tls=tls)
 
     async def _read_netrc(self) -> Any:
         """The parsed .netrc, read in a thread (it is file I/O; netrc_auth caches it by
