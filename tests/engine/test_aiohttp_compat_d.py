@@ -42,6 +42,7 @@ from tests.proxy_peers import ProxyPy
 from tests.servers import serve_http
 from tests.tls_peers import client_cert_files, client_name, sha256_of
 from tests.unix_peers import UnixServer, socket_dir
+from tests.ws_peers import WSServer
 
 REPO = Path(__file__).resolve().parents[2]
 DELIBERATE = "SYNCWRAP_TEST_DELIBERATE_BLOCKING"
@@ -187,6 +188,33 @@ def test_engine_tests_fail_on_a_blocking_call_and_not_on_the_default_context():
     assert "builtins.open on the loop thread" in out, out
     assert "1 passed" in out and "error" in out, out
     assert "test_default_context_is_built_off_the_loop" not in out.split("short test summary")[-1]
+
+
+def env_ca(monkeypatch, tls_ca: trustme.CA, path: Path) -> None:
+    """SSL_CERT_FILE names a new copy of the test CA (a bundle no session has loaded yet)."""
+    tls_ca.cert_pem.write_to_path(str(path))
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SSL_CERT_FILE", str(path))
+
+
+def test_the_envs_ca_for_a_websockets_https_proxy_is_read_off_the_loop(
+        tls_ca, tls_cert, tmp_path, monkeypatch):
+    env_ca(monkeypatch, tls_ca, tmp_path / "env-ca.pem")
+    server = WSServer()
+    proxy = ProxyPy(cert=tls_cert)  # https://: its certificate is checked with the env's CA
+
+    async def main():
+        async with ClientSession(timeout=SHORT, trust_env=True) as s:
+            async with s.ws_connect(server.url + "/echo", proxy=proxy.url) as ws:
+                await ws.send_str("through a tunnel")
+                return await ws.receive_str(timeout=5)
+
+    try:
+        assert run(main()) == "through a tunnel"
+    finally:
+        server.close()
+        proxy.close()
 
 
 # -- ALPN ------------------------------------------------------------------------------------
