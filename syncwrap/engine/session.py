@@ -435,7 +435,7 @@ class ClientSession:
                 if resp.status in REDIRECT_STATUSES and req.allow_redirects:
                     if history is None:
                         history = []
-                    hop = await _follow_redirect(resp, req, history, traces, proxy)
+                    hop = await _follow_redirect(resp, req, history, traces, proxy, netrc)
                     if hop is not None:
                         req = hop
                         continue
@@ -585,10 +585,10 @@ class ClientSession:
 
 async def _follow_redirect(resp: ClientResponse, req: RequestOptions,
                            history: list[ClientResponse], traces: _tracing.Traces,
-                           proxy: ProxySpec | None) -> RequestOptions | None:
+                           proxy: ProxySpec | None, netrc: Any = None) -> RequestOptions | None:
     """The options of the hop after the redirect ``resp`` (drained and added to
-    ``history``; ``proxy`` is the one it came through), or None when it has no
-    Location. Raises TooManyRedirects."""
+    ``history``; ``proxy`` is the one it came through, ``netrc`` the .netrc its hop
+    read), or None when it has no Location. Raises TooManyRedirects."""
     location = resp.headers.get("Location") or resp.headers.get("URI")
     if not location:
         return None
@@ -607,7 +607,7 @@ async def _follow_redirect(resp: ClientResponse, req: RequestOptions,
     hop = next_hop(req.method, req.url, resp.status, location, req.headers,
                    has_body=payload is not None,
                    replayable=payload is None or payload.replayable,
-                   same_proxy=_keeps_proxy(req, proxy, location))
+                   same_proxy=_keeps_proxy(req, proxy, location, netrc))
     return req.redirected(hop)
 
 
@@ -617,13 +617,15 @@ def _positive_int(value: Any, name: str) -> int:
     return value
 
 
-def _keeps_proxy(req: RequestOptions, current: ProxySpec | None, location: str) -> bool:
+def _keeps_proxy(req: RequestOptions, current: ProxySpec | None, location: str,
+                 netrc: Any = None) -> bool:
     """For :func:`next_hop`: whether the redirect to ``location`` goes through the same
     proxy as ``req``'s hop (``current``), so that a Proxy-Authorization header may stay."""
     route = req.route
     if route is None:
         return False
-    return route.same_proxy(current, route.for_url(redirect_target(req.url, location), req.tls))
+    target = redirect_target(req.url, location)
+    return route.same_proxy(current, route.for_url(target, req.tls, netrc))
 
 
 async def _check_status(resp: ClientResponse, check: Any) -> None:

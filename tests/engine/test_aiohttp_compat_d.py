@@ -217,6 +217,32 @@ def test_the_envs_ca_for_a_websockets_https_proxy_is_read_off_the_loop(
         proxy.close()
 
 
+def test_a_redirect_through_an_env_proxy_reads_netrc_off_the_loop(httpbin_url, counting_server,
+                                                                  tmp_path, monkeypatch):
+    """trust_env: the proxy's credentials come from .netrc, for the redirect's hop too
+    (whether it keeps the proxy is decided without reading the file on the loop)."""
+    proxy = ProxyPy(auth="user:pass")
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    netrc = tmp_path / "netrc"
+    netrc.write_text(f"machine {proxy.host} login user password pass\n")
+    monkeypatch.setenv("NETRC", str(netrc))
+    target = f"http://localhost:{counting_server.port}/after"
+
+    async def main():
+        async with ClientSession(trust_env=True, timeout=SHORT) as s:
+            async with s.get(f"{httpbin_url}/redirect-to", params={"url": target}) as r:
+                return r.status, len(r.history)
+
+    try:
+        assert run(main()) == (200, 1)
+    finally:
+        proxy.close()
+    assert counting_server.total_requests == 1
+
+
 # -- ALPN ------------------------------------------------------------------------------------
 
 
