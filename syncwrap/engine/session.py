@@ -25,7 +25,7 @@ from . import tracing as _tracing
 from .auth import BasicAuth
 from .auth_flow import authorize, check_auth, wants_retry
 from .connector import BaseConnector, TCPConnector
-from .cookies import CookieJar
+from .cookies import CookieJar, load_public_suffixes, public_suffixes_ready
 from .exchange import send
 from .http1.parser import HeaderLimits
 from .middlewares import ClientMiddlewareType, ClientRequest, check_middlewares, run_chain
@@ -425,6 +425,8 @@ class ClientSession:
                     resp, policy = await self._send(prepared, hop_state, policy)
                 # (A WebSocket upgrade branches off here: a 101 response to an Upgrade.)
                 if resp.has_header(b"set-cookie"):
+                    if not public_suffixes_ready():  # a file read: not on the loop
+                        await loop.run_in_executor(None, load_public_suffixes)
                     self._store_cookies(resp.headers.getall("Set-Cookie", ()), req.url)
                 flow = prepared.auth_flow
                 if (flow is not None and await wants_retry(flow, resp) and retried_at is not req.url

@@ -36,10 +36,11 @@ from syncwrap.engine import (
     TCPConnector,
     UnixConnector,
 )
+from syncwrap.engine.cookies import public_suffixes_ready
 from syncwrap.engine.tls import ALPN_PROTOCOLS, resolve_ssl, ssl_for
-from tests.engine._util import SHORT, run
+from tests.engine._util import SHORT, canned, run
 from tests.proxy_peers import ProxyPy
-from tests.servers import serve_http
+from tests.servers import http_response, serve_http
 from tests.tls_peers import client_cert_files, client_name, sha256_of
 from tests.unix_peers import UnixServer, socket_dir
 from tests.ws_peers import WSServer
@@ -174,20 +175,42 @@ def test_default_context_is_built_off_the_loop(raw_server, tls_cert):
     assert resolve_ssl(True).ready
 
 
-def test_engine_tests_fail_on_a_blocking_call_and_not_on_the_default_context():
+def test_public_suffix_list_is_read_off_the_loop(raw_server):
+    """The list a cookie's Domain is checked against is loaded in a thread before the
+    first Set-Cookie is stored; meaningful only in the child pytest below."""
+    if public_suffixes_ready():
+        pytest.skip("the public suffix list was already loaded in this process")
+    cookie = {"Set-Cookie": "a=1; Domain=co.uk"}  # a public suffix: refused
+    server = raw_server(canned(http_response(b"ok", headers=cookie)))
+
+    async def main():
+        async with ClientSession(timeout=SHORT) as s:
+            async with s.get(server.url) as r:
+                await r.read()
+            return len(s.cookie_jar)
+
+    assert run(main()) == 0
+    assert public_suffixes_ready()
+
+
+CHILD_TESTS = ("test_deliberately_blocking_payload", "test_default_context_is_built_off_the_loop",
+               "test_public_suffix_list_is_read_off_the_loop")
+
+
+def test_engine_tests_fail_on_a_blocking_call_and_not_on_what_loads_lazily():
     env = {**os.environ, DELIBERATE: "1", "PYTHONPATH": str(REPO)}
     here = Path(__file__).relative_to(REPO)
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfE",
-         f"{here}::test_deliberately_blocking_payload",
-         f"{here}::test_default_context_is_built_off_the_loop"],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfEs",
+         *(f"{here}::{name}" for name in CHILD_TESTS)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
     )
     out = result.stdout + result.stderr
     assert result.returncode == 1, out
     assert "builtins.open on the loop thread" in out, out
-    assert "1 passed" in out and "error" in out, out
-    assert "test_default_context_is_built_off_the_loop" not in out.split("short test summary")[-1]
+    assert "2 passed" in out and "error" in out, out  # nothing skipped: a fresh process
+    summary = out.split("short test summary")[-1]
+    assert CHILD_TESTS[0] in summary and not any(name in summary for name in CHILD_TESTS[1:])
 
 
 def env_ca(monkeypatch, tls_ca: trustme.CA, path: Path) -> None:
