@@ -281,10 +281,13 @@ class _LazyDefault(SSLConfig):
         return not self.verify or _default_context is not None
 
     def __eq__(self, other: object) -> bool:
-        return other is self
+        return other is self or (
+            isinstance(other, _LazyDefault) and other.verify == self.verify
+            and other.server_hostname == self.server_hostname
+        )
 
     def __hash__(self) -> int:
-        return id(self)
+        return hash((_LazyDefault, self.verify, self.server_hostname))
 
 
 _DEFAULT = _LazyDefault(True)
@@ -293,9 +296,10 @@ _UNVERIFIED = _LazyDefault(False)
 
 @lru_cache(maxsize=64)
 def _named_default(verify: bool, server_hostname: str | None) -> SSLConfig:
-    """The default config with another SNI name: still lazy, one per name (so pooled)."""
-    return _DEFAULT if verify and server_hostname is None else (
-        _UNVERIFIED if server_hostname is None else _LazyDefault(verify, server_hostname))
+    """The default config with another SNI name: still lazy (equal per name, so pooled)."""
+    if server_hostname is None:
+        return _DEFAULT if verify else _UNVERIFIED
+    return _LazyDefault(verify, server_hostname)
 
 
 def requests_ssl(base: SSLConfig, *, ssl: Any = None, verify: Any = None, cert: Any = None,
