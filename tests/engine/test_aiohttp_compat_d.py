@@ -149,9 +149,10 @@ class OpenOnTheLoop(Payload):
 
 
 def test_deliberately_blocking_payload(counting_server, tmp_path):
-    """Fails on purpose under the detector; run by the test below in a child pytest."""
+    """Fails on purpose under the detector; run in a child pytest by
+    test_engine_tests_fail_on_a_blocking_call_and_not_on_what_loads_lazily."""
     if not os.environ.get(DELIBERATE):
-        pytest.skip(f"runs only with {DELIBERATE}=1 (see the next test)")
+        pytest.skip(f"runs only with {DELIBERATE}=1, in a child pytest")
     path = tmp_path / "body"
     path.write_bytes(b"x" * 100)
     assert run(_post(counting_server.url, OpenOnTheLoop(str(path)))) == 200
