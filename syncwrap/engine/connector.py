@@ -564,7 +564,7 @@ class TCPConnector(BaseConnector):
         to ``host`` when ``ssl`` (an SSLConfig, pin included) is given. The socket is closed
         on failure: SSLError or ClientConnectorError naming ``host:port``."""
         loop = self._get_loop()
-        sslcontext = ssl.context if ssl is not None else None
+        sslcontext = await ssl.loaded_context() if ssl is not None else None
         try:
             _, protocol = await loop.create_connection(
                 factory or (lambda: ResponseHandler(loop)),

@@ -27,7 +27,8 @@ from typing import Any
 from publicsuffixlist import PublicSuffixList
 from yarl import URL
 
-__all__ = ["CookieJar", "DummyCookieJar", "cookie_pairs", "parse_cookie_date", "parse_set_cookie"]
+__all__ = ["CookieJar", "DummyCookieJar", "cookie_pairs", "parse_cookie_date", "parse_set_cookie",
+           "public_suffixes_ready", "load_public_suffixes"]
 
 StrOrURL = str | URL
 CookieValue = str | Morsel[str]
@@ -119,6 +120,17 @@ def _is_ip(host: str) -> bool:
 @lru_cache(maxsize=1)
 def _psl() -> PublicSuffixList:
     return PublicSuffixList()
+
+
+def public_suffixes_ready() -> bool:
+    """True once the public suffix list is loaded (a cookie's Domain is checked against
+    it; the first check reads and parses a file)."""
+    return _psl.cache_info().currsize > 0
+
+
+def load_public_suffixes() -> None:
+    """Load the public suffix list now: blocking, so the session calls it in a thread."""
+    _psl()
 
 
 def _is_public_suffix(domain: str) -> bool:

@@ -29,7 +29,7 @@ from .request import build_url, merge_headers
 from .response import DEFAULT_MAX_BODY_SIZE, check_max_body_size
 from .streams import DEFAULT_HIGH_WATER
 from .timeouts import DEFAULT_TIMEOUT, ClientTimeout, to_client_timeout
-from .tls import SSLConfig, ca_from_env, resolve_ssl
+from .tls import SSLConfig, resolve_ssl
 
 __all__ = ["UNSET", "ExchangeOptions", "SessionDefaults", "RequestOptions", "request_options",
            "proxy_route"]
@@ -154,7 +154,8 @@ def request_options(
     aiohttp's ``ClientSession.request``) checked and merged with ``defaults``.
 
     ``server_hostname`` is the name sent as SNI and checked in the certificate;
-    ``trust_env`` adds the environment's CA bundle (``tls.ca_from_env``);
+    with ``trust_env`` the session then adds the environment's CA bundle
+    (``tls.ca_from_env``, off the loop);
     ``proxy``, ``proxy_auth`` and ``proxy_headers``: :func:`proxy_route`.
     ``read_until_eof`` is accepted and not used. Raises TypeError or ValueError
     naming the argument, InvalidURL for a bad URL.
@@ -182,8 +183,6 @@ def request_options(
         tls = request_tls(tls, ssl, verify_ssl, ssl_context, fingerprint)
     if server_hostname is not None:
         tls = tls.with_server_hostname(server_hostname)
-    if defaults.trust_env:
-        tls = ca_from_env(tls)
     skip = defaults.skip_auto_headers
     if skip_auto_headers:
         skip = skip | {h.lower() for h in skip_auto_headers}

@@ -48,6 +48,11 @@ __all__ = [
     "form_items",
 ]
 
+# mimetypes reads the system's MIME tables from disk on first use: do it at import,
+# not on the event loop when the first file payload guesses its Content-Type.
+if not mimetypes.inited:
+    mimetypes.init()
+
 
 class BodyWriter(Protocol):
     """Where a payload writes its bytes; ``write`` waits while the socket is full."""

@@ -25,7 +25,7 @@ from . import tracing as _tracing
 from .auth import BasicAuth
 from .auth_flow import authorize, check_auth, wants_retry
 from .connector import BaseConnector, TCPConnector
-from .cookies import CookieJar
+from .cookies import CookieJar, load_public_suffixes, public_suffixes_ready
 from .exchange import send
 from .http1.parser import HeaderLimits
 from .middlewares import ClientMiddlewareType, ClientRequest, check_middlewares, run_chain
@@ -53,7 +53,7 @@ from .timeouts import (
     DeadlineTimer,
     to_client_timeout,
 )
-from .tls import SSLConfig, resolve_ssl
+from .tls import SSLConfig, ca_from_env, cached_ca_from_env, resolve_ssl
 from .unix import parse_url
 from .websocket import WSRequestContextManager
 from .websocket import ws_connect as _ws_connect
@@ -387,6 +387,8 @@ class ClientSession:
         policy = self._retries if retries is UNSET else to_retry(retries)
         req = request_options(self._defaults, method, str_or_url, **kwargs)
         loop = self._connector.loop  # bound on first use; saves a getpid() per call
+        if self._defaults.trust_env:
+            req = await self._with_env_ca(req)
         deadlines = self._deadlines
         if deadlines is None or deadlines.loop is not loop:
             deadlines = self._deadlines = DeadlineQueue.for_loop(loop)
@@ -429,6 +431,8 @@ class ClientSession:
                     resp, policy = await self._send(prepared, hop_state, policy)
                 # (A WebSocket upgrade branches off here: a 101 response to an Upgrade.)
                 if resp.has_header(b"set-cookie"):
+                    if not public_suffixes_ready():  # a file read: not on the loop
+                        await loop.run_in_executor(None, load_public_suffixes)
                     self._store_cookies(resp.headers.getall("Set-Cookie", ()), req.url)
                 flow = prepared.auth_flow
                 if (flow is not None and await wants_retry(flow, resp) and retried_at is not req.url
@@ -439,7 +443,7 @@ class ClientSession:
                 if resp.status in REDIRECT_STATUSES and req.allow_redirects:
                     if history is None:
                         history = []
-                    hop = await _follow_redirect(resp, req, history, traces, proxy)
+                    hop = await _follow_redirect(resp, req, history, traces, proxy, netrc)
                     if hop is not None:
                         req = hop
                         continue
@@ -460,6 +464,14 @@ class ClientSession:
                 _tracing.deactivate(trace_token)
             if body is not None:  # e.g. closes an async generator left unfinished
                 await body.close()
+
+    async def _with_env_ca(self, req: RequestOptions) -> RequestOptions:
+        """``req`` checking certificates against the CA bundle the environment names
+        (``trust_env``); a bundle not loaded yet is read in a thread."""
+        tls = cached_ca_from_env(req.tls)
+        if tls is None:
+            tls = await self._connector.loop.run_in_executor(None, ca_from_env, req.tls)
+        return req if tls is req.tls else replace(req, tls=tls)
 
     async def _read_netrc(self) -> Any:
         """The parsed .netrc, read in a thread (it is file I/O; netrc_auth caches it by
@@ -581,10 +593,10 @@ class ClientSession:
 
 async def _follow_redirect(resp: ClientResponse, req: RequestOptions,
                            history: list[ClientResponse], traces: _tracing.Traces,
-                           proxy: ProxySpec | None) -> RequestOptions | None:
+                           proxy: ProxySpec | None, netrc: Any = None) -> RequestOptions | None:
     """The options of the hop after the redirect ``resp`` (drained and added to
-    ``history``; ``proxy`` is the one it came through), or None when it has no
-    Location. Raises TooManyRedirects."""
+    ``history``; ``proxy`` is the one it came through, ``netrc`` the .netrc its hop
+    read), or None when it has no Location. Raises TooManyRedirects."""
     location = resp.headers.get("Location") or resp.headers.get("URI")
     if not location:
         return None
@@ -603,7 +615,7 @@ async def _follow_redirect(resp: ClientResponse, req: RequestOptions,
     hop = next_hop(req.method, req.url, resp.status, location, req.headers,
                    has_body=payload is not None,
                    replayable=payload is None or payload.replayable,
-                   same_proxy=_keeps_proxy(req, proxy, location))
+                   same_proxy=_keeps_proxy(req, proxy, location, netrc))
     return req.redirected(hop)
 
 
@@ -613,13 +625,15 @@ def _positive_int(value: Any, name: str) -> int:
     return value
 
 
-def _keeps_proxy(req: RequestOptions, current: ProxySpec | None, location: str) -> bool:
+def _keeps_proxy(req: RequestOptions, current: ProxySpec | None, location: str,
+                 netrc: Any = None) -> bool:
     """For :func:`next_hop`: whether the redirect to ``location`` goes through the same
     proxy as ``req``'s hop (``current``), so that a Proxy-Authorization header may stay."""
     route = req.route
     if route is None:
         return False
-    return route.same_proxy(current, route.for_url(redirect_target(req.url, location), req.tls))
+    target = redirect_target(req.url, location)
+    return route.same_proxy(current, route.for_url(target, req.tls, netrc))
 
 
 async def _check_status(resp: ClientResponse, check: Any) -> None:

@@ -10,6 +10,7 @@ Certificate pinning is in :mod:`.fingerprint`, file loading in :mod:`.tls_files`
 
 from __future__ import annotations
 
+import asyncio
 import os
 import ssl as ssl_module
 import warnings
@@ -28,7 +29,9 @@ __all__ = [
     "ssl_for",
     "requests_ssl",
     "ca_from_env",
+    "cached_ca_from_env",
     "CA_ENV_VARS",
+    "ALPN_PROTOCOLS",
     "default_context",
     "unverified_context",
 ]
@@ -37,16 +40,30 @@ __all__ = [
 #: directory) used instead of certifi's: requests' two, then OpenSSL's two.
 CA_ENV_VARS = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
 
+#: What the contexts made here offer by ALPN, as aiohttp's do: a caller's own
+#: SSLContext is used as the caller built it.
+ALPN_PROTOCOLS = ("http/1.1",)
+
 _default_context: ssl_module.SSLContext | None = None
 _unverified_context: ssl_module.SSLContext | None = None
 
 
 def default_context() -> ssl_module.SSLContext:
-    """A verifying context trusting certifi's CA bundle (made once)."""
+    """A verifying context trusting certifi's CA bundle (made once; reading the bundle
+    blocks, so the engine builds it in a thread: :meth:`SSLConfig.loaded_context`)."""
     global _default_context
     if _default_context is None:
-        _default_context = ssl_module.create_default_context(cafile=certifi.where())
+        _default_context = _certifi_context()
     return _default_context
+
+
+def _certifi_context() -> ssl_module.SSLContext:
+    return _offer_alpn(ssl_module.create_default_context(cafile=certifi.where()))
+
+
+def _offer_alpn(ctx: ssl_module.SSLContext) -> ssl_module.SSLContext:
+    ctx.set_alpn_protocols(ALPN_PROTOCOLS)
+    return ctx
 
 
 def unverified_context() -> ssl_module.SSLContext:
@@ -61,7 +78,7 @@ def _new_unverified_context() -> ssl_module.SSLContext:
     ctx = ssl_module.SSLContext(ssl_module.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl_module.CERT_NONE
-    return ctx
+    return _offer_alpn(ctx)
 
 
 class SSLConfig:
@@ -100,6 +117,18 @@ class SSLConfig:
         self.user_context = user_context
 
     @property
+    def ready(self) -> bool:
+        """False while :attr:`context` would still read certificates from disk."""
+        return True
+
+    async def loaded_context(self) -> ssl_module.SSLContext:
+        """:attr:`context`, built in a thread when it is not :attr:`ready` (the event
+        loop never waits on the disk)."""
+        if self.ready:
+            return self.context
+        return await asyncio.get_running_loop().run_in_executor(None, lambda: self.context)
+
+    @property
     def default_ca(self) -> bool:
         """True when the certificate is checked against certifi's CA bundle (the
         setting a CA bundle named by the environment replaces)."""
@@ -115,10 +144,7 @@ class SSLConfig:
         certificate must match (None: the URL's host)."""
         if server_hostname == self.server_hostname:
             return self
-        if server_hostname is not None and (
-            not isinstance(server_hostname, str) or not server_hostname.strip(". ")
-        ):
-            raise ValueError(f"server_hostname=: expected a host name, got {server_hostname!r}")
+        _check_server_hostname(server_hostname)
         return SSLConfig(
             self.context, self.fingerprint, verify=self.verify, cert=self.cert,
             key_password=self.key_password, server_hostname=server_hostname,
@@ -165,6 +191,13 @@ class SSLConfig:
             if value is not None
         )
         return f"<SSLConfig verify={self.verify!r}{extra}>"
+
+
+def _check_server_hostname(server_hostname: Any) -> None:
+    if server_hostname is not None and (
+        not isinstance(server_hostname, str) or not server_hostname.strip(". ")
+    ):
+        raise ValueError(f"server_hostname=: expected a host name, got {server_hostname!r}")
 
 
 def resolve_ssl(
@@ -225,27 +258,48 @@ class _LazyDefault(SSLConfig):
 
     __slots__ = ()
 
-    def __init__(self, verify: bool) -> None:  # noqa: D107 - private
+    def __init__(self, verify: bool, server_hostname: str | None = None) -> None:
         self.verify = verify
         self.cert = None
         self.key_password = None
         self.fingerprint = None
-        self.server_hostname = None
+        self.server_hostname = server_hostname
         self.user_context = False
+
+    def with_server_hostname(self, server_hostname: str | None) -> SSLConfig:
+        if server_hostname == self.server_hostname:
+            return self
+        _check_server_hostname(server_hostname)
+        return _named_default(self.verify, server_hostname)
 
     @property  # type: ignore[override]
     def context(self) -> ssl_module.SSLContext:
         return default_context() if self.verify else unverified_context()
 
+    @property
+    def ready(self) -> bool:
+        return not self.verify or _default_context is not None
+
     def __eq__(self, other: object) -> bool:
-        return other is self
+        return other is self or (
+            isinstance(other, _LazyDefault) and other.verify == self.verify
+            and other.server_hostname == self.server_hostname
+        )
 
     def __hash__(self) -> int:
-        return id(self)
+        return hash((_LazyDefault, self.verify, self.server_hostname))
 
 
 _DEFAULT = _LazyDefault(True)
 _UNVERIFIED = _LazyDefault(False)
+
+
+@lru_cache(maxsize=64)
+def _named_default(verify: bool, server_hostname: str | None) -> SSLConfig:
+    """The default config with another SNI name: still lazy (equal per name, so pooled)."""
+    if server_hostname is None:
+        return _DEFAULT if verify else _UNVERIFIED
+    return _LazyDefault(verify, server_hostname)
 
 
 def requests_ssl(base: SSLConfig, *, ssl: Any = None, verify: Any = None, cert: Any = None,
@@ -276,23 +330,44 @@ def ca_from_env(tls: SSLConfig) -> SSLConfig:
     (:data:`CA_ENV_VARS`) when it would use certifi's; what ``trust_env=True`` does.
 
     A variable naming a file or directory that does not exist raises ValueError.
+    The first use of a bundle reads it from disk: on the event loop, try
+    :func:`cached_ca_from_env` first and call this in a thread when it returns None.
     """
-    if not tls.default_ca:
+    source = _env_ca_source(tls)
+    if source is None:
         return tls
+    found = _ENV_CA.get(source)
+    if found is None:
+        tls, name, path = source
+        try:
+            found = tls.replace(verify=path)
+        except ValueError as exc:
+            raise ValueError(f"{name}={path!r} (trust_env=True): {exc}") from None
+        if len(_ENV_CA) >= 32:
+            _ENV_CA.clear()
+        _ENV_CA[source] = found
+    return found
+
+
+def cached_ca_from_env(tls: SSLConfig) -> SSLConfig | None:
+    """:func:`ca_from_env` of ``tls`` if it needs no disk access, else None."""
+    source = _env_ca_source(tls)
+    return tls if source is None else _ENV_CA.get(source)
+
+
+#: (config, variable, path) -> the config with that CA bundle (each bundle is read once).
+_ENV_CA: dict[tuple[SSLConfig, str, str], SSLConfig] = {}
+
+
+def _env_ca_source(tls: SSLConfig) -> tuple[SSLConfig, str, str] | None:
+    if not tls.default_ca:
+        return None
     environ = os.environ
     for name in CA_ENV_VARS:
         path = environ.get(name)
         if path:
-            return _with_env_ca(tls, name, path)
-    return tls
-
-
-@lru_cache(maxsize=32)
-def _with_env_ca(tls: SSLConfig, name: str, path: str) -> SSLConfig:
-    try:
-        return tls.replace(verify=path)
-    except ValueError as exc:
-        raise ValueError(f"{name}={path!r} (trust_env=True): {exc}") from None
+            return tls, name, path
+    return None
 
 
 def _as_fingerprint(value: Any) -> Fingerprint | None:
@@ -339,9 +414,9 @@ def _requests_config(verify: bool | str, cert: ClientCert | None, key_password: 
     elif verify is False or pin_only:
         ctx = unverified_context() if cert is None else _new_unverified_context()
     elif verify is True:
-        ctx = ssl_module.create_default_context(cafile=certifi.where())
+        ctx = _certifi_context()
     else:
-        ctx = ca_context(verify)
+        ctx = _offer_alpn(ca_context(verify))
     if cert is not None:
         load_client_cert(ctx, cert, key_password)
     return SSLConfig(ctx, fingerprint, verify=verify, cert=cert, key_password=key_password,

@@ -67,8 +67,9 @@ async def open_via_proxy(connector: Any, key: Any) -> ResponseHandler:
             protocol.connection_made(transport)
             return protocol
         try:
-            tls_transport = await loop.start_tls(transport, protocol, target_tls.context,
-                                                 server_hostname=key.host)
+            tls_transport = await loop.start_tls(
+                transport, protocol, await target_tls.loaded_context(),
+                server_hostname=target_tls.server_hostname or key.host)
         except ssl_module.SSLError as exc:
             raise ssl_error(key.host, key.port, exc) from exc
         except (OSError, ConnectionError) as exc:

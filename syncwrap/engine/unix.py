@@ -71,10 +71,10 @@ async def open_unix_socket(path: str, key: Any, timeout: Any = None) -> Response
     seconds, :class:`SSLError` for a failed TLS handshake.
     """
     loop = asyncio.get_running_loop()
-    sslcontext = key.ssl.context if key.is_ssl else None
+    sslcontext = await key.ssl.loaded_context() if key.is_ssl else None
     opening = loop.create_unix_connection(
         lambda: ResponseHandler(loop), path, ssl=sslcontext,
-        server_hostname=key.host if sslcontext is not None else None,
+        server_hostname=(key.ssl.server_hostname or key.host) if sslcontext is not None else None,
     )
     sock_connect = getattr(timeout, "sock_connect", None)
     try:

@@ -157,6 +157,7 @@ def test_server_hostname_sets_sni_and_the_checked_name(raw_server, tls_ca, ca_pe
     leaf = tls_ca.issue_cert("example.test")
     peer = tls_peer(raw_server, leaf)  # on 127.0.0.1, with a certificate for example.test only
     tls = ssl_for(ca_pem_path)
+    pinned = requests_ssl(tls, fingerprint=sha256_of(leaf))  # reads the CA: not on the loop
 
     async def main():
         async with ClientSession(timeout=SHORT) as s:
@@ -166,7 +167,6 @@ def test_server_hostname_sets_sni_and_the_checked_name(raw_server, tls_ca, ca_pe
             for _ in range(2):  # the second request reuses the pooled connection
                 async with s.get(peer.url, ssl=tls, server_hostname="example.test") as r:
                     bodies.append((r.status, await r.read()))
-            pinned = requests_ssl(tls, fingerprint=sha256_of(leaf))
             async with s.get(peer.url, ssl=pinned, server_hostname="example.test") as r:
                 bodies.append((r.status, await r.read()))  # a pin on top of the CA check
             with pytest.raises(SSLError, match="other.test"):  # another name: its own handshake

@@ -14,8 +14,9 @@ from collections.abc import Generator, Iterable
 from typing import Any
 
 from ..auth import BasicAuth
+from ..netrc_auth import load_netrc
 from ..proxy import ProxyRoute, ProxySpec
-from ..tls import ca_from_env, resolve_ssl
+from ..tls import ca_from_env, cached_ca_from_env, resolve_ssl
 from .connection import WebSocketConnection
 from .handshake import DEFAULT_MAX_MSG_SIZE, Handshake, http_url
 from .messages import ClientWSTimeout
@@ -108,7 +109,7 @@ async def connect(
     handshake = Handshake(target, protocols=protocols, compress=compress,
                           max_msg_size=max_msg_size, origin=origin)
     if target.scheme == "http":  # ws:// through an HTTP proxy goes through a tunnel
-        tunnel = _tunnel(session, target, proxy, proxy_auth, proxy_headers, ssl, tls)
+        tunnel = await _tunnel(session, target, proxy, proxy_auth, proxy_headers, ssl, tls)
         if tunnel is not None:
             proxy, proxy_auth, proxy_headers = tunnel, None, None
     resp = await session.request(
@@ -130,8 +131,8 @@ async def connect(
                                    compress=15 if compress is True else int(compress or 0))
 
 
-def _tunnel(session: Any, target: Any, proxy: Any, auth: Any, headers: Any, ssl: Any,
-            tls: dict[str, Any]) -> ProxySpec | None:
+async def _tunnel(session: Any, target: Any, proxy: Any, auth: Any, headers: Any, ssl: Any,
+                  tls: dict[str, Any]) -> ProxySpec | None:
     """For a ``ws://`` target: the HTTP proxy it goes through (the session's rules), as
     one that opens a CONNECT tunnel (a forward proxy cannot relay a WebSocket in
     absolute form, RFC 6455 section 4.1); None when it goes direct or through SOCKS."""
@@ -142,9 +143,15 @@ def _tunnel(session: Any, target: Any, proxy: Any, auth: Any, headers: Any, ssl:
     aliases = {name: value for name, value in tls.items() if name != "server_hostname"}
     # the TLS to an https:// proxy, as the session's requests use
     config = session.ssl if ssl is True and not aliases else resolve_ssl(ssl, **aliases)
-    if session.trust_env:
-        config = ca_from_env(config)
-    spec = route.for_url(target, config)
+    loop = asyncio.get_running_loop()
+    if session.trust_env:  # a CA bundle not loaded yet is read in a thread
+        loaded = cached_ca_from_env(config)
+        if loaded is None:
+            loaded = await loop.run_in_executor(None, ca_from_env, config)
+        config = loaded
+    # the proxy's .netrc credentials: file I/O, in a thread
+    netrc = await loop.run_in_executor(None, load_netrc) if route.trust_env else None
+    spec = route.for_url(target, config, netrc)
     if spec is None or spec.is_socks:
         return None
     return spec._replace(tunnel=True)
