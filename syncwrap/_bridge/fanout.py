@@ -263,26 +263,27 @@ class _Inbox:
     """Outcomes by item index, from the loop to the calling thread (see the module docs)."""
 
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()  # entered itself, never through the Condition: see
+        self._cond = threading.Condition(self._lock)  # syncwrap._bridge.channel.Channel
         self._ready: dict[int, Any] = {}  # insertion order: finish order
         self._wanted: int | None = None  # what the sleeping caller waits for; None: awake
 
     def put(self, index: int, outcome: Any) -> None:
         """Either thread: ``outcome`` is ready; wake the caller if it sleeps for it."""
-        with self._cond:
+        with self._lock:
             self._ready[index] = outcome
             wanted = self._wanted
             if wanted is not None and (wanted == _ANY or wanted == index):
                 self._cond.notify()
 
     def has(self, index: int) -> bool:
-        with self._cond:
+        with self._lock:
             return bool(self._ready) if index == _ANY else index in self._ready
 
     def take(self, index: int) -> tuple[int, Any]:
         """The calling thread: the outcome of ``index`` (or the first ready, for _ANY),
         waiting for it (interruptible by Ctrl-C)."""
-        with self._cond:
+        with self._lock:
             ready = self._ready
             while not (ready if index == _ANY else index in ready):
                 self._wanted = index
@@ -295,7 +296,7 @@ class _Inbox:
             return index, ready.pop(index)
 
     def drain(self) -> list[Any]:
-        with self._cond:
+        with self._lock:
             outcomes = list(self._ready.values())
             self._ready.clear()
         return outcomes

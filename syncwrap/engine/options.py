@@ -148,6 +148,7 @@ def request_options(
     auto_decompress: bool | None = None, read_bufsize: int | None = None,
     read_until_eof: bool = True, max_body_size: Any = UNSET,
     max_line_size: int | None = None, max_field_size: int | None = None,
+    max_headers: int | None = None,
     proxy: Any = None, proxy_auth: BasicAuth | None = None, proxy_headers: Any = None,
 ) -> RequestOptions:
     """The options of one request: a ``ClientSession`` verb's keyword arguments (as in
@@ -192,16 +193,16 @@ def request_options(
     if isinstance(defaults.auth, BasicAuth) and auth is None and "Authorization" in req_headers:
         raise ValueError("Cannot combine an Authorization header with the session's auth=")
     if (auto_decompress is None and read_bufsize is None and max_line_size is None
-            and max_field_size is None and not expect100 and not framed
+            and max_field_size is None and max_headers is None and not expect100 and not framed
             and compress_name is None and timeouts is defaults.timeout
             and allow_redirects and max_body_size is UNSET):
         exchange = defaults.exchange
     else:
         exchange = exchange_options(
             defaults, timeouts, auto_decompress=auto_decompress, read_bufsize=read_bufsize,
-            max_line_size=max_line_size, max_field_size=max_field_size, expect100=expect100,
-            chunked=framed, compress=compress_name, allow_redirects=allow_redirects,
-            max_body_size=max_body_size,
+            limits=header_limits(defaults.limits, max_line_size, max_field_size, max_headers),
+            expect100=expect100, chunked=framed, compress=compress_name,
+            allow_redirects=allow_redirects, max_body_size=max_body_size,
         )
     return RequestOptions(
         method, url, req_headers, payload, defaults.auth if auth is None else auth, cookies,
@@ -222,15 +223,14 @@ def proxy_route(defaults: SessionDefaults, proxy: Any, proxy_auth: BasicAuth | N
 
 def exchange_options(
     defaults: SessionDefaults, timeouts: ClientTimeout, *, auto_decompress: bool | None,
-    read_bufsize: int | None, max_line_size: int | None, max_field_size: int | None,
-    expect100: bool, chunked: bool, compress: str | None, allow_redirects: bool,
-    max_body_size: Any,
+    read_bufsize: int | None, limits: HeaderLimits, expect100: bool, chunked: bool,
+    compress: str | None, allow_redirects: bool, max_body_size: Any,
 ) -> ExchangeOptions:
     """The exchange options of a request that sets any of them (None/UNSET: the session's)."""
     return ExchangeOptions(
         auto_decompress=defaults.auto_decompress if auto_decompress is None else auto_decompress,
         high_water=read_bufsize or defaults.read_bufsize,
-        limits=header_limits(defaults.limits, max_line_size, max_field_size),
+        limits=limits,
         read_timeout=timeouts.sock_read, expect100=expect100, chunked=chunked,
         compress=compress, raw_statuses=REDIRECT_STATUSES if allow_redirects else _NO_STATUSES,
         max_body_size=(defaults.max_body_size if max_body_size is UNSET
@@ -294,9 +294,14 @@ def url_credentials(url: URL, auth: Any) -> tuple[URL, Any]:
 
 
 def header_limits(limits: HeaderLimits, max_line_size: int | None,
-                  max_field_size: int | None) -> HeaderLimits:
-    """``limits`` with a call's ``max_line_size=`` / ``max_field_size=`` applied."""
-    if max_line_size is None and max_field_size is None:
+                  max_field_size: int | None, max_headers: int | None = None) -> HeaderLimits:
+    """``limits`` with a call's ``max_line_size=`` / ``max_field_size=`` /
+    ``max_headers=`` applied (the session's other limits kept)."""
+    if max_line_size is None and max_field_size is None and max_headers is None:
         return limits
+    if max_headers is not None and (type(max_headers) is not int or max_headers < 1):
+        raise ValueError(f"max_headers=: expected a positive int, got {max_headers!r}")
     return HeaderLimits(max_line_size=max_line_size or limits.max_line_size,
-                        max_field_size=max_field_size or limits.max_field_size)
+                        max_field_size=max_field_size or limits.max_field_size,
+                        max_headers=max_headers or limits.max_headers,
+                        max_head_size=limits.max_head_size, max_interim=limits.max_interim)

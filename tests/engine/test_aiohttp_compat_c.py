@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from syncwrap.engine import ClientError, ClientSession
+from syncwrap.engine import ClientError, ClientResponseError, ClientSession
 from tests.engine._util import SHORT, run
 
 _opens: list[tuple[str, int]] | None = None  # recording while a test sets it to a list
@@ -83,6 +83,25 @@ def test_max_headers_limits_the_response_headers(httpbin_url):
         run(main(5))
     with pytest.raises(ValueError, match="max_headers="):
         ClientSession(max_headers=0)
+
+
+def test_max_headers_per_request_keeps_the_sessions_other_limits(httpbin_url):
+    """aiohttp 3.14 also takes ``max_headers=`` per request; a per-request limit does not
+    reset the session's others (here: its max_headers when only max_line_size is given)."""
+    url = httpbin_url + "/response-headers?" + "&".join(f"x{i}=1" for i in range(6))
+
+    async def main(**kwargs):
+        async with ClientSession(max_headers=5, timeout=SHORT) as s:
+            async with s.get(url, **kwargs) as r:
+                return r.status
+
+    assert run(main(max_headers=128)) == 200
+    with pytest.raises(ClientResponseError):
+        run(main(max_line_size=4096))
+    with pytest.raises(ClientResponseError):
+        run(main())
+    with pytest.raises(ValueError, match="max_headers="):
+        run(main(max_headers=0))
 
 
 def test_encode_basic_auth_as_an_explicit_header(httpbin_url):
