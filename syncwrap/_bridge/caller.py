@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 
 from .. import loop as loop_thread
 
-__all__ = ["Caller", "current"]
+__all__ = ["Caller", "current", "settling_job", "settle"]
 
 T = TypeVar("T")
 
@@ -113,28 +113,35 @@ class Caller:
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` run in the calling thread; its result, or its exception, here."""
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[T] = loop.create_future()
-
-        def job() -> None:
-            if fut.cancelled():  # the call was cancelled while this job waited
-                return
-            try:
-                result = fn(*args)
-            except Exception as exc:  # noqa: BLE001 - handed to the loop
-                loop.call_soon_threadsafe(_settle, fut, None, exc)
-            else:
-                loop.call_soon_threadsafe(_settle, fut, result, None)
-
-        self._jobs.put(job)
+        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._jobs.put(settling_job(fut, fn, *args))
         return await fut
+
+
+def settling_job(fut: asyncio.Future[T], fn: Callable[..., T], *args: Any) -> Callable[[], None]:
+    """A job for another thread: ``fn(*args)``, its result or exception then set on
+    ``fut`` through ``fut``'s loop (skipped if ``fut`` was cancelled meanwhile)."""
+    loop = fut.get_loop()
+
+    def job() -> None:
+        if fut.cancelled():  # the call was cancelled while this job waited
+            return
+        try:
+            result = fn(*args)
+        except Exception as exc:  # noqa: BLE001 - handed to the loop
+            loop.call_soon_threadsafe(settle, fut, None, exc)
+        else:
+            loop.call_soon_threadsafe(settle, fut, result, None)
+
+    return job
 
 
 async def _as_is(value: Any) -> Any:
     return value
 
 
-def _settle(fut: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+def settle(fut: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    """On ``fut``'s loop: its result or exception, unless it is done already."""
     if fut.done():
         return
     if error is None:

@@ -40,7 +40,7 @@ from ..engine.payload import is_file_object
 from ..engine.response import ClientResponse
 from ..engine.session import ClientSession
 from ..exceptions import ClientConnectionError
-from .caller import Caller
+from .caller import Caller, settle, settling_job
 from .calls import PreparedCall, prepare_call
 from .response import Response
 
@@ -204,20 +204,8 @@ class _LoopCaller(Caller):
         self._in_executor(run, remote.cancel)
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:  # on syncwrap's loop
-        there = asyncio.get_running_loop()
-        fut: asyncio.Future[T] = there.create_future()
-
-        def run() -> None:
-            if fut.cancelled():  # the call was cancelled while this job waited
-                return
-            try:
-                result = fn(*args)
-            except Exception as exc:  # noqa: BLE001 - handed to the loop
-                there.call_soon_threadsafe(_settle, fut, None, exc)
-            else:
-                there.call_soon_threadsafe(_settle, fut, result, None)
-
-        self._in_executor(run, lambda exc: _settle(fut, None, exc))
+        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._in_executor(settling_job(fut, fn, *args), lambda exc: settle(fut, None, exc))
         return await fut
 
     def _in_executor(self, job: Callable[[], None],
@@ -238,12 +226,3 @@ class _LoopCaller(Caller):
             here.call_soon_threadsafe(start)
         except RuntimeError as exc:  # the awaiting loop is closed
             failed(exc)
-
-
-def _settle(fut: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if fut.done():
-        return
-    if error is None:
-        fut.set_result(result)
-    else:
-        fut.set_exception(error)
