@@ -1,6 +1,6 @@
 """syncwrap benchmark suite: entry point.
 
-    python bench/run.py [--quick] [--only engine|facade|upload|gzip|chunked|https|proxy|ws]
+    python bench/run.py [--quick] [--only engine|facade|upload|gzip|proxy|ws|https|chunked]
                         [--case CASE] [--reps N] [--size MIB] [--json PATH]
 
 Starts a private nginx on 127.0.0.1 (bench/nginx.py; for the https and proxy groups also its
@@ -37,7 +37,7 @@ WORKER = BENCH_DIR / "worker.py"
 MEMORY_CAP = 4 << 30  # a worker above this RSS is killed (a client buffering without bound)
 RSS_TARGET = 64 * MIB
 LOOPS = ("asyncio", "uvloop")
-GROUPS = ("engine", "facade", "upload", "gzip", "chunked", "https", "proxy", "ws")
+GROUPS = ("engine", "facade", "upload", "gzip", "proxy", "ws", "https", "chunked")
 ASYNC_DOWNLOAD_VARIANTS = {
     "syncwrap.engine": ("iter_any", "iter_chunked"),
     "aiohttp": ("iter_chunked", "iter_any"),
@@ -977,14 +977,14 @@ def main(argv: list[str] | None = None) -> int:
             ("facade", facade_specs, report.facade),
             ("upload", upload_specs, report.upload),
             ("gzip", gzip_specs, report.gzip),
-            ("chunked", lambda p, b: user_specs("chunked", CHUNKED_CASES, p, b),
-             lambda: report.users("chunked")),
-            ("https", lambda p, b: user_specs("https", HTTPS_CASES, p, dict(
-                b, base_url=server.https_url, ca_file=str(tls.ca_file))) if tls and server else [],
-             lambda: report.users("https")),
             ("proxy", lambda p, b: proxy_specs(p, b, setup) if setup else [], report.proxy),
             ("ws", lambda p, b: ws_specs(p, dict(b, base_url=ws_echo.url)) if ws_echo else [],
              report.ws),
+            ("https", lambda p, b: user_specs("https", HTTPS_CASES, p, dict(
+                b, base_url=server.https_url, ca_file=str(tls.ca_file))) if tls and server else [],
+             lambda: report.users("https")),
+            ("chunked", lambda p, b: user_specs("chunked", CHUNKED_CASES, p, b),
+             lambda: report.users("chunked")),
         ]
         for name, make_specs, render_group in plan:
             if name not in groups:
