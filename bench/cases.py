@@ -94,9 +94,16 @@ async def async_conc(client: Any, spec: Spec) -> Sample:
     return watch.sample(ops=sum(counts))
 
 
+#: The download cases whose body is not /big as it is: gzip-encoded or chunked.
+ENCODED_BODIES = {"download_gz": ".gz", "tls_gz": ".gz", "chunked": ".chunked",
+                  "tls_chunked": ".chunked"}
+
+
 def download_paths(spec: Spec) -> tuple[str, str]:
-    """(timed body, warm-up body): the gzip case downloads the pre-compressed files."""
-    return ("/big.gz", "/warm.gz") if spec.case == "download_gz" else ("/big", "/warm")
+    """(timed body, warm-up body): the gzip cases download the pre-compressed files, the
+    chunked ones the chunked twins (both decode to /big's size)."""
+    suffix = ENCODED_BODIES.get(spec.case, "")
+    return "/big" + suffix, "/warm" + suffix
 
 
 async def async_download(client: Any, spec: Spec) -> Sample:
@@ -138,6 +145,12 @@ ASYNC_CASES = {
     "conc": async_conc,
     "download": async_download,
     "download_gz": async_download,
+    "chunked": async_download,
+    "tls_seq": async_seq,
+    "tls_threads": async_conc,  # 16 tasks on one session: the async twin of 16 threads
+    "tls_download": async_download,
+    "tls_gz": async_download,
+    "tls_chunked": async_download,
     "proxy_seq": async_seq,
     "proxy_download": async_download,
     "tunnel_seq": async_seq,
@@ -269,6 +282,12 @@ SYNC_CASES = {
     "threads": sync_threads,
     "download": sync_download,
     "download_gz": sync_download,
+    "chunked": sync_download,
+    "tls_seq": sync_seq,
+    "tls_threads": sync_threads,
+    "tls_download": sync_download,
+    "tls_gz": sync_download,
+    "tls_chunked": sync_download,
     "proxy_seq": sync_seq,
     "proxy_download": sync_download,
     "tunnel_seq": sync_seq,

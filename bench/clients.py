@@ -7,20 +7,20 @@ Each adapter uses its library the way that library's documentation shows, with a
 enough for the case (``pool``). syncwrap is used only through the API it is specified to have:
 ``syncwrap.engine`` is aiohttp-style, ``syncwrap`` (the facade) is requests-style.
 
-Every factory also takes ``proxy`` and ``ca_file`` (the proxy group): with a proxy URL, GETs
-go through that forward proxy, configured the library's documented way, and an HTTPS target's
-certificate is checked against ``ca_file`` only.
+Every factory also takes ``proxy`` and ``ca_file`` (the proxy and https groups): with a proxy
+URL, GETs go through that forward proxy, configured the library's documented way, and an HTTPS
+target's certificate is checked against ``ca_file`` only (never ``verify=False``). The raw
+floors live in ``raw.py``.
 """
 
 from __future__ import annotations
 
 import importlib
-import socket
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
-from common import ASYNC_ITER_CHUNKED, DOWNLOAD_CHUNK, BadResponse, Unavailable, check_status
+from common import ASYNC_ITER_CHUNKED, DOWNLOAD_CHUNK, Unavailable, check_status
+from raw import raw_client
 from tls import client_context
 
 TIMEOUT = 120.0  # seconds; generous, it only turns a hang into an error
@@ -261,144 +261,6 @@ class Urllib3:
         self.pool.clear()
 
 
-class RawSocket:
-    """The floor: one blocking keep-alive socket, no HTTP library at all.
-
-    Requests are written by hand; responses are parsed just enough (status line and
-    Content-Length) and bodies are received with ``recv_into`` into one preallocated 1 MiB
-    buffer, so nothing is allocated per chunk. Not thread-safe (one connection).
-    """
-
-    BUFFER = 1 << 20
-
-    def __init__(self, pool: int) -> None:
-        self.sock: socket.socket | None = None
-        self.buf = bytearray(self.BUFFER)
-        self.view = memoryview(self.buf)
-
-    def _connect(self, url: str) -> tuple[socket.socket, str, str]:
-        parts = urlsplit(url)
-        if self.sock is None:
-            self.sock = socket.create_connection((parts.hostname, parts.port), timeout=TIMEOUT)
-            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return self.sock, parts.path or "/", parts.netloc
-
-    def _read_response(self, sock: socket.socket, keep_body: bool) -> tuple[int, int, bytes]:
-        """Read one response; returns (status, content length, body if keep_body)."""
-        buf, view = self.buf, self.view
-        filled = 0
-        while True:
-            n = sock.recv_into(view[filled:])
-            if not n:
-                raise ConnectionError("server closed the connection")
-            filled += n
-            end = buf.find(b"\r\n\r\n", 0, filled)
-            if end >= 0:
-                break
-            if filled == len(buf):
-                raise BadResponse("response head larger than the buffer")
-        head = bytes(view[:end]).lower()
-        status = int(head[9:12])
-        pos = head.find(b"\r\ncontent-length:")
-        if pos < 0:
-            raise BadResponse("response without Content-Length")
-        stop = head.find(b"\r\n", pos + 2)
-        length = int(head[pos + 17:stop if stop >= 0 else None])
-        start = end + 4
-        body = bytearray(view[start:filled]) if keep_body else bytearray()
-        left = length - (filled - start)
-        while left > 0:
-            n = sock.recv_into(view, min(left, len(buf)))
-            if not n:
-                raise ConnectionError("server closed the connection mid-body")
-            if keep_body:
-                body += view[:n]
-            left -= n
-        return status, length, bytes(body)
-
-    def _head(self, method: str, path: str, host: str, length: int | None = None) -> bytes:
-        extra = f"Content-Length: {length}\r\n" if length is not None else ""
-        return f"{method} {path} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n".encode()
-
-    def get_small(self, url: str) -> int:
-        sock, path, host = self._connect(url)
-        sock.sendall(self._head("GET", path, host))
-        status, length, _ = self._read_response(sock, keep_body=False)
-        check_status(status)
-        return length
-
-    def download(self, url: str, variant: str) -> int:
-        return self.get_small(url)  # same code path: the body is drained into the buffer
-
-    def upload(self, url: str, data: Any) -> bytes:
-        """``data`` is ``(size, source)``: the raw client sends a Content-Length, so it needs
-        the size up front. ``source`` is a file object (sent with socket.sendfile, zero-copy)
-        or an iterable of bytes (sent with sendall)."""
-        sock, path, host = self._connect(url)
-        size, source = data
-        sock.sendall(self._head("POST", path, host, size))
-        if hasattr(source, "read"):
-            sock.sendfile(source, 0, size)
-        else:
-            for chunk in source:
-                sock.sendall(chunk)
-        status, _, body = self._read_response(sock, keep_body=True)
-        check_status(status)
-        return body
-
-    def close(self) -> None:
-        if self.sock is not None:
-            self.sock.close()
-
-
-class RawProxySocket(RawSocket):
-    """The proxy's own limit: the raw floor through the forward proxy.
-
-    A plain-HTTP target gets an absolute-form request on a NEW connection every time: tinyproxy
-    answers one request per client connection and then closes it (without a
-    ``Connection: close``). An HTTPS target gets one CONNECT tunnel with TLS inside (the
-    default context trusting ``ca_file``), kept alive like the floor's socket.
-    """
-
-    def __init__(self, pool: int, proxy: str, ca_file: str = "") -> None:
-        super().__init__(pool)
-        parts = urlsplit(proxy)
-        self.proxy_address = (parts.hostname, parts.port)
-        self.context = client_context(ca_file) if ca_file else None
-
-    def _open(self) -> socket.socket:
-        sock = socket.create_connection(self.proxy_address, timeout=TIMEOUT)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock
-
-    def _connect(self, url: str) -> tuple[socket.socket, str, str]:
-        parts = urlsplit(url)
-        if parts.scheme == "http":
-            self.close()
-            self.sock = self._open()
-            return self.sock, url, parts.netloc
-        if self.sock is None:
-            if self.context is None:
-                raise ValueError("an HTTPS target needs ca_file")
-            sock = self._open()
-            sock.sendall(f"CONNECT {parts.netloc} HTTP/1.1\r\nHost: {parts.netloc}\r\n\r\n"
-                         .encode())
-            reply = b""
-            while b"\r\n\r\n" not in reply:  # nothing follows it before our TLS hello
-                chunk = sock.recv(4096)
-                if not chunk or len(reply) > 65536:
-                    raise BadResponse(f"bad CONNECT reply {reply[:80]!r}")
-                reply += chunk
-            if reply.split(None, 2)[1:2] != [b"200"]:
-                raise BadResponse(f"CONNECT refused: {reply[:80]!r}")
-            self.sock = self.context.wrap_socket(sock, server_hostname=parts.hostname)
-        return self.sock, parts.path or "/", parts.netloc
-
-    def close(self) -> None:
-        super().close()
-        self.sock = None
-
-
 #: name -> factory(pool, proxy="", ca_file="")
 SYNC_CLIENTS: dict[str, Callable[..., Any]] = {
     "syncwrap.Session": SyncwrapSession,
@@ -406,8 +268,7 @@ SYNC_CLIENTS: dict[str, Callable[..., Any]] = {
     "httpx.Client": HttpxSync,
     "urllib3.PoolManager": Urllib3,
     "urllib3.ProxyManager": Urllib3,
-    "raw socket": lambda pool, proxy="", ca_file="": (
-        RawProxySocket(pool, proxy, ca_file) if proxy else RawSocket(pool)),
+    "raw socket": raw_client,
 }
 
 

@@ -37,9 +37,10 @@ class BadResponse(Exception):
 class Spec:
     """One measured case, serialised to JSON and handed to a worker subprocess."""
 
-    group: str  # "engine" | "facade" | "upload" | "gzip" | "proxy"
+    group: str  # "engine" | "facade" | "upload" | "gzip" | "chunked" | "https" | "proxy" | "ws"
     case: str  # "seq" | "conc" | "threads" | "download" | "upload_gen" | "upload_file" | "rtt"
-    #            | "download_gz" | "proxy_seq" | "proxy_download" | "tunnel_seq" | ...
+    #            | "download_gz" | "chunked" | "tls_seq" | "tls_threads" | "tls_download"
+    #            | "tls_gz" | "tls_chunked" | "proxy_seq" | "proxy_download" | "tunnel_seq" | ...
     client: str  # "aiohttp", "httpx", "syncwrap.engine", "requests", "raw", ...
     base_url: str = ""
     variant: str = ""  # streaming method, e.g. "iter_any"
@@ -56,7 +57,7 @@ class Spec:
     warm_file: str = ""  # the file served as /warm, also used for file upload warm-up
     pin_cpu: int = -1  # pin the worker to this CPU (-1: no pinning)
     proxy: str = ""  # the proxy group: URL of the forward proxy every request goes through
-    ca_file: str = ""  # the proxy group's HTTPS target: the CA its certificate is checked with
+    ca_file: str = ""  # an https:// target (https, proxy groups): the CA to check it with
 
     @property
     def label(self) -> str:

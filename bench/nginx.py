@@ -7,6 +7,9 @@ Locations:
   /big.gz  the gzip case: compressible data as big as /big once decoded, gzip-compressed when
            the server starts and served as it is (``Content-Encoding: gzip``, nginx's own gzip
            off); /warm.gz likewise for /warm
+  /big.chunked  /big again, but ``Transfer-Encoding: chunked`` in 64 KiB chunks (the addition
+           filter drops the length; sendfile off with 64 KiB output buffers sets the chunk
+           size, as a dynamic server streaming its output would); /warm.chunked likewise
   /upload  (only with ``upload=True``; run.py --sink nginx) an upload sink that reads the WHOLE
            request body (Content-Length or chunked) before it answers ``$request_length``
            (request head + body bytes). ``return 200`` alone would answer before the body has
@@ -14,17 +17,20 @@ Locations:
            ``echo_read_request_body`` is used; nginx spools the body to a temp file that it
            deletes at once. The default sink is bench/sink.py instead (see there why).
 
-With ``tls=`` (the proxy group), a second server offers /small, /big and /warm on a plain port
+With ``tls=``, the same server also listens with TLS on ``https_url`` (the https group:
+every location above, with the trustme certificate of bench/tls.py), and a
+second server (the proxy group) offers /small, /big and /warm on a plain port
 (``proxied_url``) and a TLS port (``tls_url``, the trustme certificate of bench/tls.py) to the
 bench proxy only: it answers 403 to any peer but ``proxy_source`` (the address tinyproxy's
 outgoing connections are bound to), so a client that bypassed the proxy fails its case.
 
-Usable on its own for manual poking:  python bench/nginx.py [--size MiB] [--seconds N]
+Usable on its own for manual poking:  python bench/nginx.py [--size MiB] [--seconds N] [--tls]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import os
 import random
@@ -183,9 +189,10 @@ class Nginx:
         self.warm_file = self.prefix / "warm.bin"
         self.big_gz = self.prefix / "big.gz"
         self.warm_gz = self.prefix / "warm.gz"
+        self.empty_file = self.prefix / "empty"
         self.tls = tls
         self.proxy_source = proxy_source
-        self.port = self.proxied_port = self.tls_port = 0
+        self.port = self.proxied_port = self.tls_port = self.https_port = 0
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -201,6 +208,10 @@ class Nginx:
         return f"https://127.0.0.1:{self.tls_port}"
 
     @property
+    def https_url(self) -> str:
+        return f"https://127.0.0.1:{self.https_port}"
+
+    @property
     def can_upload(self) -> bool:
         return self.echo_module is not None
 
@@ -209,6 +220,30 @@ class Nginx:
         location = /small {{ default_type text/plain; return 200 "{SMALL_BODY}"; }}
         location = /big {{ alias {self.big_file}; }}
         location = /warm {{ alias {self.warm_file}; }}"""
+
+    def _encoded_locations(self) -> str:
+        """/big.gz and /big.chunked (and their /warm twins). ``add_after_body`` of an empty
+        file drops Content-Length, so nginx sends the file chunked, one chunk per output
+        buffer read from the file (sendfile would make the whole file one chunk)."""
+        out = ""
+        for name, path in (("big", self.big_file), ("warm", self.warm_file)):
+            gz = self.big_gz if name == "big" else self.warm_gz
+            out += f"""
+        location = /{name}.gz {{ alias {gz}; gzip off; add_header Content-Encoding gzip; }}
+        location = /{name}.chunked {{
+            alias {path}; sendfile off; output_buffers 2 64k;
+            add_after_body /empty; addition_types *;
+        }}"""
+        return out + f"""
+        location = /empty {{ alias {self.empty_file}; }}"""
+
+    def _tls_listen(self) -> str:
+        if self.tls is None:
+            return ""
+        return f"""
+        listen 127.0.0.1:{self.https_port} ssl backlog=4096;
+        ssl_certificate {self.tls.cert_file};
+        ssl_certificate_key {self.tls.key_file};"""
 
     def _proxied_server(self) -> str:
         if self.tls is None:
@@ -261,10 +296,8 @@ http {{
     uwsgi_temp_path {p}/uwsgi;
     scgi_temp_path {p}/scgi;
     server {{
-        listen 127.0.0.1:{self.port} backlog=4096;
-        {self._locations()}
-        location = /big.gz {{ alias {self.big_gz}; gzip off; add_header Content-Encoding gzip; }}
-        location = /warm.gz {{ alias {self.warm_gz}; gzip off; add_header Content-Encoding gzip; }}
+        listen 127.0.0.1:{self.port} backlog=4096;{self._tls_listen()}
+        {self._locations()}{self._encoded_locations()}
         {upload}
     }}
     {self._proxied_server()}
@@ -276,9 +309,11 @@ http {{
         _write_file(self.warm_file, self.warm_size)
         _write_gzip_file(self.big_gz, self.size)
         _write_gzip_file(self.warm_gz, self.warm_size)
+        self.empty_file.write_bytes(b"")
+        self.empty_file.chmod(0o644)
         conf = self.prefix / "nginx.conf"
         for _attempt in range(5):
-            self.port, self.proxied_port, self.tls_port = free_ports(3)
+            self.port, self.proxied_port, self.tls_port, self.https_port = free_ports(4)
             conf.write_text(self._config())
             log = open(self.prefix / "stderr.log", "wb")
             self.proc = subprocess.Popen(
@@ -286,6 +321,7 @@ http {{
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
             log.close()
             if self._wait_ready():
+                self._check_framing()
                 return
             self.stop()
         raise RuntimeError(f"nginx did not start; see {self.prefix}/stderr.log and error.log:\n"
@@ -304,6 +340,18 @@ http {{
             except OSError:
                 time.sleep(0.05)
         return False
+
+    def _check_framing(self) -> None:
+        """The gzip and chunked cases measure what they say: /warm.gz is gzip-encoded and
+        /warm.chunked is chunked (the addition filter's behaviour could change)."""
+        for path, header, value in (("/warm.gz", "Content-Encoding", "gzip"),
+                                    ("/warm.chunked", "Transfer-Encoding", "chunked")):
+            request = urllib.request.Request(self.base_url + path,
+                                             headers={"Accept-Encoding": "identity"})
+            with urllib.request.urlopen(request, timeout=10) as r:
+                got = r.headers.get(header, "")
+            if got.lower() != value:
+                raise RuntimeError(f"nginx serves {path} with {header}: {got!r}, not {value}")
 
     def _logs(self) -> str:
         out = []
@@ -345,16 +393,26 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256, help="size of /big in MiB")
     parser.add_argument("--seconds", type=float, default=600, help="serve this long (max 3600)")
     parser.add_argument("--upload", action="store_true", help="add the echo-module /upload sink")
+    parser.add_argument("--tls", action="store_true", help="also listen with TLS (trustme CA)")
     args = parser.parse_args()
-    with Nginx(args.size << 20, min(args.size << 20, 32 << 20), upload=args.upload) as server:
-        print(f"serving {server.base_url} (/small /big /warm"
+    with contextlib.ExitStack() as stack:
+        tls = None
+        if args.tls:
+            from tls import make_tls_files
+
+            tls = make_tls_files(Path(stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="syncwrap-bench-tls-"))))
+        server = stack.enter_context(Nginx(args.size << 20, min(args.size << 20, 32 << 20),
+                                           upload=args.upload, tls=tls))
+        print(f"serving {server.base_url} (/small /big /warm /big.gz /big.chunked"
               f"{' /upload' if server.can_upload else ''}) for {args.seconds:.0f} s; Ctrl-C stops",
               flush=True)
+        if tls is not None:
+            print(f"and {server.https_url}, CA file {tls.ca_file}", flush=True)
         try:
             time.sleep(min(args.seconds, 3600))
         except KeyboardInterrupt:
             pass
-
 
 if __name__ == "__main__":
     main()

@@ -1,10 +1,11 @@
 """syncwrap benchmark suite: entry point.
 
-    python bench/run.py [--quick] [--only engine|facade|upload|gzip|proxy|ws|fanout] [--case CASE]
-                        [--reps N] [--json PATH]
+    python bench/run.py [--quick] [--only engine|facade|upload|gzip|proxy|ws|https|chunked|fanout]
+                        [--case CASE] [--reps N] [--size MIB] [--json PATH]
 
-Starts a private nginx on 127.0.0.1 (bench/nginx.py; for the proxy group also its TLS listener
-and a private tinyproxy, bench/proxy.py; for the ws group a WebSocket echo server,
+Starts a private nginx on 127.0.0.1 (bench/nginx.py; for the https and proxy groups also its
+TLS listeners with a trustme certificate, bench/tls.py; for the proxy group a private
+tinyproxy, bench/proxy.py; for the ws group a WebSocket echo server,
 bench/ws_echo.py), runs every case of the selected groups
 in its own subprocess (bench/worker.py), several times, and prints one table per group. See
 bench/README.md for what each case does and how the numbers are taken.
@@ -36,6 +37,7 @@ WORKER = BENCH_DIR / "worker.py"
 MEMORY_CAP = 4 << 30  # a worker above this RSS is killed (a client buffering without bound)
 RSS_TARGET = 64 * MIB
 LOOPS = ("asyncio", "uvloop")
+GROUPS = ("engine", "facade", "upload", "gzip", "proxy", "ws", "https", "chunked", "fanout")
 ASYNC_DOWNLOAD_VARIANTS = {
     "syncwrap.engine": ("iter_any", "iter_chunked"),
     "aiohttp": ("iter_chunked", "iter_any"),
@@ -68,11 +70,18 @@ PROXY_SYNC_CLIENTS = ("syncwrap.Session", "requests.Session", "httpx.Client",
 PROXY_ASYNC_VARIANT = {"syncwrap.engine": "iter_any", "aiohttp": "iter_any",
                        "httpx.AsyncClient": "aiter_raw"}
 BYTES_CASES = ("download", "download_gz", "upload_gen", "upload_file", "proxy_download",
-               "tunnel_download", "ws_mib")
+               "tunnel_download", "ws_mib", "chunked", "tls_download", "tls_gz", "tls_chunked")
 #: The ws group: async clients on both loops, sync clients; each against bench/ws_echo.py.
 WS_ASYNC = ("syncwrap.engine", "aiohttp", "websockets")
 WS_SYNC = ("syncwrap.Session", "websockets.sync")
 WS_CASES = ("ws_rtt", "ws_mib")
+#: The https group (TLS to nginx, every client verifying the run's CA) and the chunked group
+#: (plain HTTP, 64 KiB chunks): every client, async ones on both loops, one download variant
+#: each (the async ones decode gzip with these).
+USER_ASYNC_VARIANT = {"syncwrap.engine": "iter_any", "aiohttp": "iter_any",
+                      "httpx.AsyncClient": "aiter_bytes"}
+HTTPS_CASES = ("tls_seq", "tls_threads", "tls_download", "tls_gz", "tls_chunked")
+CHUNKED_CASES = ("chunked",)
 VARIANT_LABEL = {"iter_chunked": "iter_chunked(65536)", "iter_content": "iter_content(1 MiB)",
                  "iter_bytes": "iter_bytes(1 MiB)", "stream": "stream(1 MiB)"}
 
@@ -392,6 +401,29 @@ def proxy_specs(p: Profile, base: dict[str, Any], setup: ProxySetup) -> list[Spe
     return specs
 
 
+def user_specs(group: str, cases: Iterable[str], p: Profile, base: dict[str, Any]) -> list[Spec]:
+    """The https and chunked groups: every case for every client (the raw floor too, but for
+    16 threads: it has one connection)."""
+    clients = [(c, loop, USER_ASYNC_VARIANT[c]) for loop in LOOPS for c in ASYNC_CLIENTS]
+    clients += [(c, "", SYNC_DOWNLOAD_VARIANT[c]) for c in SYNC_CLIENTS]
+    clients.append((RAW, "", RAW_VARIANT))
+    specs = []
+    for case in cases:
+        for client, loop, variant in clients:
+            kw: dict[str, Any]
+            if case == "tls_seq":
+                kw = dict(count=p.seq_count, seconds=p.seq_seconds, warmup=p.seq_warmup)
+            elif case == "tls_threads":
+                if client == RAW:
+                    continue
+                kw = dict(count=p.threads_count, seconds=p.threads_seconds,
+                          warmup=p.threads_warmup, concurrency=p.threads)
+            else:
+                kw = dict(variant=variant, count=p.downloads)
+            specs.append(Spec(group=group, case=case, client=client, loop=loop, **kw, **base))
+    return specs
+
+
 def ws_specs(p: Profile, base: dict[str, Any]) -> list[Spec]:
     """Echo round trips of a small text message, one at a time, and 1 MiB binary messages
     (``size // 1 MiB`` of them), against the echo server (``base_url`` is its ws:// URL)."""
@@ -628,6 +660,61 @@ class Report:
         return self._section("D. gzip download (/big.gz, decoded MiB/s)", headers, rows, shown,
                              targets)
 
+    # ------------------------------------------------------------------ G. https, H. chunked
+
+    def users(self, group: str) -> str:
+        """One table for the https (or chunked) group; the targets of issue 16 under it."""
+        headers = ["case", "client", "loop", "result", "median", "spread", "peak RSS", "ΔRSS",
+                   "vs aiohttp", "vs fastest peer", "vs raw"]
+        rows, shown, targets = [], [], []
+        for case in HTTPS_CASES if group == "https" else CHUNKED_CASES:
+            family = [o for o in self.results.values()
+                      if o.spec.group == group and o.spec.case == case]
+            raw = next((o for o in family if o.spec.client == RAW), None)
+            peer = _best(o for o in family if o is not raw and not _own(o))
+            for o in family:
+                aio = self.best_variant(case, "aiohttp", o.spec.loop or "asyncio")
+                rows.append([CASE_LABEL[case], client_label(o.spec), o.spec.loop or "-",
+                             *stats_cells(o), "" if o.spec.client == "aiohttp" else
+                             fmt_ratio(o, aio), "" if o is raw else fmt_ratio(o, peer),
+                             fmt_ratio(o, raw)])
+                shown.append(o)
+            targets += self._user_targets(case, family, peer, raw)
+        title = ("G. HTTPS (nginx TLS listener, every client verifying the run's CA)"
+                 if group == "https" else "H. Chunked download (/big.chunked, 64 KiB chunks)")
+        return self._section(title, headers, rows, shown, targets)
+
+    def _user_targets(self, case: str, family: list[Outcome], peer: Outcome | None,
+                      raw: Outcome | None) -> list[str]:
+        """Issue 16's targets for the facade (judged), the engine's ratios (shown)."""
+        label = CASE_LABEL[case]
+        facade = next((o for o in family if o.spec.client == "syncwrap.Session"), None)
+        lines = []
+        if case in ("tls_seq", "tls_threads"):
+            goal = 1.0 if case == "tls_seq" else 1.5
+            for loop in LOOPS:
+                aio = self.get(case, "aiohttp", "", loop)
+                lines.append(f"  syncwrap.Session {label} / aiohttp ({loop}): "
+                             f"{_target(facade, aio, goal)}")
+                engine = self.get(case, "syncwrap.engine", "", loop)
+                lines.append(f"  syncwrap.engine {label} / aiohttp ({loop}): "
+                             f"{_pair(engine, aio)}")
+            return lines
+        urllib3 = next((o for o in family if o.spec.client == "urllib3.PoolManager"), None)
+        other, goal = ((peer, "fastest peer") if case == "tls_gz" else (urllib3, "urllib3"))
+        name = client_label(other.spec) if other is not None else "n/a"
+        lines.append(f"  syncwrap.Session {label} / {goal} ({name}): "
+                     f"{_target(facade, other, 1.0)}")
+        for o in family:
+            if _own(o):
+                lines.append(f"  {o.spec.client} ({o.spec.loop or 'sync'}) {label}: vs fastest "
+                             f"peer {_pair(o, peer)}; vs raw {_pair(o, raw)}")
+        peaks = [o.rss_peak for o in family if _own(o) and o.rss_peak is not None]
+        top = max(peaks, default=None)
+        lines.append(f"  syncwrap {label}, highest peak RSS {fmt_mib(top)} (target < 64 MiB) "
+                     f"{verdict(None if top is None else top / RSS_TARGET, 1.0, False)}")
+        return lines
+
     # ------------------------------------------------------------------ C. upload
 
     def upload(self) -> str:
@@ -748,12 +835,24 @@ CASE_LABEL = {"seq": "sequential", "conc": "256 concurrent", "threads": "16 thre
               "rtt": "loop round trip", "proxy_seq": "proxy sequential",
               "proxy_download": "proxy download", "tunnel_seq": "CONNECT sequential",
               "tunnel_download": "CONNECT download", "ws_rtt": "echo round trips",
-              "ws_mib": "1 MiB messages"}
+              "ws_mib": "1 MiB messages", "chunked": "chunked download",
+              "tls_seq": "HTTPS sequential", "tls_threads": "HTTPS 16 threads",
+              "tls_download": "HTTPS download", "tls_gz": "HTTPS gzip download",
+              "tls_chunked": "HTTPS chunked download"}
 PROXY_BOUND = 0.8  # the proxy is "the limit" when the fastest client gets this close to raw
 
 
 def _fmt_opt(r: float | None) -> str:
     return "n/a" if r is None else f"{r:.2f}"
+
+
+def _pair(a: Outcome | None, b: Outcome | None) -> str:
+    """``best R1 / median R2``: a ratio shown without a target."""
+    return f"best {_fmt_opt(_ratio_value(a, b))} / median {_fmt_opt(_median_ratio(a, b))}"
+
+
+def _own(o: Outcome) -> bool:
+    return o.spec.client.startswith("syncwrap")
 
 
 # --------------------------------------------------------------------------- main
@@ -785,11 +884,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: small counts, 16 MiB bodies, 1 repetition (< 60 s)")
     parser.add_argument("--only", action="append",
-                        choices=("engine", "facade", "upload", "gzip", "proxy", "ws", "fanout"),
+                        choices=GROUPS,
                         help="run only this group (repeatable)")
     parser.add_argument("--case", action="append",
                         help="run only these cases of the groups (repeatable), e.g. download")
     parser.add_argument("--reps", type=int, help="repetitions per case (default 3; quick 1)")
+    parser.add_argument("--size", type=int, metavar="MIB",
+                        help="download/upload body size in MiB (default 256; quick 16)")
     parser.add_argument("--json", metavar="PATH", help="also write all runs as JSON here")
     parser.add_argument("--sink", choices=("python", "nginx"), default="python",
                         help="upload sink: bench/sink.py (default) or nginx + echo module")
@@ -804,7 +905,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.reps:
         reps = max(1, min(args.reps, 20))
         profile = dataclasses.replace(profile, reps=reps, raw_reps=max(reps, profile.raw_reps))
-    groups = args.only or ["engine", "facade", "upload", "gzip", "proxy", "ws", "fanout"]
+    if args.size:
+        size = max(1, min(args.size, 4096)) * MIB
+        profile = dataclasses.replace(profile, size=size, warm_size=min(profile.warm_size, size))
+    groups = args.only or list(GROUPS)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that nginx gets stopped
 
     ensure_psutil()
@@ -822,7 +926,7 @@ def main(argv: list[str] | None = None) -> int:
     uploads = "upload" in groups
     with contextlib.ExitStack() as stack:
         tls = None
-        if "proxy" in groups:
+        if "proxy" in groups or "https" in groups:
             tls = make_tls_files(Path(stack.enter_context(
                 tempfile.TemporaryDirectory(prefix="syncwrap-bench-tls-"))))
         server = None
@@ -831,7 +935,7 @@ def main(argv: list[str] | None = None) -> int:
                                                upload=uploads and args.sink == "nginx",
                                                tls=tls, proxy_source=SOURCE))
         setup = None
-        if tls is not None and server is not None:
+        if "proxy" in groups and tls is not None and server is not None:
             proxy = stack.enter_context(Tinyproxy(server.tls_port, cpu=server_cpu))
             setup = ProxySetup(proxy.url, server.proxied_url, server.tls_url, str(tls.ca_file))
         upload_url, upload_exact = "", True
@@ -878,6 +982,11 @@ def main(argv: list[str] | None = None) -> int:
             ("ws", lambda p, b: ws_specs(p, dict(b, base_url=ws_echo.url)) if ws_echo else [],
              report.ws),
             ("fanout", fanout.specs, lambda: fanout.render(results.values())),
+            ("https", lambda p, b: user_specs("https", HTTPS_CASES, p, dict(
+                b, base_url=server.https_url, ca_file=str(tls.ca_file))) if tls and server else [],
+             lambda: report.users("https")),
+            ("chunked", lambda p, b: user_specs("chunked", CHUNKED_CASES, p, b),
+             lambda: report.users("chunked")),
         ]
         for name, make_specs, render_group in plan:
             if name not in groups:

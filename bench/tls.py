@@ -1,8 +1,10 @@
-"""TLS for the proxy group: a throw-away CA and nginx's certificate, made when the run starts.
+"""TLS for the https and proxy groups: a throw-away CA and nginx's certificate, made when the
+run starts.
 
 The orchestrator (run.py) writes the files with :func:`make_tls_files` (trustme, installed with
-pip when missing); every client of the CONNECT-tunnel cases trusts ``ca_file`` and nothing
-else, the workers build their contexts with :func:`client_context` (standard library only).
+pip when missing); every client of the https cases and of the CONNECT-tunnel cases trusts
+``ca_file`` and nothing else, the workers build their contexts with :func:`client_context`
+(standard library only).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-#: The names nginx's certificate is valid for; the proxy group's URLs use the IP address.
+#: The names nginx's certificate is valid for; the benchmark URLs use the IP address.
 IDENTITIES = ("127.0.0.1", "localhost")
 
 
@@ -49,6 +51,6 @@ def make_tls_files(directory: Path) -> TlsFiles:
 
 
 def client_context(ca_file: str) -> ssl.SSLContext:
-    """What every client of the tunnel cases verifies nginx with: the default context
+    """What every client of the TLS cases verifies nginx with: the default context
     (hostname and chain checked) trusting only the run's CA."""
     return ssl.create_default_context(cafile=ca_file)

@@ -20,6 +20,7 @@ import atexit
 import os
 import threading
 from collections.abc import Callable, Coroutine
+from types import CoroutineType
 from typing import Any, TypeVar
 
 from .exceptions import Timeout
@@ -141,9 +142,13 @@ class _Call:
         self.error: BaseException | None = None
         self.task: asyncio.Task[Any] | None = None
 
-    def start(self) -> None:  # on the loop thread
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:  # on the loop thread
+        coro = self.coro
         try:
-            self.task = task = asyncio.ensure_future(self.coro)
+            # A plain coroutine straight to the loop: ensure_future would look the running
+            # loop up again (a getpid() system call) and test the type in Python.
+            self.task = task = (loop.create_task(coro) if type(coro) is CoroutineType
+                                else asyncio.ensure_future(coro))
         except BaseException as exc:  # noqa: BLE001 - reported to the caller
             self.error = exc
             self.lock.release()
@@ -192,7 +197,7 @@ def run(
     call = _Call(coro)
     loop = current.loop
     try:
-        loop.call_soon_threadsafe(call.start)
+        loop.call_soon_threadsafe(call.start, loop)
     except RuntimeError:  # the loop is closed: interpreter exit
         coro.close()
         raise

@@ -91,6 +91,17 @@ def test_run_returns_result_and_raises_the_coroutines_exception():
         syncwrap.run(fail())
 
 
+def test_run_takes_any_awaitable_not_only_coroutines():
+    class Awaitable:  # e.g. the engine's request context managers: awaitable, no coroutine
+        def __await__(self):
+            return (yield from asyncio.sleep(0, "awaited").__await__())
+
+    assert syncwrap.run(Awaitable(), timeout=WAIT) == "awaited"
+    with pytest.raises(TypeError):
+        syncwrap.run(42, timeout=WAIT)  # type: ignore[arg-type]
+    assert syncwrap.run(asyncio.sleep(0, "alive"), timeout=WAIT) == "alive"
+
+
 def test_run_timeout_raises_timeout_and_cancels_the_coroutine():
     cancelled = threading.Event()
     never = threading.Event()
