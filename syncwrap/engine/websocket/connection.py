@@ -37,6 +37,7 @@ _TEXT, _BINARY, _CONT = Opcode.TEXT, Opcode.BINARY, Opcode.CONT
 _PING, _PONG, _CLOSE = Opcode.PING, Opcode.PONG, Opcode.CLOSE
 _MSG_TEXT, _MSG_BINARY = WSMsgType.TEXT, WSMsgType.BINARY
 _WRITE_HIGH_WATER = 1024 * 1024
+_new_tuple = tuple.__new__  # WSMessage(...) without the namedtuple's Python __new__
 
 
 class WebSocketConnection(asyncio.Protocol):
@@ -211,19 +212,24 @@ class WebSocketConnection(asyncio.Protocol):
                 continue
             if kind is _MSG_TEXT:
                 try:
-                    text = data.decode()
+                    message = _new_tuple(WSMessage, (_MSG_TEXT, data.decode(), ""))
                 except UnicodeDecodeError as exc:
                     self._fail(1007, f"Invalid UTF-8 in a text message: {exc.reason} at "
                                      f"position {exc.start}")
                     return
-                self._deliver(WSMessage(_MSG_TEXT, text, ""))
             else:
-                self._deliver(WSMessage(_MSG_BINARY, bytes(data), ""))
+                message = _new_tuple(WSMessage, (_MSG_BINARY, bytes(data), ""))
+            if not self._dropping and not self.sink.put_nowait(message):
+                self._pause()
 
     def _deliver(self, message: WSMessage) -> None:
-        if self._dropping:
-            return  # our close is under way: what the server still sends is dropped
-        if not self.sink.put_nowait(message) and not self._read_paused and not self._dropping:
+        """Hand ``message`` on (dropped once our close is under way)."""
+        if not self._dropping and not self.sink.put_nowait(message):
+            self._pause()
+
+    def _pause(self) -> None:
+        """The sink is full: stop reading until it has room."""
+        if not self._read_paused and not self._dropping:
             self._read_paused = True
             if self.transport is not None:
                 self.transport.pause_reading()
