@@ -54,6 +54,7 @@ class WebSocketConnection(asyncio.Protocol):
         self._loop = loop
         self._ws = protocol
         self.transport: asyncio.Transport | None = None
+        self._put: Callable[[bytes], Any] = _not_started  # transport.write, or route_writes'
         self.sink: MessageSink = MessageQueue(loop)
         self._autoping = autoping
         self._heartbeat = heartbeat or None
@@ -113,6 +114,7 @@ class WebSocketConnection(asyncio.Protocol):
         """Take ``transport`` over (its reading paused), with ``data``, the bytes that
         came after the 101 head."""
         self.transport = transport
+        self._put = transport.write
         transport.set_protocol(self)
         transport.set_write_buffer_limits(high=_WRITE_HIGH_WATER)
         if self._heartbeat:
@@ -282,16 +284,37 @@ class WebSocketConnection(asyncio.Protocol):
         transport = self.transport
         if ws.state is not OPEN or transport is None or transport.is_closing():
             raise ClientConnectionError(f"Cannot send on a {ws.state.name.lower()} WebSocket")
-        if opcode is _TEXT or opcode is _BINARY:
-            # A whole data frame in the OPEN state: what Protocol.send_text/send_binary
-            # would queue, framed and masked by the library, written at once.
-            transport.write(Frame(opcode, data).serialize(mask=True, extensions=ws.extensions))
+        if opcode is _TEXT or opcode is _BINARY:  # frame_bytes() and write_frame(), inlined
+            self._put(Frame(opcode, data).serialize(mask=True, extensions=ws.extensions))
             return
         if opcode is _PING:
             ws.send_ping(data)
         else:
             ws.send_pong(data)
         self._flush()
+
+    def frame_bytes(self, data: bytes, *, text: bool) -> bytes:
+        """One whole TEXT (``data`` UTF-8) or BINARY message as the bytes of its frame,
+        framed and masked by the library (what Protocol.send_text/send_binary would
+        queue). Without a negotiated extension this changes no state, so it may run
+        anywhere."""
+        frame = Frame(_TEXT if text else _BINARY, data)
+        return frame.serialize(mask=True, extensions=self._ws.extensions)
+
+    def write_frame(self, frame: bytes) -> None:
+        """Write the bytes of a data frame from :meth:`frame_bytes`; raises
+        ClientConnectionError once the WebSocket is closing."""
+        ws = self._ws
+        transport = self.transport
+        if ws.state is not OPEN or transport is None or transport.is_closing():
+            raise ClientConnectionError(f"Cannot send on a {ws.state.name.lower()} WebSocket")
+        self._put(frame)
+
+    def route_writes(self, write: Callable[[bytes], Any]) -> None:
+        """Pass every write of this connection (frames, pongs, the close frame) to
+        ``write(data)``, which must hand it, in order, to ``transport.write``: the seam
+        for a caller that also writes to the socket by other means."""
+        self._put = write
 
     def _flush(self) -> None:
         chunks = self._ws.data_to_send()
@@ -304,7 +327,7 @@ class WebSocketConnection(asyncio.Protocol):
             return
         for chunk in chunks:
             if chunk:
-                transport.write(chunk)
+                self._put(chunk)
             elif transport.can_write_eof():  # b"": the protocol half-closes
                 transport.write_eof()
             else:  # TLS cannot half-close
@@ -391,3 +414,7 @@ class WebSocketConnection(asyncio.Protocol):
         self._report(1006, ReadTimeout(f"No answer from the server within {heartbeat / 2} s "
                                        f"of a ping (heartbeat={heartbeat})"))
         self.abort()
+
+
+def _not_started(data: bytes) -> None:
+    raise ClientConnectionError("Cannot send: the WebSocket has no connection yet")

@@ -87,6 +87,11 @@ class ClientWebSocketResponse:
         """The connection is closed (the closing handshake is over, or it was dropped)."""
         return self._conn.done
 
+    @property
+    def connection(self) -> WebSocketConnection:
+        """The protocol object driving the socket (seams for the blocking facade)."""
+        return self._conn
+
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         """The transport's extra info (``"peername"``, ``"sslcontext"``, ``"socket"``...)."""
         transport = self._conn.transport
