@@ -102,11 +102,13 @@ class MessageQueue:
         """No message is queued and none will come."""
         return self._ended and not self._items
 
-    def waiter(self, timeout: float | None) -> asyncio.Future[WSMessage | None]:
+    def waiter(self, timeout: float | None) -> asyncio.Future[WSMessage | None] | None:
         """A future whose result is the next message (None: the queue ended; then
         :meth:`take` may still hold one), or failing with ReadTimeout after ``timeout``
-        seconds (None: never); end the wait with :meth:`stop_waiting`. One waiter at a
-        time (RuntimeError)."""
+        seconds (None: never); end the wait with :meth:`stop_waiting`. None instead if
+        the queue has ended and is empty. One waiter at a time (RuntimeError)."""
+        if self._ended and not self._items:
+            return None
         if self._getter is not None:
             raise RuntimeError("Concurrent call to receive() is not allowed")
         self._getter = fut = self._loop.create_future()
@@ -125,9 +127,11 @@ class MessageQueue:
         """The next message; None at the end. Waits at most ``timeout`` seconds (None:
         no limit), then raises ReadTimeout."""
         message = self.take()
-        if message is not None or self._ended:
+        if message is not None:
             return message
         fut = self.waiter(timeout)
+        if fut is None:
+            return None
         try:
             message = await fut
         finally:

@@ -167,9 +167,9 @@ class ClientWebSocketResponse:
             return message
         if self._conn.sink is not queue:
             raise RuntimeError("receive(): messages go to the sink given to deliver_to()")
-        if queue.ended:
-            return CLOSED_MESSAGE
         fut = queue.waiter(timeout if timeout is not None else self._receive_timeout)
+        if fut is None:  # the queue has ended
+            return CLOSED_MESSAGE
         try:
             message = await fut  # once it has a result, the queue has let go of it
         except BaseException:
