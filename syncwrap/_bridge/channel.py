@@ -87,7 +87,8 @@ class Channel(Generic[T]):
         self._high_water = max(high_water, 1)
         self._low_water = self._high_water // 2 if low_water is None else low_water
         self._weigh = weigh
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()  # entered directly: Condition's __enter__ is Python
+        self._cond = threading.Condition(self._lock)
         self._sleepers = 0  # calling threads waiting on _cond
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiter: asyncio.Future[None] | None = None  # the loop side's wait, if any
@@ -104,7 +105,7 @@ class Channel(Generic[T]):
 
     def finish(self, error: BaseException | None = None) -> None:
         """The producer is done: the consumer gets what is queued, then the end or ``error``."""
-        with self._cond:
+        with self._lock:
             self._eof = True
             if self._error is None:
                 self._error = error
@@ -114,7 +115,7 @@ class Channel(Generic[T]):
     def close(self, error: BaseException | None = None) -> None:
         """Abandon the channel (either side, any thread): queued items are dropped, puts
         return False from now on, takes raise ``error`` (or ClientPayloadError)."""
-        with self._cond:
+        with self._lock:
             self.closed = True
             self._items.clear()
             self._size = 0
@@ -127,7 +128,7 @@ class Channel(Generic[T]):
 
     def put_nowait(self, item: T) -> bool:
         """Queue ``item`` (on the loop); False once full (await :meth:`wait_space`) or closed."""
-        with self._cond:
+        with self._lock:
             if self.closed:
                 return False
             self._items.append(item)
@@ -139,7 +140,7 @@ class Channel(Generic[T]):
     async def wait_space(self) -> None:
         """On the loop: wait until the consumer has drained the channel to ``low_water``."""
         loop = asyncio.get_running_loop()
-        with self._cond:
+        with self._lock:
             if self._size < self._high_water or self.closed:
                 return
             fut = self._loop_waits(loop)
@@ -148,7 +149,7 @@ class Channel(Generic[T]):
     async def take(self) -> T | None:
         """On the loop: the next item, or None at the end; raises the producer's error."""
         while True:
-            with self._cond:
+            with self._lock:
                 if self._items:
                     item = self._items.popleft()
                     self._size -= self._weigh(item)
@@ -165,7 +166,7 @@ class Channel(Generic[T]):
 
     def put(self, item: T) -> bool:
         """Queue ``item``, blocking while the channel is full; False once it is closed."""
-        with self._cond:
+        with self._lock:
             while self._items and self._size >= self._high_water and not self.closed:
                 self._sleep(None)
             if self.closed:
@@ -178,7 +179,7 @@ class Channel(Generic[T]):
 
     def get_item(self, timeout: float | None = None) -> T | None:
         """The next item, or None at the end; waits (ReadTimeout after ``timeout`` s)."""
-        with self._cond:
+        with self._lock:
             if not self._wait_items(timeout):
                 return None
             item = self._items.popleft()
@@ -256,7 +257,7 @@ class ByteChannel(Channel["bytes | memoryview"]):
     def get(self, n: int, timeout: float | None = None) -> bytes:
         """Up to ``n`` bytes (all queued ones if ``n < 0``); b"" at the end; waits for data
         (ReadTimeout after ``timeout`` s); raises the producer's error after the data."""
-        with self._cond:
+        with self._lock:
             if not self._wait_items(timeout):
                 return b""
             chunks = self._items
@@ -285,7 +286,7 @@ class ByteChannel(Channel["bytes | memoryview"]):
     def get_exact(self, n: int) -> bytes:
         """Exactly ``n`` bytes unless the end comes first (one copy when ``n`` fits)."""
         target = min(n, self._low_water)
-        with self._cond:
+        with self._lock:
             while self._size < target and not self._eof and not self.closed:
                 if not self._sleep(60):
                     break  # let get() apply its own checks and timeouts
@@ -301,7 +302,7 @@ class ByteChannel(Channel["bytes | memoryview"]):
 
     def unread(self, data: bytes) -> None:
         """Put ``data`` back in front (what a line reader took too much of)."""
-        with self._cond:
+        with self._lock:
             self._items.appendleft(data)
             self._size += len(data)
 
