@@ -28,6 +28,7 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import OPEN
 
 from ...exceptions import ClientConnectionError, ReadTimeout, WebSocketError
+from .bulk import BULK_READ, BulkReader
 from .messages import WSMessage, WSMsgType
 from .queue import MessageQueue, MessageSink
 
@@ -68,6 +69,8 @@ class WebSocketConnection(asyncio.Protocol):
         self._closed: asyncio.Future[None] = loop.create_future()
         self._dropping = False  # our close is under way: data messages are dropped
         self._read_paused = False  # the sink is full
+        self._bulk: BulkReader | None = None  # large messages read from a dup (uvloop)
+        self._draining = False
         self._space_task: asyncio.Task[None] | None = None
         #: The write buffer is full: senders await :meth:`drain`.
         self.write_paused = False
@@ -115,6 +118,8 @@ class WebSocketConnection(asyncio.Protocol):
         came after the 101 head."""
         self.transport = transport
         self._put = transport.write
+        if BulkReader.applies(self._loop, transport):
+            self._bulk = BulkReader(transport)
         transport.set_protocol(self)
         transport.set_write_buffer_limits(high=_WRITE_HIGH_WATER)
         if self._heartbeat:
@@ -157,6 +162,28 @@ class WebSocketConnection(asyncio.Protocol):
             chunks = ws.data_to_send()  # the pongs it answered with
             if chunks:
                 self._write(chunks)
+            if len(data) >= BULK_READ and self._bulk is not None and not self._draining:
+                self._drain(self._bulk)
+
+    def _drain(self, bulk: BulkReader) -> None:
+        """A large read: take what else the kernel holds from the dup (see bulk.py)."""
+        transport = self.transport
+        self._draining = True
+        try:
+            while (not self._read_paused and self._ws.state is OPEN and transport is not None
+                   and not transport.is_closing()):
+                try:
+                    data = bulk.read()
+                except OSError as exc:
+                    self._read_failed(exc)
+                    return
+                if not data:
+                    return  # nothing waiting, or the end (the transport sees it too)
+                self.data_received(data)
+                if len(data) < BULK_READ:
+                    return
+        finally:
+            self._draining = False
 
     def eof_received(self) -> bool:
         self._ws.receive_eof()
@@ -170,6 +197,8 @@ class WebSocketConnection(asyncio.Protocol):
             if handle is not None:
                 handle.cancel()
         self._close_timer = self._beat = None
+        if self._bulk is not None:
+            self._bulk.close()
         if self._space_task is not None:
             self._space_task.cancel()
         if exc is not None and self.exception is None:
@@ -240,6 +269,13 @@ class WebSocketConnection(asyncio.Protocol):
     async def _wait_space(self, sink: MessageSink) -> None:
         await sink.wait_space()
         self._resume()
+
+    def _read_failed(self, exc: OSError) -> None:
+        """A bulk read failed (a reset): what the transport reports for a lost connection."""
+        if self.exception is None:
+            self.exception = ClientConnectionError(f"WebSocket connection lost: {exc}")
+            self.sink.put_nowait(WSMessage(WSMsgType.ERROR, self.exception, None))
+        self.abort()
 
     def _resume(self) -> None:
         if self._read_paused:
