@@ -7,10 +7,12 @@
   small messages or about 4 MiB (each message weighs 1 plus 1 per 64 KiB); when it
   is full the engine stops reading from the socket until the reader has drained it
   to half, so a slow reader slows the server and memory stays bounded.
-- Sends, from any number of threads, are each one call into the loop
-  (``call_soon_threadsafe``) that writes the frame (:class:`_Sender`); they return
-  once it is queued there, in order per thread. While the socket's write buffer is
-  full the frames wait on the loop, and a sender blocks while 4 MiB are waiting.
+- Sends, from any number of threads, return once the frame is written or queued, in
+  order per thread (:class:`_Sender`). On plain TCP, when nothing else is on its way
+  to the socket, the calling thread writes its frame itself
+  (:mod:`syncwrap._bridge.ws_direct`); otherwise the send is one call into the loop
+  (``call_soon_threadsafe``) that writes it. While the socket's write buffer is full
+  the frames wait on the loop, and a sender blocks while 4 MiB are waiting.
 
 A close (``close()``, the end of a ``with`` block) first sends what is queued, then
 runs the closing handshake. A WebSocket dropped without close is closed on the loop
@@ -34,6 +36,7 @@ from ..engine.websocket.messages import weigh
 from ..engine.websocket.response import close_reason, control_payload
 from ..exceptions import ClientConnectionError
 from .channel import Channel, refuse_loop_thread
+from .ws_direct import DirectSend
 
 __all__ = ["WebSocket", "open_websocket"]
 
@@ -43,17 +46,22 @@ INBOX_HIGH_WATER = 64
 SEND_HIGH_WATER = 4 * 1024 * 1024
 _EXIT_GRACE = 0.2  # seconds the closing handshakes get at interpreter exit
 _ENDS = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED)
+_TEXT, _BINARY = WSMsgType.TEXT, WSMsgType.BINARY
 _open: weakref.WeakSet[ClientWebSocketResponse] = weakref.WeakSet()
 
 
 class _Sender:
-    """Frames from calling threads, each written by one call on the loop.
+    """Frames from calling threads: each written by the calling thread itself when
+    nothing else is on its way (:class:`~syncwrap._bridge.ws_direct.DirectSend`),
+    else by one call on the loop.
 
     ``queued`` counts the bytes handed to the loop and not yet written (64 more per
     frame); a sender waits while it is at :data:`SEND_HIGH_WATER`, until the loop has
     written it down to half. While the socket's buffer is full, frames wait on the
     loop in ``backlog`` and a task writes them as it drains. After :meth:`fail`
-    (the WebSocket closed, on the loop) sends raise.
+    (the WebSocket closed, on the loop) sends raise. Data frames are framed on the
+    calling thread when the direct path applies (then ``framed``: the loop writes the
+    bytes as they are).
     """
 
     def __init__(self, ws: ClientWebSocketResponse, loop: asyncio.AbstractEventLoop) -> None:
@@ -63,14 +71,19 @@ class _Sender:
         self._cond = threading.Condition(self._lock)  # waited on only when full
         self._queued = 0
         self._sleepers = 0
-        self._backlog: deque[tuple[WSMsgType, bytes, int]] = deque()
+        self._backlog: deque[tuple[WSMsgType, bytes, int, bool]] = deque()
         self._flusher: asyncio.Future[None] | None = None
         self.error: BaseException | None = None
+        self.direct = DirectSend.attach(ws.connection, loop, self._lock)
 
     # -- calling threads ------------------------------------------------------------------
 
     def send(self, kind: WSMsgType, data: bytes) -> None:
         size = len(data) + 64
+        direct = self.direct
+        framed = direct is not None and (kind is _TEXT or kind is _BINARY)
+        if framed:
+            data = direct.frame(data, text=kind is _TEXT)  # type: ignore[union-attr]
         with self._lock:
             while self._queued >= SEND_HIGH_WATER and self.error is None:
                 refuse_loop_thread()
@@ -81,20 +94,30 @@ class _Sender:
                     self._sleepers -= 1
             if self.error is not None:
                 raise self.error
+            if framed and not self._queued and direct.try_send(data):  # type: ignore[union-attr]
+                return
             self._queued += size
         try:
-            self._loop.call_soon_threadsafe(self._write, kind, data, size)
+            self._loop.call_soon_threadsafe(self._write, kind, data, size, framed)
         except RuntimeError:  # the loop is gone (interpreter exit)
             raise ClientConnectionError("Cannot send: the event loop is closed") from None
 
     # -- the loop ---------------------------------------------------------------------------
 
-    def _write(self, kind: WSMsgType, data: bytes, size: int) -> None:
+    def _send_now(self, kind: WSMsgType, data: bytes, framed: bool) -> bool:
+        """Write one frame; True when the socket's buffer is full."""
+        if framed:
+            conn = self._ws.connection
+            conn.write_frame(data)
+            return conn.write_paused
+        return self._ws.send_frame_nowait(data, kind)
+
+    def _write(self, kind: WSMsgType, data: bytes, size: int, framed: bool) -> None:
         if self._flusher is not None:  # the socket's buffer is full: wait in line
-            self._backlog.append((kind, data, size))
+            self._backlog.append((kind, data, size, framed))
             return
         try:
-            if self.error is None and self._ws.send_frame_nowait(data, kind):
+            if self.error is None and self._send_now(kind, data, framed):
                 self._flusher = asyncio.ensure_future(self._flush())
         except ClientConnectionError as exc:
             self.fail(exc)
@@ -109,9 +132,9 @@ class _Sender:
                 await self._ws.drain()
                 full = False
                 while backlog and not full:
-                    kind, data, size = backlog.popleft()
+                    kind, data, size, framed = backlog.popleft()
                     try:
-                        full = self._ws.send_frame_nowait(data, kind)
+                        full = self._send_now(kind, data, framed)
                     finally:
                         self._written(size)
                 if not full:
@@ -157,6 +180,8 @@ class _Inbox(Channel[WSMessage]):
     def finish(self, error: BaseException | None = None) -> None:
         super().finish()
         self.sender.fail(ClientConnectionError("Cannot send: the WebSocket is closed"))
+        if self.sender.direct is not None:
+            self.sender.direct.close()
 
 
 async def open_websocket(engine: Any, url: Any, kwargs: dict[str, Any]) -> WebSocket:

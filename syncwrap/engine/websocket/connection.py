@@ -28,6 +28,7 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import OPEN
 
 from ...exceptions import ClientConnectionError, ReadTimeout, WebSocketError
+from .bulk import BULK_READ, BulkReader
 from .messages import WSMessage, WSMsgType
 from .queue import MessageQueue, MessageSink
 
@@ -37,6 +38,7 @@ _TEXT, _BINARY, _CONT = Opcode.TEXT, Opcode.BINARY, Opcode.CONT
 _PING, _PONG, _CLOSE = Opcode.PING, Opcode.PONG, Opcode.CLOSE
 _MSG_TEXT, _MSG_BINARY = WSMsgType.TEXT, WSMsgType.BINARY
 _WRITE_HIGH_WATER = 1024 * 1024
+_new_tuple = tuple.__new__  # WSMessage(...) without the namedtuple's Python __new__
 
 
 class WebSocketConnection(asyncio.Protocol):
@@ -53,6 +55,7 @@ class WebSocketConnection(asyncio.Protocol):
         self._loop = loop
         self._ws = protocol
         self.transport: asyncio.Transport | None = None
+        self._put: Callable[[bytes], Any] = _not_started  # transport.write, or route_writes'
         self.sink: MessageSink = MessageQueue(loop)
         self._autoping = autoping
         self._heartbeat = heartbeat or None
@@ -66,6 +69,8 @@ class WebSocketConnection(asyncio.Protocol):
         self._closed: asyncio.Future[None] = loop.create_future()
         self._dropping = False  # our close is under way: data messages are dropped
         self._read_paused = False  # the sink is full
+        self._bulk: BulkReader | None = None  # large messages read from a dup (uvloop)
+        self._draining = False
         self._space_task: asyncio.Task[None] | None = None
         #: The write buffer is full: senders await :meth:`drain`.
         self.write_paused = False
@@ -112,6 +117,9 @@ class WebSocketConnection(asyncio.Protocol):
         """Take ``transport`` over (its reading paused), with ``data``, the bytes that
         came after the 101 head."""
         self.transport = transport
+        self._put = transport.write
+        if BulkReader.applies(self._loop, transport):
+            self._bulk = BulkReader(transport)
         transport.set_protocol(self)
         transport.set_write_buffer_limits(high=_WRITE_HIGH_WATER)
         if self._heartbeat:
@@ -154,6 +162,28 @@ class WebSocketConnection(asyncio.Protocol):
             chunks = ws.data_to_send()  # the pongs it answered with
             if chunks:
                 self._write(chunks)
+            if len(data) >= BULK_READ and self._bulk is not None and not self._draining:
+                self._drain(self._bulk)
+
+    def _drain(self, bulk: BulkReader) -> None:
+        """A large read: take what else the kernel holds from the dup (see bulk.py)."""
+        transport = self.transport
+        self._draining = True
+        try:
+            while (not self._read_paused and self._ws.state is OPEN and transport is not None
+                   and not transport.is_closing()):
+                try:
+                    data = bulk.read()
+                except OSError as exc:
+                    self._read_failed(exc)
+                    return
+                if not data:
+                    return  # nothing waiting, or the end (the transport sees it too)
+                self.data_received(data)
+                if len(data) < BULK_READ:
+                    return
+        finally:
+            self._draining = False
 
     def eof_received(self) -> bool:
         self._ws.receive_eof()
@@ -167,6 +197,8 @@ class WebSocketConnection(asyncio.Protocol):
             if handle is not None:
                 handle.cancel()
         self._close_timer = self._beat = None
+        if self._bulk is not None:
+            self._bulk.close()
         if self._space_task is not None:
             self._space_task.cancel()
         if exc is not None and self.exception is None:
@@ -211,19 +243,24 @@ class WebSocketConnection(asyncio.Protocol):
                 continue
             if kind is _MSG_TEXT:
                 try:
-                    text = data.decode()
+                    message = _new_tuple(WSMessage, (_MSG_TEXT, data.decode(), ""))
                 except UnicodeDecodeError as exc:
                     self._fail(1007, f"Invalid UTF-8 in a text message: {exc.reason} at "
                                      f"position {exc.start}")
                     return
-                self._deliver(WSMessage(_MSG_TEXT, text, ""))
             else:
-                self._deliver(WSMessage(_MSG_BINARY, bytes(data), ""))
+                message = _new_tuple(WSMessage, (_MSG_BINARY, bytes(data), ""))
+            if not self._dropping and not self.sink.put_nowait(message):
+                self._pause()
 
     def _deliver(self, message: WSMessage) -> None:
-        if self._dropping:
-            return  # our close is under way: what the server still sends is dropped
-        if not self.sink.put_nowait(message) and not self._read_paused and not self._dropping:
+        """Hand ``message`` on (dropped once our close is under way)."""
+        if not self._dropping and not self.sink.put_nowait(message):
+            self._pause()
+
+    def _pause(self) -> None:
+        """The sink is full: stop reading until it has room."""
+        if not self._read_paused and not self._dropping:
             self._read_paused = True
             if self.transport is not None:
                 self.transport.pause_reading()
@@ -232,6 +269,13 @@ class WebSocketConnection(asyncio.Protocol):
     async def _wait_space(self, sink: MessageSink) -> None:
         await sink.wait_space()
         self._resume()
+
+    def _read_failed(self, exc: OSError) -> None:
+        """A bulk read failed (a reset): what the transport reports for a lost connection."""
+        if self.exception is None:
+            self.exception = ClientConnectionError(f"WebSocket connection lost: {exc}")
+            self.sink.put_nowait(WSMessage(WSMsgType.ERROR, self.exception, None))
+        self.abort()
 
     def _resume(self) -> None:
         if self._read_paused:
@@ -276,16 +320,37 @@ class WebSocketConnection(asyncio.Protocol):
         transport = self.transport
         if ws.state is not OPEN or transport is None or transport.is_closing():
             raise ClientConnectionError(f"Cannot send on a {ws.state.name.lower()} WebSocket")
-        if opcode is _TEXT or opcode is _BINARY:
-            # A whole data frame in the OPEN state: what Protocol.send_text/send_binary
-            # would queue, framed and masked by the library, written at once.
-            transport.write(Frame(opcode, data).serialize(mask=True, extensions=ws.extensions))
+        if opcode is _TEXT or opcode is _BINARY:  # frame_bytes() and write_frame(), inlined
+            self._put(Frame(opcode, data).serialize(mask=True, extensions=ws.extensions))
             return
         if opcode is _PING:
             ws.send_ping(data)
         else:
             ws.send_pong(data)
         self._flush()
+
+    def frame_bytes(self, data: bytes, *, text: bool) -> bytes:
+        """One whole TEXT (``data`` UTF-8) or BINARY message as the bytes of its frame,
+        framed and masked by the library (what Protocol.send_text/send_binary would
+        queue). Without a negotiated extension this changes no state, so it may run
+        anywhere."""
+        frame = Frame(_TEXT if text else _BINARY, data)
+        return frame.serialize(mask=True, extensions=self._ws.extensions)
+
+    def write_frame(self, frame: bytes) -> None:
+        """Write the bytes of a data frame from :meth:`frame_bytes`; raises
+        ClientConnectionError once the WebSocket is closing."""
+        ws = self._ws
+        transport = self.transport
+        if ws.state is not OPEN or transport is None or transport.is_closing():
+            raise ClientConnectionError(f"Cannot send on a {ws.state.name.lower()} WebSocket")
+        self._put(frame)
+
+    def route_writes(self, write: Callable[[bytes], Any]) -> None:
+        """Pass every write of this connection (frames, pongs, the close frame) to
+        ``write(data)``, which must hand it, in order, to ``transport.write``: the seam
+        for a caller that also writes to the socket by other means."""
+        self._put = write
 
     def _flush(self) -> None:
         chunks = self._ws.data_to_send()
@@ -298,7 +363,7 @@ class WebSocketConnection(asyncio.Protocol):
             return
         for chunk in chunks:
             if chunk:
-                transport.write(chunk)
+                self._put(chunk)
             elif transport.can_write_eof():  # b"": the protocol half-closes
                 transport.write_eof()
             else:  # TLS cannot half-close
@@ -385,3 +450,7 @@ class WebSocketConnection(asyncio.Protocol):
         self._report(1006, ReadTimeout(f"No answer from the server within {heartbeat / 2} s "
                                        f"of a ping (heartbeat={heartbeat})"))
         self.abort()
+
+
+def _not_started(data: bytes) -> None:
+    raise ClientConnectionError("Cannot send: the WebSocket has no connection yet")

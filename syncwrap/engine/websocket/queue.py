@@ -46,22 +46,24 @@ class MessageQueue:
         self._weight = 0
         self._high = high_water
         self._low = high_water // 2
-        self._getter: asyncio.Future[None] | None = None
+        self._getter: asyncio.Future[WSMessage | None] | None = None
         self._space: asyncio.Future[None] | None = None
         self._ended = False
 
     def put_nowait(self, message: WSMessage) -> bool:
+        getter = self._getter
+        if getter is not None:
+            # A receiver waits, so nothing is queued: the message goes to it directly.
+            self._getter = None
+            if not getter.done():
+                getter.set_result(message)
+                return True
         self._items.append(message)
         data = message.data  # messages.weigh(), inlined: this runs per message
         if data.__class__ is str or data.__class__ is bytes:
             self._weight += 1 + (len(data) >> 16)
         else:
             self._weight += 1
-        getter = self._getter
-        if getter is not None:
-            self._getter = None
-            if not getter.done():
-                getter.set_result(None)
         return self._weight < self._high
 
     async def wait_space(self) -> None:
@@ -100,10 +102,13 @@ class MessageQueue:
         """No message is queued and none will come."""
         return self._ended and not self._items
 
-    def waiter(self, timeout: float | None) -> asyncio.Future[None]:
-        """A future done when a message is queued or the queue ends, or failing with
-        ReadTimeout after ``timeout`` seconds (None: never); end the wait with
-        :meth:`stop_waiting`. One waiter at a time (RuntimeError)."""
+    def waiter(self, timeout: float | None) -> asyncio.Future[WSMessage | None] | None:
+        """A future whose result is the next message (None: the queue ended; then
+        :meth:`take` may still hold one), or failing with ReadTimeout after ``timeout``
+        seconds (None: never); end the wait with :meth:`stop_waiting`. None instead if
+        the queue has ended and is empty. One waiter at a time (RuntimeError)."""
+        if self._ended and not self._items:
+            return None
         if self._getter is not None:
             raise RuntimeError("Concurrent call to receive() is not allowed")
         self._getter = fut = self._loop.create_future()
@@ -112,7 +117,7 @@ class MessageQueue:
             fut.add_done_callback(lambda _: handle.cancel())
         return fut
 
-    def stop_waiting(self, fut: asyncio.Future[None]) -> None:
+    def stop_waiting(self, fut: asyncio.Future[WSMessage | None]) -> None:
         if self._getter is fut:
             self._getter = None
         if not fut.done():
@@ -122,16 +127,18 @@ class MessageQueue:
         """The next message; None at the end. Waits at most ``timeout`` seconds (None:
         no limit), then raises ReadTimeout."""
         message = self.take()
-        if message is not None or self._ended:
+        if message is not None:
             return message
         fut = self.waiter(timeout)
+        if fut is None:
+            return None
         try:
-            await fut
+            message = await fut
         finally:
             self.stop_waiting(fut)
-        return self.take()
+        return self.take() if message is None else message
 
 
-def _expire(fut: asyncio.Future[None], timeout: float) -> None:
+def _expire(fut: asyncio.Future[WSMessage | None], timeout: float) -> None:
     if not fut.done():
         fut.set_exception(ReadTimeout(f"No WebSocket message within {timeout} s"))

@@ -87,6 +87,11 @@ class ClientWebSocketResponse:
         """The connection is closed (the closing handshake is over, or it was dropped)."""
         return self._conn.done
 
+    @property
+    def connection(self) -> WebSocketConnection:
+        """The protocol object driving the socket (seams for the blocking facade)."""
+        return self._conn
+
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         """The transport's extra info (``"peername"``, ``"sslcontext"``, ``"socket"``...)."""
         transport = self._conn.transport
@@ -157,21 +162,22 @@ class ClientWebSocketResponse:
         """The next message; CLOSED once the connection is closed. ``timeout`` (default:
         ``receive_timeout=``) raises ReadTimeout and leaves the WebSocket open."""
         queue = self._queue
+        message = queue.take()
+        if message is not None:
+            return message
         if self._conn.sink is not queue:
             raise RuntimeError("receive(): messages go to the sink given to deliver_to()")
-        message = queue.take()
+        fut = queue.waiter(timeout if timeout is not None else self._receive_timeout)
+        if fut is None:  # the queue has ended
+            return CLOSED_MESSAGE
+        try:
+            message = await fut  # once it has a result, the queue has let go of it
+        except BaseException:
+            queue.stop_waiting(fut)
+            raise
         if message is None:
-            if queue.ended:
-                return CLOSED_MESSAGE
-            fut = queue.waiter(timeout if timeout is not None else self._receive_timeout)
-            try:
-                await fut
-            finally:
-                queue.stop_waiting(fut)
             message = queue.take()
-            if message is None:
-                return CLOSED_MESSAGE
-        return message
+        return CLOSED_MESSAGE if message is None else message
 
     async def receive_str(self, *, timeout: float | None = None) -> str:
         """The next message, which must be TEXT (TypeError otherwise)."""
