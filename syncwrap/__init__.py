@@ -18,11 +18,13 @@ from . import loop as loop
 from ._bridge.cookies import CookiesView
 from ._bridge.status_codes import codes
 from .api import (
+    FanOut,
     PreparedRequest,
     Request,
     Response,
     Session,
     WebSocket,
+    as_completed,
     delete,
     get,
     head,
@@ -32,6 +34,9 @@ from .api import (
     put,
     request,
     ws_connect,
+)
+from .api import (
+    map as map,
 )
 from .engine import (
     AbstractResolver,
@@ -92,6 +97,8 @@ __all__ = [
     "WSMessage",
     "WSMsgType",
     "WebSocket",
+    "FanOut",
+    "as_completed",  # and map, left out of __all__: a star import must not hide the builtin
     "codes",
     "delete",
     "engine",

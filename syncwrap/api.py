@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Coroutine, Iterable
 from typing import Any, Generic, TypeVar, overload
 
 from multidict import CIMultiDict
@@ -28,8 +29,15 @@ from . import loop as loop_thread
 from ._bridge import hooks as _hooks
 from ._bridge.adapters import BaseAdapter, HTTPAdapter, adapter_for
 from ._bridge.auth import SyncAuth, auth_option
-from ._bridge.calls import proxy_auth_option, request_call, websocket_call
+from ._bridge.calls import (
+    PreparedCall,
+    prepare_call,
+    proxy_auth_option,
+    request_call,
+    websocket_call,
+)
 from ._bridge.cookies import CookiesView
+from ._bridge.fanout import DEFAULT_CONCURRENCY, FanOut
 from ._bridge.prepared import PreparedRequest, Request, merged_params
 from ._bridge.response import Response
 from ._bridge.websocket import WebSocket
@@ -51,6 +59,8 @@ __all__ = [
     "patch",
     "delete",
     "ws_connect",
+    "as_completed",  # and map, left out of __all__: a star import must not hide the builtin
+    "FanOut",
     "WebSocket",
     "Request",
     "PreparedRequest",
@@ -191,11 +201,16 @@ class Session:
 
     def request(self, method: str, url: Any, **kwargs: Any) -> Response:
         """Send a request and wait for the response (see the module docs for arguments)."""
+        return request_call(self._engine_session(), method, url,
+                            self._call_kwargs(method, url, kwargs), session_hooks=self.hooks)
+
+    def _call_kwargs(self, method: str, url: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """A call's arguments with the session's params and mounted retries merged in."""
         if self.params:
             kwargs["params"] = merged_params(self.params, kwargs.get("params"))
         if self.adapters and "retries" not in kwargs:
             _mounted_retries(self.adapters, method, url, kwargs)
-        return request_call(self._engine_session(), method, url, kwargs, session_hooks=self.hooks)
+        return kwargs
 
     def mount(self, prefix: str, adapter: BaseAdapter) -> None:
         """Use ``adapter``'s settings (an :class:`~syncwrap.adapters.HTTPAdapter`'s
@@ -374,6 +389,37 @@ class Session:
         """
         return websocket_call(self._engine_session(), url, kwargs)
 
+    # -- fan-out (syncwrap._bridge.fanout) ------------------------------------------------
+
+    def map(self, reqs: Iterable[Any], *, concurrency: int = DEFAULT_CONCURRENCY,
+            return_exceptions: bool = False, stream: bool = False, **common: Any) -> FanOut:
+        """Send many requests, at most ``concurrency`` in flight on the loop; an iterator
+        of their responses in input order.
+
+        An item is a URL or a dict (``method``, ``url`` and the keywords of
+        :meth:`request`); ``common`` keywords apply to every item (an item's win). The
+        input is pulled lazily. A failed request raises at its item (the rest is
+        cancelled), or with ``return_exceptions=True`` its exception is yielded in its
+        place. Bodies are read whole unless ``stream=True`` (then close each response).
+        Breaking out, ``close()`` or Ctrl-C cancels what is in flight. See
+        :mod:`syncwrap._bridge.fanout`.
+        """
+        return FanOut("map", reqs, self._fan_out_call, ordered=True, concurrency=concurrency,
+                      return_exceptions=return_exceptions, stream=stream, common=common)
+
+    def as_completed(self, reqs: Iterable[Any], *, concurrency: int = DEFAULT_CONCURRENCY,
+                     return_exceptions: bool = False, stream: bool = False,
+                     **common: Any) -> FanOut:
+        """As :meth:`map`, the responses in the order they finish."""
+        return FanOut("as_completed", reqs, self._fan_out_call, ordered=False,
+                      concurrency=concurrency, return_exceptions=return_exceptions,
+                      stream=stream, common=common)
+
+    def _fan_out_call(self, method: str, url: Any, kwargs: dict[str, Any]) -> PreparedCall:
+        return prepare_call(self._engine_session(), method, url,
+                            self._call_kwargs(method, url, kwargs), session_hooks=self.hooks,
+                            defer_hooks=True)
+
     # -- lifetime -----------------------------------------------------------------------
 
     def close(self) -> None:
@@ -489,12 +535,25 @@ class _OneShotClient:
         finally:
             engine.detach()  # the pool stays open for the next call
 
+    def fan_out_call(self, method: str, url: Any, kwargs: dict[str, Any]) -> PreparedCall:
+        """One item of a module-level fan-out: a fresh engine session, as for request()."""
+        engine = ClientSession(connector=self.connector(), connector_owner=False)
+        call = prepare_call(engine, method, url, kwargs, defer_hooks=True)
+        return PreparedCall(_detached_after(engine, call.coro), call.caller, call.after)
+
     def ws_connect(self, url: Any, **kwargs: Any) -> WebSocket:
         engine = ClientSession(connector=self.connector(), connector_owner=False)
         try:
             return websocket_call(engine, url, kwargs)
         finally:
             engine.detach()  # the WebSocket keeps its connection
+
+
+async def _detached_after(engine: ClientSession, call: Coroutine[Any, Any, T]) -> T:
+    try:
+        return await call
+    finally:
+        engine.detach()  # the pool stays open for the next call
 
 
 _client = _OneShotClient()
@@ -537,6 +596,25 @@ def delete(url: Any, **kwargs: Any) -> Response:
 def ws_connect(url: Any, **kwargs: Any) -> WebSocket:
     """Open a WebSocket with the process-wide pool (see :meth:`Session.ws_connect`)."""
     return _client.ws_connect(url, **kwargs)
+
+
+# -- module-level fan-out (syncwrap._bridge.fanout) ------------------------------------
+
+
+def map(reqs: Iterable[Any], *, concurrency: int = DEFAULT_CONCURRENCY,
+        return_exceptions: bool = False, stream: bool = False, **common: Any) -> FanOut:
+    """:meth:`Session.map` with the process-wide pool and no cookies kept."""
+    return FanOut("map", reqs, _client.fan_out_call, ordered=True, concurrency=concurrency,
+                  return_exceptions=return_exceptions, stream=stream, common=common)
+
+
+def as_completed(reqs: Iterable[Any], *, concurrency: int = DEFAULT_CONCURRENCY,
+                 return_exceptions: bool = False, stream: bool = False,
+                 **common: Any) -> FanOut:
+    """:meth:`Session.as_completed` with the process-wide pool and no cookies kept."""
+    return FanOut("as_completed", reqs, _client.fan_out_call, ordered=False,
+                  concurrency=concurrency, return_exceptions=return_exceptions,
+                  stream=stream, common=common)
 
 
 async def _close_all_connectors() -> None:

@@ -13,7 +13,9 @@ WebSocket handshake.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
+from functools import partial
 from typing import Any, NamedTuple
 
 from .. import loop as loop_thread
@@ -34,7 +36,7 @@ from .downloads import DirectChannel, start_pump
 from .response import Response
 from .websocket import WebSocket, open_websocket
 
-__all__ = ["request_call", "websocket_call", "proxy_auth_option"]
+__all__ = ["request_call", "prepare_call", "PreparedCall", "websocket_call", "proxy_auth_option"]
 
 
 # -- one call: translate, send on the loop, wrap ------------------------------------
@@ -50,6 +52,33 @@ _TLS = ("ssl", "verify", "cert", "fingerprint")
 def request_call(engine: ClientSession, method: str, url: Any, kwargs: dict[str, Any], *,
           session_hooks: Any = None) -> Response:
     """One facade request on ``engine``, in the calling thread (see the module docs)."""
+    call = prepare_call(engine, method, url, kwargs, session_hooks=session_hooks)
+    if call.caller is None:
+        return loop_thread.run(call.coro)  # no user code to run: just wait
+    # User code runs in this thread, when the loop asks for it (syncwrap._bridge.caller).
+    return call.caller.run(call.coro)
+
+
+class PreparedCall(NamedTuple):
+    """One request translated at the call (bad input already raised), not sent yet.
+
+    ``coro`` is the engine call, to run on the loop thread (or to close, if dropped).
+    ``caller`` is None when no user code runs while it runs; otherwise the calling
+    thread must serve the call through it (``caller.run(coro)``). ``after`` (only with
+    ``defer_hooks=True``) is what the calling thread applies to the response instead:
+    the response hooks, then a deferred raise_for_status.
+    """
+
+    coro: Coroutine[Any, Any, Response]
+    caller: Caller | None
+    after: Callable[[Response], Response] | None
+
+
+def prepare_call(engine: ClientSession, method: str, url: Any, kwargs: dict[str, Any], *,
+                 session_hooks: Any = None, defer_hooks: bool = False) -> PreparedCall:
+    """Translate one facade request's arguments (consumed from ``kwargs``) into the engine
+    call (see :class:`PreparedCall`); ``defer_hooks`` leaves the response hooks out of
+    it, for the calling thread to run later with ``after``."""
     method = _requests_arguments(method, url, kwargs)
     hooks = _hooks.collect(session_hooks, kwargs.pop("hooks", None))
     hook_kwargs = _hook_kwargs(engine, kwargs) if hooks else {}
@@ -58,12 +87,15 @@ def request_call(engine: ClientSession, method: str, url: Any, kwargs: dict[str,
     stream, call_kwargs = _translate(engine, kwargs)
     raise_later = _status_option(call_kwargs, status, engine, stream, bool(hooks))
     after = _AfterHooks(hooks, hook_kwargs, raise_later) if hooks else None
-    call = _perform(engine, method, url, call_kwargs, stream, after)
+    coro = _perform(engine, method, url, call_kwargs, stream, None if defer_hooks else after)
+    finish = None
+    if defer_hooks and after is not None:
+        finish = partial(_run_after, after)
+        after = None
     if (after is None and upload is None
             and not isinstance(call_kwargs.get("auth", engine.auth), SyncAuth)):
-        return loop_thread.run(call)  # no user code to run: just wait
-    # User code runs in this thread, when the loop asks for it (syncwrap._bridge.caller).
-    return Caller(_streamed_for_user if stream else _read_for_user).run(call)
+        return PreparedCall(coro, None, finish)
+    return PreparedCall(coro, Caller(_streamed_for_user if stream else _read_for_user), finish)
 
 
 def _requests_arguments(method: Any, url: Any, kwargs: dict[str, Any]) -> Any:
@@ -194,14 +226,31 @@ async def _perform(engine: ClientSession, method: str, url: Any, kwargs: dict[st
         response = _streamed(resp, elapsed)
     if after is not None:
         try:
-            response = await current().call(_hooks.run_hooks, after.hooks, response,
-                                            after.kwargs)
+            response = await current().call(_run_hooks, after, response)
         except BaseException:
             response.close()  # a streamed body's connection is not left to the collector
             raise
         if after.raise_for_status and not response.ok:
             response.close()
             _raise_for_status(response)
+    return response
+
+
+def _run_hooks(after: _AfterHooks, response: Response) -> Response:
+    """In the calling thread: the response hooks."""
+    return _hooks.run_hooks(after.hooks, response, after.kwargs)  # type: ignore[no-any-return]
+
+
+def _run_after(after: _AfterHooks, response: Response) -> Response:
+    """In the calling thread: the response hooks, then a deferred raise_for_status."""
+    try:
+        response = _run_hooks(after, response)
+    except BaseException:
+        response.close()
+        raise
+    if after.raise_for_status and not response.ok:
+        response.close()
+        _raise_for_status(response)
     return response
 
 
