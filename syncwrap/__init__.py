@@ -26,6 +26,7 @@ from .api import (
     WebSocket,
     as_completed,
     delete,
+    download,
     get,
     head,
     options,
@@ -101,6 +102,7 @@ __all__ = [
     "as_completed",  # and map, left out of __all__: a star import must not hide the builtin
     "codes",
     "delete",
+    "download",
     "engine",
     "get",
     "head",

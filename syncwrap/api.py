@@ -18,9 +18,11 @@ number of threads.
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 from collections.abc import Coroutine, Iterable
+from pathlib import Path
 from typing import Any, Generic, TypeVar, overload
 
 from multidict import CIMultiDict
@@ -40,6 +42,8 @@ from ._bridge.cookies import CookiesView
 from ._bridge.fanout import DEFAULT_CONCURRENCY, FanOut
 from ._bridge.prepared import PreparedRequest, Request, merged_params
 from ._bridge.response import Response
+from ._bridge.saving import DEFAULT_CHUNK_SIZE
+from ._bridge.saving import download as _download
 from ._bridge.websocket import WebSocket
 from .engine.auth import BasicAuth
 from .engine.connector import BaseConnector, TCPConnector
@@ -61,6 +65,7 @@ __all__ = [
     "ws_connect",
     "as_completed",  # and map, left out of __all__: a star import must not hide the builtin
     "FanOut",
+    "download",
     "WebSocket",
     "Request",
     "PreparedRequest",
@@ -420,6 +425,29 @@ class Session:
                             self._call_kwargs(method, url, kwargs), session_hooks=self.hooks,
                             defer_hooks=True)
 
+    # -- downloads (issue 15) ---------------------------------------------------------
+
+    def download(self, url: Any, path: str | os.PathLike[str], *, resume: bool = True,
+                 progress: Any = None, chunk_size: int = DEFAULT_CHUNK_SIZE,
+                 checksum: tuple[str, str] | None = None, **kwargs: Any) -> Path:
+        """Download ``url`` to the file ``path``; return it as a :class:`pathlib.Path`.
+
+        The body is streamed to ``path + ".part"`` and renamed onto ``path`` atomically
+        once complete and verified, so ``path`` never holds a partial file. The file is
+        saved as served (``Accept-Encoding: identity`` is asked for; a Content-Encoding
+        the server applies anyway is kept). With ``resume=True`` a ``.part`` left by an
+        interrupted call for the same URL is resumed with Range and If-Range (its
+        validator, a strong ETag or Last-Modified, is kept in ``path + ".part.json"``);
+        a server that ignores the range or whose file changed sends it whole, and the
+        download starts over. ``checksum=("sha256", hexdigest)`` (any hashlib algorithm)
+        verifies the whole file: a mismatch raises :class:`ChecksumMismatchError` and
+        removes the ``.part``. ``progress=True`` shows a tqdm bar (the ``progress``
+        extra; the widget in Jupyter), a callable gets ``(done, total)`` in bytes
+        (total None when unknown). Other keyword arguments are as for :meth:`get`.
+        """
+        return _download(self.request, url, path, resume=resume, progress=progress,
+                         chunk_size=chunk_size, checksum=checksum, request_kwargs=kwargs)
+
     # -- lifetime -----------------------------------------------------------------------
 
     def close(self) -> None:
@@ -615,6 +643,14 @@ def as_completed(reqs: Iterable[Any], *, concurrency: int = DEFAULT_CONCURRENCY,
     return FanOut("as_completed", reqs, _client.fan_out_call, ordered=False,
                   concurrency=concurrency, return_exceptions=return_exceptions,
                   stream=stream, common=common)
+
+
+def download(url: Any, path: str | os.PathLike[str], *, resume: bool = True,
+             progress: Any = None, chunk_size: int = DEFAULT_CHUNK_SIZE,
+             checksum: tuple[str, str] | None = None, **kwargs: Any) -> Path:
+    """Download ``url`` to ``path`` with the process-wide pool (see :meth:`Session.download`)."""
+    return _download(request, url, path, resume=resume, progress=progress,
+                     chunk_size=chunk_size, checksum=checksum, request_kwargs=kwargs)
 
 
 async def _close_all_connectors() -> None:

@@ -26,7 +26,8 @@ code catching those keeps working::
     ├── WebSocketError                  a WebSocket failed (has .code: 1002, 1007, 1009...)
     ├── ClientPayloadError (ChunkedEncodingError)
     │   ├── ContentDecodingError
-    │   └── BodyTooLargeError
+    │   ├── BodyTooLargeError
+    │   └── ChecksumMismatchError       a download's digest is not the expected one
     ├── InvalidURL (also ValueError)
     │   ├── InvalidUrlRedirectClientError     a malformed redirect Location
     │   └── NonHttpUrlRedirectClientError     a redirect to a non-http(s) URL
@@ -70,6 +71,7 @@ __all__ = [
     "ChunkedEncodingError",
     "ContentDecodingError",
     "BodyTooLargeError",
+    "ChecksumMismatchError",
     "InvalidURL",
     "MissingSchema",
     "InvalidSchema",
@@ -282,6 +284,17 @@ class BodyTooLargeError(ClientPayloadError):
             f"Response body passed max_body_size={limit} bytes; read it as a stream or "
             "raise max_body_size"
         )
+
+
+class ChecksumMismatchError(ClientPayloadError):
+    """A downloaded file's digest is not the one given with ``checksum=``: the file was
+    removed. ``algorithm``, ``expected`` and ``got`` (hex digests) say which."""
+
+    def __init__(self, algorithm: str, expected: str, got: str) -> None:
+        self.algorithm = algorithm
+        self.expected = expected
+        self.got = got
+        super().__init__(f"{algorithm} checksum mismatch: expected {expected}, got {got}")
 
 
 class InvalidURL(ClientError, ValueError):
