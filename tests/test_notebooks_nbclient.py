@@ -33,6 +33,19 @@ assert posted == {"id": 7, "tags": ["a", "b"]} and form == {"name": "Ada"}
 assert ids == [0, 1, 2, 3, 4] and sizes == [30000, 30000, 30000, 10000]
 assert isinstance(timeout_error, syncwrap.Timeout)
 """,
+    "fanout_and_download.ipynb": """
+assert [r.json()["args"]["i"] for r in in_order] == [str(i) for i in range(20)]
+assert sorted(finished) == list(range(6)) and finished != list(range(6))
+assert failures[0].status_code == 200 and isinstance(failures[1], syncwrap.ConnectionError)
+assert first_seen < 20 and pulled <= 40
+assert path == target and target.read_bytes() == payload
+assert progress_calls[-1] == (len(payload), len(payload))
+assert (workdir / "with_bar.bin").read_bytes() == payload
+assert resumed_from >= 1024 * 1024 and resumed_range == f"bytes={resumed_from}-"
+assert resumed_path == resumed_target and resumed_path.read_bytes() == payload
+assert not part.exists()
+assert isinstance(mismatch, syncwrap.ChecksumMismatchError) and not bad_target.exists()
+""",
     "quickstart.ipynb": """
 assert args == {"q": "notebook", "page": "2"}
 assert posted == {"id": 7, "tags": ["a", "b"]} and form == {"name": "Ada"}
@@ -115,6 +128,10 @@ def test_notebook_runs_in_a_jupyter_kernel(name: str, tmp_path: Path) -> None:
 
     assert _problems(notebook) == []
     assert all(c.execution_count for c in notebook.cells if c.cell_type == "code")
+    if name == "fanout_and_download.ipynb":  # progress=True: tqdm's notebook widget
+        widgets = [o for c in notebook.cells for o in c.get("outputs", [])
+                   if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+        assert len(widgets) >= 2, "no progress bar widget"
     if name == "quickstart.ipynb":
         rich = [o for c in notebook.cells for o in c.get("outputs", [])
                 if "text/html" in o.get("data", {})]
