@@ -399,6 +399,10 @@ def run_ws_case(spec: Spec) -> Sample:
 
 
 def run(spec: Spec) -> Sample:
+    if spec.group == "fanout":  # bench/fanout.py
+        import fanout
+
+        return fanout.run(spec)
     if spec.case == "rtt":
         return run_rtt_case(spec)
     if spec.group == "ws":

@@ -1,6 +1,6 @@
 """syncwrap benchmark suite: entry point.
 
-    python bench/run.py [--quick] [--only engine|facade|upload|gzip|proxy|ws] [--case CASE]
+    python bench/run.py [--quick] [--only engine|facade|upload|gzip|proxy|ws|fanout] [--case CASE]
                         [--reps N] [--json PATH]
 
 Starts a private nginx on 127.0.0.1 (bench/nginx.py; for the proxy group also its TLS listener
@@ -785,7 +785,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: small counts, 16 MiB bodies, 1 repetition (< 60 s)")
     parser.add_argument("--only", action="append",
-                        choices=("engine", "facade", "upload", "gzip", "proxy", "ws"),
+                        choices=("engine", "facade", "upload", "gzip", "proxy", "ws", "fanout"),
                         help="run only this group (repeatable)")
     parser.add_argument("--case", action="append",
                         help="run only these cases of the groups (repeatable), e.g. download")
@@ -804,10 +804,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.reps:
         reps = max(1, min(args.reps, 20))
         profile = dataclasses.replace(profile, reps=reps, raw_reps=max(reps, profile.raw_reps))
-    groups = args.only or ["engine", "facade", "upload", "gzip", "proxy", "ws"]
+    groups = args.only or ["engine", "facade", "upload", "gzip", "proxy", "ws", "fanout"]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that nginx gets stopped
 
     ensure_psutil()
+    import fanout
     from nginx import Nginx
     from proxy import SOURCE, Tinyproxy
     from sink import UploadSink
@@ -876,6 +877,7 @@ def main(argv: list[str] | None = None) -> int:
             ("proxy", lambda p, b: proxy_specs(p, b, setup) if setup else [], report.proxy),
             ("ws", lambda p, b: ws_specs(p, dict(b, base_url=ws_echo.url)) if ws_echo else [],
              report.ws),
+            ("fanout", fanout.specs, lambda: fanout.render(results.values())),
         ]
         for name, make_specs, render_group in plan:
             if name not in groups:

@@ -4,9 +4,10 @@
 arguments, each only when given (:func:`_translate`), so that the engine session's
 defaults and its prepared-head cache apply; makes one engine call on the loop
 thread (:func:`_perform`) and wraps the result in a :class:`Response`; an engine
-error's response is wrapped the same way at this boundary. User code of the call
-(sync auth flows, generator bodies, response hooks) runs in the calling thread
-(:mod:`syncwrap._bridge.caller`). :func:`websocket_call` does the same for a
+error's response is wrapped the same way at this boundary. :func:`prepare_call` is
+the same call translated now and run later (a fan-out runs many at once). User code
+of the call (sync auth flows, generator bodies, response hooks) runs in the calling
+thread (:mod:`syncwrap._bridge.caller`). :func:`websocket_call` does the same for a
 WebSocket handshake.
 """
 
