@@ -20,6 +20,7 @@ from .. import loop as loop_thread
 from ..engine.redirects import REDIRECT_STATUSES
 from ..engine.response import ClientResponse
 from ..exceptions import BodyTooLargeError, HTTPError, JSONDecodeError, StreamConsumedError
+from . import display
 from .channel import ByteChannel, ByteReader
 from .downloads import RawBody
 from .prepared import PreparedRequest, from_sent
@@ -120,6 +121,17 @@ class Response:
     def __repr__(self) -> str:
         method = self.request_info.method
         return f"<Response [{self.status_code} {self.reason}] {method} {self.url}>"
+
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: status, URL, content type, size, timing, redirects."""
+        return display.to_html(display.summarize(self, self._body_size()))
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython's text display: the same summary on one line."""
+        printer.text(display.to_text(display.summarize(self, self._body_size())))
+
+    def _body_size(self) -> int | None:
+        return None if self._content is None else len(self._content)
 
     # -- body --------------------------------------------------------------------
 
