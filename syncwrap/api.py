@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import threading
-import weakref
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Generic, TypeVar, overload
@@ -42,6 +41,30 @@ from ._bridge.calls import (
 from ._bridge.cookies import CookiesView
 from ._bridge.fanout import DEFAULT_CONCURRENCY, FanOut
 from ._bridge.middlewares import middlewares_option
+from ._bridge.oneshot import (
+    adelete,
+    aget,
+    ahead,
+    aoptions,
+    apatch,
+    apost,
+    aput,
+    arequest,
+    as_completed,
+    astream,
+    delete,
+    download,
+    get,
+    head,
+    options,
+    patch,
+    post,
+    put,
+    request,
+    ws_connect,
+)
+from ._bridge.oneshot import map as map  # noqa: A004 - syncwrap.map, the module-level fan-out
+from ._bridge.pools import track
 from ._bridge.prepared import PreparedRequest, Request, merged_params
 from ._bridge.response import Response
 from ._bridge.saving import DEFAULT_CHUNK_SIZE
@@ -88,7 +111,6 @@ __all__ = [
 
 _DEFAULT: Any = object()
 T = TypeVar("T")
-_live_connectors: weakref.WeakSet[BaseConnector] = weakref.WeakSet()
 
 
 # -- Session ----------------------------------------------------------------------
@@ -190,7 +212,7 @@ class Session:
         if ssl is not None or verify is not True or cert is not None or fingerprint is not None:
             self._engine.ssl = requests_ssl(self._engine.ssl, ssl=ssl, verify=verify, cert=cert,
                                             fingerprint=fingerprint)
-        _live_connectors.add(self._engine.connector)
+        track(self._engine.connector)
         self._generation = -1  # the loop generation it was last used in; -1: never used
         self._lock = threading.Lock()
         self._closed = False
@@ -205,7 +227,7 @@ class Session:
             if self._generation != generation:
                 if self._generation != -1:  # used before a fork: the parent keeps its sockets
                     self._engine = _rebuilt(self._engine)
-                    _live_connectors.add(self._engine.connector)
+                    track(self._engine.connector)
                 self._generation = generation
             return self._engine
 
@@ -588,186 +610,3 @@ def _clone_connector(template: BaseConnector) -> BaseConnector:
     if clone is None:
         raise TypeError(f"connector=: {type(template).__name__} cannot be rebuilt after fork")
     return clone()  # type: ignore[no-any-return]
-
-
-# -- module-level verbs ------------------------------------------------------------
-
-
-class _OneShotClient:
-    """What the module-level verbs use: the process-wide connection pool, and for each
-    call a fresh engine session with the default settings and an empty cookie jar.
-
-    Nothing is kept between calls, while the cookies that a call's redirects set
-    are still sent on its next hops.
-    """
-
-    def __init__(self) -> None:
-        self._connector: BaseConnector | None = None
-        self._generation = -1
-        self._lock = threading.Lock()
-
-    def connector(self) -> BaseConnector:
-        """The process-wide pool (a new one in a child process after fork)."""
-        generation = loop_thread.generation()
-        if self._generation != generation:
-            with self._lock:
-                if self._generation != generation:
-                    self._connector = TCPConnector()
-                    _live_connectors.add(self._connector)
-                    self._generation = generation
-        return self._connector  # type: ignore[return-value]
-
-    def request(self, method: str, url: Any, **kwargs: Any) -> Response:
-        engine = ClientSession(connector=self.connector(), connector_owner=False)
-        try:
-            return request_call(engine, method, url, kwargs)
-        finally:
-            engine.detach()  # the pool stays open for the next call
-
-    async def arequest(self, method: str, url: Any, **kwargs: Any) -> Response:
-        engine = ClientSession(connector=self.connector(), connector_owner=False)
-        try:
-            return await request_twin(engine, method, url, kwargs)
-        finally:
-            engine.detach()  # the pool stays open for the next call
-
-    def astream(self, method: str, url: Any, **kwargs: Any) -> AsyncStream:
-        engine = ClientSession(connector=self.connector(), connector_owner=False)
-        try:
-            return stream_twin(engine, method, url, kwargs, on_exit=engine.detach)
-        except BaseException:
-            engine.detach()
-            raise
-
-    def fan_out_call(self, method: str, url: Any, kwargs: dict[str, Any]) -> PreparedCall:
-        """One item of a module-level fan-out: a fresh engine session, as for request()."""
-        engine = ClientSession(connector=self.connector(), connector_owner=False)
-        call = prepare_call(engine, method, url, kwargs, defer_hooks=True)
-        return call._replace(ended=engine.detach)  # the pool stays open for the next call
-
-    def ws_connect(self, url: Any, **kwargs: Any) -> WebSocket:
-        engine = ClientSession(connector=self.connector(), connector_owner=False)
-        try:
-            return websocket_call(engine, url, kwargs)
-        finally:
-            engine.detach()  # the WebSocket keeps its connection
-
-
-_client = _OneShotClient()
-
-
-def request(method: str, url: Any, **kwargs: Any) -> Response:
-    """One request with the process-wide connection pool and no cookies kept afterwards."""
-    return _client.request(method, url, **kwargs)
-
-
-def get(url: Any, **kwargs: Any) -> Response:
-    return request("GET", url, **kwargs)
-
-
-def options(url: Any, **kwargs: Any) -> Response:
-    return request("OPTIONS", url, **kwargs)
-
-
-def head(url: Any, **kwargs: Any) -> Response:
-    kwargs.setdefault("allow_redirects", False)
-    return request("HEAD", url, **kwargs)
-
-
-def post(url: Any, data: Any = None, json: Any = None, **kwargs: Any) -> Response:
-    return request("POST", url, data=data, json=json, **kwargs)
-
-
-def put(url: Any, data: Any = None, **kwargs: Any) -> Response:
-    return request("PUT", url, data=data, **kwargs)
-
-
-def patch(url: Any, data: Any = None, **kwargs: Any) -> Response:
-    return request("PATCH", url, data=data, **kwargs)
-
-
-def delete(url: Any, **kwargs: Any) -> Response:
-    return request("DELETE", url, **kwargs)
-
-
-def ws_connect(url: Any, **kwargs: Any) -> WebSocket:
-    """Open a WebSocket with the process-wide pool (see :meth:`Session.ws_connect`)."""
-    return _client.ws_connect(url, **kwargs)
-
-
-def download(url: Any, path: str | os.PathLike[str], *, resume: bool = True,
-             progress: Any = None, chunk_size: int = DEFAULT_CHUNK_SIZE,
-             checksum: tuple[str, str] | None = None, **kwargs: Any) -> Path:
-    """Download ``url`` to ``path`` with the process-wide pool (see :meth:`Session.download`)."""
-    return _download(request, url, path, resume=resume, progress=progress,
-                     chunk_size=chunk_size, checksum=checksum, request_kwargs=kwargs)
-
-# -- module-level awaitable twins (syncwrap._bridge.twins) ---------------------------
-
-
-async def arequest(method: str, url: Any, **kwargs: Any) -> Response:
-    """The awaitable twin of :func:`request`, for any running event loop (body read)."""
-    return await _client.arequest(method, url, **kwargs)
-
-
-async def aget(url: Any, **kwargs: Any) -> Response:
-    return await arequest("GET", url, **kwargs)
-
-
-async def aoptions(url: Any, **kwargs: Any) -> Response:
-    return await arequest("OPTIONS", url, **kwargs)
-
-
-async def ahead(url: Any, **kwargs: Any) -> Response:
-    kwargs.setdefault("allow_redirects", False)
-    return await arequest("HEAD", url, **kwargs)
-
-
-async def apost(url: Any, data: Any = None, json: Any = None, **kwargs: Any) -> Response:
-    return await arequest("POST", url, data=data, json=json, **kwargs)
-
-
-async def aput(url: Any, data: Any = None, **kwargs: Any) -> Response:
-    return await arequest("PUT", url, data=data, **kwargs)
-
-
-async def apatch(url: Any, data: Any = None, **kwargs: Any) -> Response:
-    return await arequest("PATCH", url, data=data, **kwargs)
-
-
-async def adelete(url: Any, **kwargs: Any) -> Response:
-    return await arequest("DELETE", url, **kwargs)
-
-
-def astream(method: str, url: Any, **kwargs: Any) -> AsyncStream:
-    """The streaming twin with the process-wide pool (see :meth:`Session.astream`)."""
-    return _client.astream(method, url, **kwargs)
-
-# -- module-level fan-out (syncwrap._bridge.fanout) ------------------------------------
-
-
-def map(reqs: Iterable[Any], *, concurrency: int = DEFAULT_CONCURRENCY,
-        return_exceptions: bool = False, stream: bool = False, **common: Any) -> FanOut:
-    """:meth:`Session.map` with the process-wide pool and no cookies kept."""
-    return FanOut("map", reqs, _client.fan_out_call, ordered=True, concurrency=concurrency,
-                  return_exceptions=return_exceptions, stream=stream, common=common)
-
-
-def as_completed(reqs: Iterable[Any], *, concurrency: int = DEFAULT_CONCURRENCY,
-                 return_exceptions: bool = False, stream: bool = False,
-                 **common: Any) -> FanOut:
-    """:meth:`Session.as_completed` with the process-wide pool and no cookies kept."""
-    return FanOut("as_completed", reqs, _client.fan_out_call, ordered=False,
-                  concurrency=concurrency, return_exceptions=return_exceptions,
-                  stream=stream, common=common)
-
-
-async def _close_all_connectors() -> None:
-    for connector in list(_live_connectors):
-        try:
-            await connector.close()
-        except Exception:  # noqa: BLE001 - at exit: close the others all the same
-            pass
-
-
-loop_thread.on_shutdown(_close_all_connectors)
