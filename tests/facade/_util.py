@@ -98,6 +98,15 @@ class LineReader:
     def join(self, timeout: float = WAIT) -> None:
         self._thread.join(timeout)
 
+    def release(self) -> None:
+        """Let a child that waits for a line on stdin go on: send it, wait for its
+        "LAST" line and for it to exit (each bounded)."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("\n")
+        self.proc.stdin.flush()
+        self.wait_for("LAST")
+        self.proc.wait(WAIT)
+
 
 def request_then_wait_close(
     received: threading.Event, closed: threading.Event, head: bytes = b""

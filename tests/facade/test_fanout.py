@@ -259,11 +259,7 @@ def test_sigint_cancels_in_flight_requests_in_a_child(fan_peer):
         assert line.split() == ["INTERRUPTED", "0"]  # no connection left leased
         assert all_closed(fan_peer, 50)  # while the child still lives
         assert proc.poll() is None
-        assert proc.stdin is not None
-        proc.stdin.write("\n")
-        proc.stdin.flush()
-        reader.wait_for("LAST")
-        proc.wait(WAIT)
+        reader.release()
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -520,11 +520,7 @@ def _ctrl_c_upload(raw_server, stall):
         if not closed.wait(WAIT):
             raise _CloseNotSeen("the server never saw the connection close")
         assert proc.poll() is None  # alive: the close was the cancellation's work
-        assert proc.stdin is not None
-        proc.stdin.write("\n")
-        proc.stdin.flush()
-        reader.wait_for("LAST")
-        proc.wait(WAIT)
+        reader.release()
     finally:
         if proc.poll() is None:
             proc.kill()
