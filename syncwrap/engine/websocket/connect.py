@@ -75,6 +75,8 @@ async def connect(
     ssl: Any = True,
     compress: int | bool = 0,
     max_msg_size: int | None = DEFAULT_MAX_MSG_SIZE,
+    method: str = "GET",
+    decode_text: bool = True,
     **tls: Any,
 ) -> ClientWebSocketResponse:
     """Open a WebSocket to ``url`` (``ws://``, ``wss://``, ``http(s)://``) with ``session``.
@@ -91,6 +93,9 @@ async def connect(
     frame is always answered, as RFC 6455 requires. ``compress``: 0 (default), or True /
     15 / 9..14 to offer permessage-deflate. ``max_msg_size``: the largest message
     accepted (4 MiB; 0 or None: no limit); a larger one closes with 1009.
+    ``method``: the handshake's method (GET, as RFC 6455 asks). ``decode_text=False``:
+    TEXT messages keep their data as bytes (still checked to be UTF-8), for parsers
+    such as orjson that take bytes.
     ``auth``, ``origin``, ``params``, ``headers``, ``proxy``, ``proxy_auth``,
     ``proxy_headers``, ``ssl`` (and ``server_hostname``, ``verify_ssl``,
     ``ssl_context``, ``fingerprint``) apply to the handshake as to any request; the
@@ -113,7 +118,7 @@ async def connect(
         if tunnel is not None:
             proxy, proxy_auth, proxy_headers = tunnel, None, None
     resp = await session.request(
-        "GET", target, headers=handshake.headers(headers), auth=auth, proxy=proxy,
+        method, target, headers=handshake.headers(headers), auth=auth, proxy=proxy,
         proxy_auth=proxy_auth, proxy_headers=proxy_headers, ssl=ssl, raise_for_status=False,
         **tls)
     try:
@@ -124,7 +129,8 @@ async def connect(
         raise
     conn = WebSocketConnection(asyncio.get_running_loop(), handshake.protocol,
                                autoping=autoping, heartbeat=heartbeat,
-                               close_timeout=limits.ws_close, on_closed=connection.close)
+                               close_timeout=limits.ws_close, on_closed=connection.close,
+                               decode_text=decode_text)
     conn.start(connection.transport, data)
     return ClientWebSocketResponse(conn, resp, receive_timeout=limits.ws_receive,
                                    autoclose=autoclose, autoping=autoping, heartbeat=heartbeat,

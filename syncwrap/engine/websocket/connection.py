@@ -51,8 +51,9 @@ class WebSocketConnection(asyncio.Protocol):
     def __init__(self, loop: asyncio.AbstractEventLoop, protocol: ClientProtocol, *,
                  autoping: bool = True, heartbeat: float | None = None,
                  close_timeout: float | None = 10.0,
-                 on_closed: Callable[[], None] | None = None) -> None:
+                 on_closed: Callable[[], None] | None = None, decode_text: bool = True) -> None:
         self._loop = loop
+        self._decode_text = decode_text  # False: TEXT data stays bytes (checked UTF-8)
         self._ws = protocol
         self.transport: asyncio.Transport | None = None
         self._put: Callable[[bytes], Any] = _not_started  # transport.write, or route_writes'
@@ -243,7 +244,9 @@ class WebSocketConnection(asyncio.Protocol):
                 continue
             if kind is _MSG_TEXT:
                 try:
-                    message = _new_tuple(WSMessage, (_MSG_TEXT, data.decode(), ""))
+                    text = data.decode()
+                    message = _new_tuple(WSMessage, (
+                        _MSG_TEXT, text if self._decode_text else bytes(data), ""))
                 except UnicodeDecodeError as exc:
                     self._fail(1007, f"Invalid UTF-8 in a text message: {exc.reason} at "
                                      f"position {exc.start}")

@@ -70,6 +70,12 @@ class ClientWebSocketResponse:
         return self._compress if self._conn.extensions else 0
 
     @property
+    def client_notakeover(self) -> bool:
+        """Whether permessage-deflate was agreed with client_no_context_takeover."""
+        return any(getattr(ext, "local_no_context_takeover", False)
+                   for ext in self._conn.extensions)
+
+    @property
     def autoping(self) -> bool:
         return self._autoping
 
@@ -103,8 +109,9 @@ class ClientWebSocketResponse:
 
     # -- sending --------------------------------------------------------------------------
 
-    async def send_str(self, data: str) -> None:
-        """Send a text message."""
+    async def send_str(self, data: str, compress: int | None = None) -> None:
+        """Send a text message (``compress``: see :func:`_per_message`)."""
+        _per_message(compress)
         if not isinstance(data, str):
             raise TypeError(f"send_str(data): expected str, got {type(data).__name__}")
         conn = self._conn
@@ -112,8 +119,10 @@ class ClientWebSocketResponse:
         if conn.write_paused:
             await conn.drain()
 
-    async def send_bytes(self, data: bytes | bytearray | memoryview) -> None:
-        """Send a binary message."""
+    async def send_bytes(self, data: bytes | bytearray | memoryview,
+                         compress: int | None = None) -> None:
+        """Send a binary message (``compress``: see :func:`_per_message`)."""
+        _per_message(compress)
         if not isinstance(data, bytes | bytearray | memoryview):
             raise TypeError(f"send_bytes(data): expected bytes, got {type(data).__name__}")
         conn = self._conn
@@ -121,9 +130,16 @@ class ClientWebSocketResponse:
         if conn.write_paused:
             await conn.drain()
 
-    async def send_json(self, data: Any, *, dumps: Callable[[Any], str] = json.dumps) -> None:
+    async def send_json(self, data: Any, compress: int | None = None, *,
+                        dumps: Callable[[Any], str] = json.dumps) -> None:
         """Send ``dumps(data)`` as a text message."""
-        await self.send_str(dumps(data))
+        await self.send_str(dumps(data), compress)
+
+    async def send_json_bytes(self, data: Any, compress: int | None = None, *,
+                              dumps: Callable[[Any], bytes]) -> None:
+        """Send ``dumps(data)`` (an encoder returning bytes, such as orjson's) as a
+        binary message."""
+        await self.send_bytes(dumps(data), compress)
 
     async def send_frame(self, message: bytes, opcode: WSMsgType) -> None:
         """Send ``message`` as one frame of type ``opcode``: TEXT (UTF-8 bytes), BINARY,
@@ -265,3 +281,12 @@ def close_reason(code: Any, message: Any) -> str:
     if len(message.encode()) > 123:
         raise ValueError("close(message=): at most 123 bytes")
     return message
+
+
+def _per_message(compress: int | None) -> None:
+    """aiohttp's per-message ``compress=``: permessage-deflate here is agreed once per
+    connection (``ws_connect(compress=)``) and applies to every message, so only None
+    (the connection's setting) is accepted; anything else is refused, never ignored."""
+    if compress is not None:
+        raise ValueError(f"compress={compress!r}: per-message compression levels are not "
+                         "supported; set compress= on ws_connect() for the connection")
