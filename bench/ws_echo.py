@@ -12,14 +12,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import signal
-import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
+
+from server_process import ServerProcess
 
 
 async def echo(ws: Any) -> None:
@@ -51,43 +48,14 @@ async def serve(port_file: Path, max_seconds: float) -> None:
             pass
 
 
-class WSEcho:
+class WSEcho(ServerProcess):
     """Context manager running this file as a subprocess; ``url`` is ``ws://127.0.0.1:P``."""
 
-    def __init__(self, cpu: int = -1, max_seconds: float = 3 * 3600) -> None:
-        self.cpu = cpu
-        self.max_seconds = max_seconds
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.url = ""
+    script = __file__
+    what = "the WebSocket echo server"
 
-    def __enter__(self) -> WSEcho:
-        workdir = Path(tempfile.mkdtemp(prefix="syncwrap-bench-ws-"))
-        try:
-            port_file = workdir / "port"
-            self.proc = subprocess.Popen(
-                [sys.executable, __file__, str(port_file), str(self.cpu),
-                 "--max-seconds", str(self.max_seconds)], start_new_session=True)
-            deadline = time.monotonic() + 15
-            while not port_file.exists():
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    self.__exit__()
-                    raise RuntimeError("the WebSocket echo server did not start")
-                time.sleep(0.02)
-            self.url = f"ws://127.0.0.1:{int(port_file.read_text())}"
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+    def url_for(self, port: int) -> str:
+        return f"ws://127.0.0.1:{port}"
 
     @staticmethod
     def version() -> str:

@@ -94,10 +94,6 @@ for _name in MODULES:
     for _private in filter(_is_private, _defined_names(_name)):
         PRIVATE_OWNERS.setdefault(_private, set()).add(_name)
 
-# Private names of the standard library or third parties that happen to be used.
-FOREIGN_PRIVATE = {"_replace", "_asdict", "_fields", "_make"}
-
-
 def _private_reaches(module: str) -> list[str]:
     """``x._name`` where ``_name`` is private to another syncwrap module (self/cls excepted),
     and ``from syncwrap.x import _name``."""
@@ -106,8 +102,6 @@ def _private_reaches(module: str) -> list[str]:
         if not isinstance(node, ast.Attribute) or not _is_private(node.attr):
             continue
         if isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
-            continue
-        if node.attr in FOREIGN_PRIVATE:
             continue
         # Only self/cls reach private names, even of this module's own classes: an
         # object's private state is touched by its own methods alone.

@@ -88,6 +88,10 @@ class PreparedCall(NamedTuple):
                         self.after, streamed or _streamed)
         return coro if self.ended is None else _then(coro, self.ended)
 
+    def ending_with(self, ended: Callable[[], object]) -> PreparedCall:
+        """This call, with ``ended()`` run on the loop once it has ended (:attr:`ended`)."""
+        return self._replace(ended=ended)
+
     @property
     def present(self) -> Callable[[ClientResponse], Awaitable[Response]]:
         """How a sync auth flow of this call sees an engine response."""

@@ -83,7 +83,7 @@ class _OneShotClient:
         """One item of a module-level fan-out: a fresh engine session, as for request()."""
         engine = ClientSession(connector=self.connector(), connector_owner=False)
         call = prepare_call(engine, method, url, kwargs, defer_hooks=True)
-        return call._replace(ended=engine.detach)  # the pool stays open for the next call
+        return call.ending_with(engine.detach)  # the pool stays open for the next call
 
     def ws_connect(self, url: Any, **kwargs: Any) -> WebSocket:
         engine = ClientSession(connector=self.connector(), connector_owner=False)

@@ -104,6 +104,10 @@ class ProxySpec(NamedTuple):
                 return value
         return None
 
+    def as_tunnel(self) -> ProxySpec:
+        """This proxy, with even plain-HTTP targets reached through a CONNECT tunnel."""
+        return self._replace(tunnel=True)
+
     def with_auth(self, auth: BasicAuth) -> ProxySpec:
         """This proxy with credentials (as Proxy-Authorization for an HTTP proxy)."""
         spec = self._replace(auth=auth)

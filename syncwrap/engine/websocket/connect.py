@@ -160,7 +160,7 @@ async def _tunnel(session: Any, target: Any, proxy: Any, auth: Any, headers: Any
     spec = route.for_url(target, config, netrc)
     if spec is None or spec.is_socks:
         return None
-    return spec._replace(tunnel=True)
+    return spec.as_tunnel()
 
 
 def _ws_timeout(timeout: Any, receive_timeout: float | None) -> ClientWSTimeout:
