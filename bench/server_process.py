@@ -7,12 +7,17 @@ context manager waits for that (15 s at most), and terminates the process on exi
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 
 class ServerProcess:
@@ -58,3 +63,27 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+
+
+def serve_main(description: str,
+               serve: Callable[[Path, float], Coroutine[Any, Any, None]]) -> None:
+    """The script side: parse ``PORT_FILE [CPU] [--max-seconds S]``, pin to the CPU, and
+    run ``serve(port_file, max_seconds)`` on uvloop when it is installed."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("port_file", type=Path)
+    parser.add_argument("cpu", type=int, nargs="?", default=-1)
+    parser.add_argument("--max-seconds", type=float, default=3 * 3600)
+    args = parser.parse_args()
+    if args.cpu >= 0:
+        os.sched_setaffinity(0, {args.cpu})
+    try:
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    except ImportError:
+        loop_factory = asyncio.new_event_loop
+    loop = loop_factory()
+    try:
+        loop.run_until_complete(serve(args.port_file, args.max_seconds))
+    finally:
+        loop.close()

@@ -9,14 +9,12 @@ and exits on SIGTERM/SIGINT or after --max-seconds (default 3 h).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import os
 import signal
 from pathlib import Path
 from typing import Any
 
-from server_process import ServerProcess
+from server_process import ServerProcess, serve_main
 
 
 async def echo(ws: Any) -> None:
@@ -68,24 +66,7 @@ class WSEcho(ServerProcess):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="WebSocket echo server for the benchmarks")
-    parser.add_argument("port_file", type=Path)
-    parser.add_argument("cpu", type=int, nargs="?", default=-1)
-    parser.add_argument("--max-seconds", type=float, default=3 * 3600)
-    args = parser.parse_args()
-    if args.cpu >= 0:
-        os.sched_setaffinity(0, {args.cpu})
-    try:
-        import uvloop
-
-        loop_factory = uvloop.new_event_loop
-    except ImportError:
-        loop_factory = asyncio.new_event_loop
-    loop = loop_factory()
-    try:
-        loop.run_until_complete(serve(args.port_file, args.max_seconds))
-    finally:
-        loop.close()
+    serve_main("WebSocket echo server for the benchmarks", serve)
 
 
 if __name__ == "__main__":
