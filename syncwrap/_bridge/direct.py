@@ -1,4 +1,4 @@
-"""A large plain body received by the calling thread itself, straight from the socket.
+"""A plain streamed body received by the calling thread itself, straight from the socket.
 
 The engine hands the rest of such a body off (``syncwrap.engine.http1.direct``, thread
 mode): a dup of the connection's socket, the bytes left, what arrived before. The
@@ -6,6 +6,22 @@ calling thread receives it with blocking ``recv`` calls (``MSG_WAITALL`` for exa
 sizes: the kernel fills one fresh ``bytes``), with ``sock_read`` as ``SO_RCVTIMEO``.
 The loop is not involved per chunk; at the end the connection goes back to the pool
 through the loop. :class:`~syncwrap._bridge.downloads.DirectChannel` reads through it.
+
+Which bodies, and the cost model. A Content-Length body is taken when at least
+``MIN_BODY`` (1 MiB) of it is still to come, an until-close body always. A chunked body
+is taken whatever its size, but only when streamed (``stream=True``; a body read whole
+is read on the loop) and not already whole when the response is returned (a small API
+response that came with its head never is). The take-over costs a fixed handful of
+system calls (dup, the blocking flag and ``SO_RCVTIMEO`` set and reset, the
+transport's pause and resume, close) and one wake-up of the loop at the end; the pump
+it replaces costs a wake-up of the loop and of the reader per batch, so it pays from
+the second batch on. A chunked body is received with ``recv_into`` into a buffer reused
+for the whole body (64 KiB at first, doubled while reads fill it, up to 1 MiB: no
+fresh pages per read) and fed to the engine's framing (``RawBody.framing``, the
+connection's own llhttp parser): one copy out of the buffer per body piece, plus the
+join of an exact-size read. Decoded bytes beyond what a read asked for wait in memory
+(at most one buffer's worth beyond the request). The facade knows no chunk rule:
+malformed framing and the parser's limits raise the engine's ClientPayloadError.
 """
 
 from __future__ import annotations
@@ -14,6 +30,7 @@ import functools
 import socket
 import struct
 import threading
+from collections import deque
 from typing import Any
 
 from ..engine.http1.direct import MIN_BODY, UNTIL_CLOSE, RawBody
@@ -25,6 +42,8 @@ __all__ = ["SocketBody", "take_body"]
 THREAD_READ_SIZE = 1024 * 1024
 #: The most one exact ``recv`` allocates (larger reads are joined from parts).
 _MAX_EXACT = 64 * 1024 * 1024
+#: A chunked body's receive buffer: its first size (doubled up to THREAD_READ_SIZE).
+FRAMED_READ_SIZE = 64 * 1024
 
 
 def take_body(response: Any, min_size: int = MIN_BODY) -> SocketBody | None:
@@ -32,9 +51,11 @@ def take_body(response: Any, min_size: int = MIN_BODY) -> SocketBody | None:
 
     Returns None (nothing changed) unless the engine hands it off (a large plain body,
     at least ``min_size`` bytes of it still to come, or read until close; see
-    ``ClientResponse.hand_off_body``). What arrived before is :attr:`SocketBody.buffered`.
+    ``ClientResponse.hand_off_body``), or a chunked one (see the module docstring). What
+    arrived before is :attr:`SocketBody.buffered`.
     """
-    return response.hand_off_body(functools.partial(SocketBody, response), min_size)
+    return response.hand_off_body(functools.partial(SocketBody, response), min_size,
+                                  chunked=True)
 
 
 class SocketBody:
@@ -68,6 +89,10 @@ class SocketBody:
         self._shut = False  # shutdown() was called: the connection is dead
         self._ended = False  # the loop was told (pool or close the connection)
         self._error: BaseException | None = None  # set by stop(): raise it in the reader
+        self._framing = raw.framing  # a chunked body's (the engine's parser)
+        self._spare: deque[bytes] = deque()  # body bytes framed beyond the last read
+        self._spare_size = 0
+        self._view: memoryview | None = None  # the receive buffer of a chunked body
 
     # -- the loop side -------------------------------------------------------------------
 
@@ -96,6 +121,9 @@ class SocketBody:
         """Up to ``n`` (> 0) bytes of the body, exactly ``n`` with ``exact`` unless the body
         ends first; b"" at its end. Blocks; never reads past the Content-Length."""
         with self._lock:
+            spare = self._spare_size
+            if spare and (spare >= n or not exact or self._done) and not self._closed:
+                return self._take_spare(n)
             if self._done:
                 return b""
             if self._closed or self._ended:
@@ -116,6 +144,8 @@ class SocketBody:
         return data
 
     def _receive(self, sock: socket.socket, n: int, exact: bool) -> bytes:
+        if self._framing is not None:
+            return self._receive_framed(sock, n, exact)
         left = self._left
         want = n if left == UNTIL_CLOSE else min(n, left)
         if not exact:
@@ -147,10 +177,66 @@ class SocketBody:
                 self._end(ok=True)
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
+    def _receive_framed(self, sock: socket.socket, n: int, exact: bool) -> bytes:
+        """A chunked body: received bytes go through the engine's framing until it gave
+        ``n`` body bytes (any, unless ``exact``) or the body ended."""
+        framing = self._framing
+        assert framing is not None
+        if not self._blocking:
+            self._set_blocking(sock, True)
+        view = self._view
+        if view is None:
+            view = self._view = memoryview(bytearray(FRAMED_READ_SIZE))
+        spare = self._spare
+        want = n if exact else 1
+        while self._spare_size < want:
+            try:
+                got = sock.recv_into(view)
+            except BlockingIOError:  # SO_RCVTIMEO expired without a byte
+                raise ReadTimeout(
+                    f"No data from the server for {self._read_timeout} s (sock_read timeout)"
+                ) from None
+            except OSError:
+                got = 0  # a reset ends the body as an EOF does (as in connection_lost)
+            if self._error is not None:  # stop(): e.g. the total timeout fired
+                raise self._error
+            if not got:
+                self._at_eof(b"")  # raises: the body had not ended
+            for piece in framing.feed(view[:got]):
+                spare.append(piece)
+                self._spare_size += len(piece)
+            if framing.done:
+                self._end(ok=True)
+                break
+            if got == len(view) and got < THREAD_READ_SIZE:  # reads fill it: grow
+                view = self._view = memoryview(bytearray(2 * got))
+        return self._take_spare(n)
+
+    def _take_spare(self, n: int) -> bytes:
+        """Up to ``n`` of the body bytes framed beyond the last read (b"" if none)."""
+        spare = self._spare
+        parts = []
+        size = 0
+        while spare and size < n:
+            piece = spare.popleft()
+            room = n - size
+            if len(piece) > room:
+                spare.appendleft(piece[room:])
+                piece = piece[:room]
+            parts.append(piece)
+            size += len(piece)
+        self._spare_size -= size
+        if len(parts) == 1:
+            return parts[0]
+        return b"".join(parts)
+
     def _at_eof(self, tail: bytes) -> bytes:
         """The connection ended: the end of an until-close body, else an incomplete one."""
         if self._error is not None:
             raise self._error
+        if self._framing is not None:
+            self._framing.feed_eof()  # raises unless the framing saw the end
+            return tail
         if self._left == UNTIL_CLOSE:
             self._end(ok=True)
             return tail

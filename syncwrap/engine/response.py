@@ -363,20 +363,21 @@ class ClientResponse:
             return None
         return loads(body.decode(encoding or self.get_encoding()))
 
-    def hand_off_body(self, make_taker: Callable[[RawBody], T], min_size: int = MIN_BODY
-                      ) -> T | None:
+    def hand_off_body(self, make_taker: Callable[[RawBody], T], min_size: int = MIN_BODY,
+                      chunked: bool = False) -> T | None:
         """Hand the rest of a large plain body to a reader that receives it from the socket
         itself, on another thread (``http1/direct.py``); on the loop.
 
         Returns ``make_taker``'s taker, or None (nothing changed) when the body does not
-        qualify or the request is traced (its chunks must pass the trace callbacks). The
-        taker ends with :meth:`release` once it read the body and ``RawBody.complete``
-        said so, else with :meth:`close`.
+        qualify or the request is traced (its chunks must pass the trace callbacks). With
+        ``chunked``, a chunked body qualifies whatever its size, framed by the taker through
+        ``RawBody.framing``. The taker ends with :meth:`release` once it read the body and
+        ``RawBody.complete`` said so, else with :meth:`close`.
         """
         connection = self._connection
         if connection is None or self._traces:
             return None
-        return connection.protocol.hand_off(make_taker, min_size)
+        return connection.protocol.hand_off(make_taker, min_size, chunked)
 
     async def discard_body(self, limit: int = 65536) -> bool:
         """Drop the unread body without reading or decoding it.

@@ -4,7 +4,7 @@ thread straight from the socket (syncwrap._bridge.direct, thread mode; DirectCha
 Checked: exact bytes for every way of reading, the hand-over from bytes received before the
 take-over to bytes read from the socket, connection reuse afterwards, errors (short body,
 sock_read and total timeouts, Ctrl-C), early close and garbage collection (connection closed,
-nothing leaked or printed), and the paths that keep the pump (gzip, chunked, TLS, small).
+nothing leaked or printed), and the paths that keep the pump (gzip, TLS, small).
 Real servers on 127.0.0.1; every wait is bounded.
 """
 
@@ -334,12 +334,8 @@ def test_close_from_another_thread_wakes_a_blocked_reader(raw_server):
 # -- the paths that keep the pump ----------------------------------------------------------------
 
 
-def _chunked(data: bytes) -> bytes:
-    pieces = [data[i : i + 100_000] for i in range(0, len(data), 100_000)]
-    return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
-
-
-@pytest.mark.parametrize("kind", ["gzip", "chunked", "small"])
+# (A streamed chunked body is received directly too: tests/facade/test_direct_chunked.py.)
+@pytest.mark.parametrize("kind", ["gzip", "small"])
 def test_other_bodies_keep_the_pump(raw_server, kind):
     gate = Gate()
     expected = BODY[: MIN_BODY // 2] if kind == "small" else BODY
@@ -349,8 +345,6 @@ def test_other_bodies_keep_the_pump(raw_server, kind):
             packed = gzip.compress(BODY, compresslevel=1)
             data = (b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n"
                     b"Content-Length: %d\r\n\r\n" % len(packed) + packed)
-        elif kind == "chunked":
-            data = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + _chunked(BODY)
         else:
             data = HEAD % len(expected) + expected
         gate.send(conn, data[:1000], data[1000:])

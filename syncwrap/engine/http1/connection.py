@@ -38,6 +38,7 @@ from ..streams import StreamReader
 from .body import IncomingBody
 from .decoders import make_decoder
 from .direct import (
+    CHUNKED,
     MIN_BODY,
     BodyTaker,
     LoopReader,
@@ -503,14 +504,15 @@ class ResponseHandler(asyncio.Protocol):
     #: receives the flow-control calls meanwhile. None while the transport reads.
     _direct: Any = None
 
-    def hand_off(self, make_taker: Callable[[RawBody], T], min_size: int = MIN_BODY
-                 ) -> T | None:
+    def hand_off(self, make_taker: Callable[[RawBody], T], min_size: int = MIN_BODY,
+                 chunked: bool = False) -> T | None:
         """Hand the rest of the current body to a taker that receives it from the socket
         itself (``direct.py``; the taker is a :class:`~.direct.BodyTaker`).
 
         Returns None, changing nothing, unless the body qualifies, its reader has no
         error, at least ``min_size`` bytes of it are still to come (or it is read until
-        close) and nothing waits to be sent. Otherwise the transport stops reading and
+        close, or it is chunked and ``chunked`` says the taker frames it through
+        ``RawBody.framing``) and nothing waits to be sent. Otherwise the transport stops reading and
         ``make_taker`` gets a :class:`RawBody` (the reader's buffered bytes move into it);
         the taker gets the flow-control calls and ``stop()`` until it calls
         ``RawBody.complete`` or the connection goes.
@@ -521,18 +523,20 @@ class ResponseHandler(asyncio.Protocol):
             return None
         reader = self._body.reader
         transport = self.transport
-        left = self._direct_left(min_size) if reader is not None else None
+        left = self._direct_left(min_size, chunked) if reader is not None else None
         if left is None or transport is None or transport.get_write_buffer_size():
             return None  # (a blocking fd must have nothing to send)
+        parser = self._parser
+        framing = parser.hand_over_chunked() if left == CHUNKED else None  # type: ignore
         if loop_reader is not None:
             sock = loop_reader.detach_socket()  # loop mode's dup, taken over
         else:
             sock = dup_socket(transport)
             self._pause_transport()
         self._cancel_read_timer()  # the taker applies sock_read itself
-        head = self._parser.head  # type: ignore[union-attr]
+        head = parser.head  # type: ignore[union-attr]
         raw = RawBody(sock, left, reader.read_nowait(), head.content_length,  # type: ignore
-                      self._read_timeout, self._loop, self.end_hand_off)
+                      self._read_timeout, self._loop, self.end_hand_off, framing)
         try:
             taker = make_taker(raw)
         except BaseException as exc:
@@ -549,7 +553,7 @@ class ResponseHandler(asyncio.Protocol):
         if self._direct is not taker or self._state is not _HANDED_OFF:
             return False
         self._parser.end_body()  # type: ignore[union-attr]  # _on_complete ends the hand-off
-        return True
+        return self._state is not _HANDED_OFF  # (a chunked body whose end was not framed)
 
     def take_back(self, taker: BodyTaker) -> None:
         """From a taker that fed all it read to :meth:`data_received` (loop mode) and
@@ -572,14 +576,15 @@ class ResponseHandler(asyncio.Protocol):
         if not self._reading_paused:
             reader.resume_reading()
 
-    def _direct_left(self, min_size: int) -> int | None:
-        """Bytes of the plain body still to come (``UNTIL_CLOSE``: unknown) if at least
-        ``min_size``, when a taker may read them from the socket; else None."""
+    def _direct_left(self, min_size: int, chunked: bool = False) -> int | None:
+        """Bytes of the plain body still to come (``UNTIL_CLOSE``: unknown; ``CHUNKED``
+        if ``chunked`` allows) if at least ``min_size``, when a taker may read them from
+        the socket; else None."""
         received = self._body.plain_received()
         if received is None:
             return None
         left = body_left(self.transport, self._parser.head, received)  # type: ignore
-        if left is None or 0 <= left < min_size:
+        if left is None or 0 <= left < min_size or (left == CHUNKED and not chunked):
             return None
         return left
 

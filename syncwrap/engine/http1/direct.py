@@ -4,7 +4,8 @@ Once a response head is parsed, a body that is
 
 - on plain TCP (no TLS) with a real socket under the transport,
 - not transformed (no Content-Encoding decoder stands before its StreamReader),
-- length-delimited (Content-Length) or read until the server closes, not chunked,
+- length-delimited (Content-Length) or read until the server closes, or (thread mode
+  only, when the taker asks for it) chunked,
 
 may be received from a duplicate of the connection's socket (``os.dup``: the same
 socket, so the same O_NONBLOCK flag) instead of through the transport, whose reading
@@ -20,6 +21,12 @@ off; whoever takes it is a *body taker* (:class:`BodyTaker`):
 - **Thread mode** (the blocking facade's reader): ``ResponseHandler.hand_off`` gives a
   taker a :class:`RawBody` (the dup, the bytes left, what arrived before); it receives
   the body on its own thread and, back on the loop, calls :attr:`RawBody.complete`.
+  A chunked body comes with its framing (:attr:`RawBody.framing`, a
+  :class:`~.parser.ChunkedFraming`: the connection's own parser, where the loop left
+  it): the taker feeds it what it receives and gets the body bytes back, so every chunk
+  rule and limit stays the parser's. The taker cannot know where the body ends before
+  it has read it, so bytes read past the end make the connection not reusable, exactly
+  as on the loop (a server sends nothing unasked, so this does not happen in practice).
 
 Both end before the connection's normal completion runs: the duplicate is closed and
 the transport reads again, so a finished connection is pooled exactly as without
@@ -37,9 +44,9 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from .connection import ResponseHandler
-    from .parser import ResponseHead
+    from .parser import ChunkedFraming, ResponseHead
 
-__all__ = ["MIN_BODY", "UNTIL_CLOSE", "BodyTaker", "RawBody", "LoopReader", "body_left",
+__all__ = ["MIN_BODY", "UNTIL_CLOSE", "CHUNKED", "BodyTaker", "RawBody", "LoopReader", "body_left",
            "dup_socket", "loop_mode_applies"]
 
 #: Smallest body worth the set-up (dup, a reader registration, flags); ``UNTIL_CLOSE``
@@ -47,6 +54,8 @@ __all__ = ["MIN_BODY", "UNTIL_CLOSE", "BodyTaker", "RawBody", "LoopReader", "bod
 MIN_BODY = 1024 * 1024
 #: Bytes left of a body read until the server closes the connection.
 UNTIL_CLOSE = -1
+#: Bytes left of a chunked body (its framing says where it ends).
+CHUNKED = -2
 #: One loop-mode read (as asyncio's selector transport: bigger reads fault in fresh pages).
 LOOP_READ_SIZE = 256 * 1024
 #: dup() of a socket's fd, MSG_WAITALL and SO_RCVTIMEO as a timeval are POSIX; elsewhere
@@ -73,7 +82,7 @@ class RawBody(NamedTuple):
 
     #: A dup of the connection's socket (non-blocking, shared flags); the taker closes it.
     sock: socket.socket
-    #: Bytes of the body still to come, or :data:`UNTIL_CLOSE`.
+    #: Bytes of the body still to come, :data:`UNTIL_CLOSE` or :data:`CHUNKED`.
     left: int
     #: What arrived before the hand-off: deliver it first.
     buffered: bytes
@@ -85,21 +94,25 @@ class RawBody(NamedTuple):
     #: On the loop, from the taker that read the body to its end: the response
     #: completes (True), unless the connection went meanwhile (False).
     complete: Callable[[BodyTaker], bool]
+    #: A chunked body's framing: feed it every byte received, deliver what it returns.
+    framing: ChunkedFraming | None = None
 
 
 def body_left(transport: asyncio.Transport | None, head: ResponseHead | None,
               received: int) -> int | None:
-    """Bytes of the body still to come (``UNTIL_CLOSE`` if unknown) after ``received``,
-    or None when it cannot be read directly (see the module docstring). The caller has
-    checked that the body is plain and not finished."""
+    """Bytes of the body still to come (``UNTIL_CLOSE`` if unknown, ``CHUNKED``) after
+    ``received``, or None when it cannot be read directly (see the module docstring). The
+    caller has checked that the body is plain and not finished."""
     if (not POSIX or transport is None or transport.is_closing() or head is None
-            or head.chunked or head.upgrade):
+            or head.upgrade):
         return None
     if transport.get_extra_info("sslcontext") is not None:
         return None
     sock = transport.get_extra_info("socket")
     if sock is None or sock.type != socket.SOCK_STREAM:
         return None
+    if head.chunked:
+        return CHUNKED
     if head.content_length is None:
         return UNTIL_CLOSE
     return head.content_length - received

@@ -7,6 +7,10 @@ chunk framing (extensions, trailers) may pass without body data. It handles
 Content-Length, chunked (with trailers), read-until-close, HEAD, 1xx, 204 and
 304 responses, and ``101 Switching Protocols``, after which it parses nothing: the
 bytes that follow are kept for the protocol switched to (:attr:`upgraded_data`).
+
+The rest of a chunked body can be framed off the loop: :meth:`ResponseParser.hand_over_chunked`
+returns a :class:`ChunkedFraming`, through which another thread feeds the connection's own
+llhttp state the bytes it receives and gets the body bytes back (``direct.py``, thread mode).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from ...exceptions import ClientPayloadError, MalformedResponseError, ServerDisconnectedError
 
-__all__ = ["ResponseHead", "ResponseParser", "HeaderLimits"]
+__all__ = ["ResponseHead", "ResponseParser", "HeaderLimits", "ChunkedFraming"]
 
 
 class HeaderLimits:
@@ -151,8 +155,9 @@ class ResponseHead:
 
 
 _NO_BODY_STATUSES = frozenset({204, 304})
-# Body framing modes once the head is parsed (_SWITCHED: after a 101, no more HTTP).
-_PARSER, _LENGTH, _UNTIL_CLOSE, _DONE, _SWITCHED = range(5)
+# Body framing modes once the head is parsed (_SWITCHED: after a 101, no more HTTP;
+# _HANDED: a chunked body framed through a ChunkedFraming, off the loop).
+_PARSER, _LENGTH, _UNTIL_CLOSE, _DONE, _SWITCHED, _HANDED = range(6)
 
 
 class ResponseParser:
@@ -203,6 +208,9 @@ class ResponseParser:
         self._progress = False
         self._head: ResponseHead | None = None
         self._mode = _PARSER
+        self._body_sink = self._on_body_cb  # a ChunkedFraming's while it frames the body
+        self._handed_done = False  # that framing saw the end of the message
+        self._handed_llhttp: Any = None  # llhttp, kept for that framing
         self._remaining = 0
         self.received_any = False
         #: True when bytes arrived after the end of the message (never reuse the connection).
@@ -267,18 +275,24 @@ class ResponseParser:
         if mode == _SWITCHED:
             self.upgraded_data += data
             return
+        if mode == _HANDED:  # the transport is paused meanwhile: never happens
+            raise MalformedResponseError("Response bytes arrived while a reader frames the body")
         self.received_any = True
         if self._head is None:
             self._buf = self._buf + data if self._buf else data
+        self._parse(self._parser, data)
+
+    def _parse(self, llhttp: Any, data: bytes | memoryview) -> None:
+        """Feed llhttp (a head, a chunked body) and enforce the limits."""
         try:
-            self._parser.feed_data(data)
+            llhttp.feed_data(data)
         except httptools.HttpParserUpgrade:
             pass
         except httptools.HttpParserError as exc:
             self._llhttp_ready = False
             if self._mode == _SWITCHED:  # llhttp stops after a 101 (the bytes are kept)
                 return
-            if self._mode == _DONE:
+            if self._mode == _DONE or self._handed_done:
                 self.extra_data = True
                 return
             cause = exc.__context__  # e.g. a ContentDecodingError raised by on_body
@@ -296,7 +310,7 @@ class ResponseParser:
                 raise MalformedResponseError(
                     f"Response head larger than {self._limits.max_head_size} bytes"
                 )
-        elif self._mode == _PARSER:
+        elif self._mode == _PARSER or self._mode == _HANDED:
             if not head.chunked:
                 # The rest of the body needs no parsing: count it past llhttp.
                 self._mode = _UNTIL_CLOSE if head.content_length is None else _LENGTH
@@ -316,7 +330,7 @@ class ResponseParser:
         mode = self._mode
         if mode == _DONE or mode == _SWITCHED:
             return
-        if mode == _UNTIL_CLOSE:
+        if mode == _UNTIL_CLOSE or (mode == _HANDED and self._handed_done):
             self._finish()
             return
         if self._head is None:
@@ -334,10 +348,36 @@ class ResponseParser:
 
     def end_body(self) -> None:
         """The rest of a Content-Length or until-close body was received without passing
-        through :meth:`feed` (read straight from the socket): the message is complete."""
+        through :meth:`feed` (read straight from the socket), or a :class:`ChunkedFraming`
+        saw the end of a chunked one: the message is complete. (Otherwise nothing happens:
+        see :attr:`done`.)"""
         if self._mode in (_LENGTH, _UNTIL_CLOSE):
             self._remaining = 0
             self._finish()
+        elif self._mode == _HANDED and self._handed_done:
+            self._finish()
+
+    def hand_over_chunked(self) -> ChunkedFraming:
+        """Frame the rest of the current chunked body through a :class:`ChunkedFraming`,
+        for a reader on another thread; :meth:`feed` takes nothing meanwhile. Raises
+        RuntimeError unless a chunked body is being parsed."""
+        head = self._head
+        if self._mode != _PARSER or head is None or not head.chunked or self._parser is None:
+            raise RuntimeError("No chunked body is being parsed")
+        self._mode = _HANDED
+        self._handed_llhttp = self._parser  # kept: the loop may drop _parser (close())
+        framing = ChunkedFraming(self)
+        self._body_sink = framing.collect
+        return framing
+
+    @property
+    def handed_done(self) -> bool:
+        """The handed-over chunked body's framing saw its end (:class:`ChunkedFraming`)."""
+        return self._handed_done
+
+    def feed_handed(self, data: bytes | memoryview) -> None:
+        """:meth:`ChunkedFraming.feed`'s parsing, off the loop: its body bytes go to it."""
+        self._parse(self._handed_llhttp, data)
 
     def _finish(self) -> None:
         self._mode = _DONE
@@ -346,7 +386,8 @@ class ResponseParser:
     # -- httptools callbacks ---------------------------------------------------
 
     def on_message_begin(self) -> None:
-        if self._mode == _DONE:  # another message after ours: stop; feed() flags extra_data
+        if self._mode == _DONE or self._handed_done:  # another message after ours: stop
+            # (_parse flags extra_data)
             raise MalformedResponseError("Data after the end of the response")
 
     def on_headers_complete(self) -> None:
@@ -438,10 +479,10 @@ class ResponseParser:
             self._remaining -= len(body)
         else:  # chunked (or until-close, ditto): body data, not chunk overhead
             self._progress = True
-        self._on_body_cb(body)
+        self._body_sink(body)
 
     def on_chunk_complete(self) -> None:
-        if self._on_chunk_end is not None and self._mode != _DONE and self._head is not None:
+        if self._on_chunk_end is not None and self._mode == _PARSER and self._head is not None:
             self._on_chunk_end()
 
     def on_message_complete(self) -> None:
@@ -450,6 +491,52 @@ class ResponseParser:
         if self._mode == _PARSER:
             self._llhttp_ready = True  # llhttp saw this message whole
             self._finish()
+        elif self._mode == _HANDED:  # the loop completes it: end_body()
+            self._llhttp_ready = True
+            self._handed_done = True
+
+
+class ChunkedFraming:
+    """The rest of a chunked body, framed by its connection's parser (llhttp, where the
+    loop left it) for a reader on another thread; the loop feeds the parser nothing
+    meanwhile. One reading thread at a time.
+
+    :meth:`feed` takes received bytes and returns the body bytes among them (none when
+    they were only framing: sizes, extensions, trailers). :attr:`done` once the last
+    chunk and the trailers went through; bytes after them mark the connection not
+    reusable, as on the loop. Malformed framing and the parser's limits raise
+    :class:`ClientPayloadError`. The message then completes on the loop
+    (:meth:`ResponseParser.end_body`, from ``ResponseHandler.end_hand_off``).
+    """
+
+    __slots__ = ("_parser", "_out")
+
+    def __init__(self, parser: ResponseParser) -> None:
+        self._parser = parser
+        self._out: list[bytes] = []
+
+    @property
+    def done(self) -> bool:
+        """The body's last chunk and trailers were framed."""
+        return self._parser.handed_done
+
+    def collect(self, data: bytes) -> None:
+        """The parser's body callback meanwhile (not for callers)."""
+        self._out.append(data)
+
+    def feed(self, data: bytes | memoryview) -> list[bytes]:
+        """The body bytes in ``data`` (an empty list: framing only, or after the end)."""
+        out = self._out = []
+        try:
+            self._parser.feed_handed(data)
+        except MalformedResponseError as exc:
+            raise ClientPayloadError(f"Malformed chunked body: {exc}") from exc
+        return out
+
+    def feed_eof(self) -> None:
+        """The connection ended: raises ClientPayloadError unless :attr:`done`."""
+        if not self.done:
+            self._parser.feed_eof()
 
 
 def _check_header_limits(block: bytes, limits: HeaderLimits) -> None:
