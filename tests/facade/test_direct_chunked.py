@@ -12,6 +12,7 @@ is bounded.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import gzip
 import hashlib
@@ -23,12 +24,18 @@ import threading
 import time
 import tracemalloc
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import pytest
 
 import syncwrap
 from syncwrap._bridge.channel import ByteChannel
 from syncwrap._bridge.downloads import DirectChannel
+from syncwrap.engine.http1.direct import CHUNKED, RawBody
+from syncwrap.engine.http1.parser import DEFAULT_LIMITS
+from syncwrap.engine.http1.state import State
+from tests.engine._util import run
+from tests.engine.test_connection_state import REQUEST, connect
 from tests.facade._util import WAIT, LineReader, start_script
 from tests.facade.test_direct_read import open_sockets, pool_stats
 from tests.servers import Gate, read_request, wait_client_close
@@ -221,6 +228,82 @@ def test_bytes_after_the_end_prevent_reuse_as_on_the_loop(raw_server):
                 assert hashlib.sha256(r.content).hexdigest() == DIGEST
             assert pool_stats(s)["idle"] == 0
     assert server.connections == 2
+
+
+# -- the hand-off itself (the engine's seam) ----------------------------------------------------
+
+
+class AsyncTaker:
+    """A body taker on the loop: the dup read with sock_recv, a chunked body framed through
+    ``RawBody.framing``."""
+
+    def __init__(self, raw: RawBody) -> None:
+        self.raw = raw
+        self.stops: list[BaseException | None] = []
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def stop(self, error: BaseException | None) -> None:
+        self.stops.append(error)
+        self.raw.sock.close()
+
+    async def receive(self) -> bytes:
+        raw = self.raw
+        parts, left = [raw.buffered], raw.left
+        while left if raw.framing is None else not raw.framing.done:
+            data = await raw.loop.sock_recv(raw.sock, 256 * KIB)
+            assert data, "EOF before the end of the body"
+            if raw.framing is None:
+                parts.append(data)
+                left -= len(data)
+            else:
+                parts.extend(raw.framing.feed(data))
+        return b"".join(parts)
+
+
+@pytest.mark.parametrize("kind", ["content-length", "chunked"])
+def test_a_reader_paused_by_flow_control_stays_paused_after_the_hand_off(raw_server, kind):
+    """The hand-off drains the body's reader, whose flow control then resumes reading: the
+    transport must not read the body on the loop behind the taker's back."""
+    body = BODY[: 2 * MIB]
+    if kind == "chunked":
+        data, head = frame(body, lambda i: 100_000), CHUNKED_HEAD
+    else:
+        data, head = body, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body)
+    gate = Gate()
+    server = raw_server(keep_alive(lambda conn, raw: gate.send(conn, head + data[:300_000],
+                                                               data[300_000:])))
+    options = SimpleNamespace(auto_decompress=True, raw_statuses=frozenset(),
+                              high_water=16 * KIB, read_timeout=None, limits=DEFAULT_LIMITS,
+                              expect100=False)
+
+    async def main() -> tuple[bytes, int, int, State]:
+        protocol = await connect(server)
+        protocol.start_response("GET", options)
+        protocol.send(REQUEST)
+        await protocol.wait_head()
+        reader, _ = protocol.take_body()
+        while protocol.transport.is_reading():  # until the reader's flow control pauses it
+            await asyncio.sleep(0)
+        taker = protocol.hand_off(AsyncTaker, min_size=1, chunked=True)
+        assert (taker.raw.left == CHUNKED) is (kind == "chunked")
+        assert not protocol.transport.is_reading()
+        fed = reader.total_bytes
+        gate.open()
+        received = await taker.receive()
+        assert taker.raw.complete(taker)
+        state = protocol.state
+        protocol.close()
+        return received, fed, reader.total_bytes, state
+
+    received, fed, total, state = run(main(), timeout=WAIT)
+    assert hashlib.sha256(received).digest() == hashlib.sha256(body).digest()
+    assert total == fed  # nothing reached the reader after the hand-off
+    assert state is State.COMPLETE
 
 
 # -- the bodies that keep the pump -------------------------------------------------------------

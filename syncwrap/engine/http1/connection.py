@@ -526,16 +526,19 @@ class ResponseHandler(asyncio.Protocol):
         left = self._direct_left(min_size, chunked) if reader is not None else None
         if left is None or transport is None or transport.get_write_buffer_size():
             return None  # (a blocking fd must have nothing to send)
-        parser = self._parser
-        framing = parser.hand_over_chunked() if left == CHUNKED else None  # type: ignore
         if loop_reader is not None:
             sock = loop_reader.detach_socket()  # loop mode's dup, taken over
         else:
             sock = dup_socket(transport)
+        # Draining the reader can resume reading (its flow control), so pause after it.
+        buffered = reader.read_nowait()  # type: ignore[union-attr]
+        if loop_reader is None:
             self._pause_transport()
         self._cancel_read_timer()  # the taker applies sock_read itself
+        parser = self._parser
+        framing = parser.hand_over_chunked() if left == CHUNKED else None  # type: ignore
         head = parser.head  # type: ignore[union-attr]
-        raw = RawBody(sock, left, reader.read_nowait(), head.content_length,  # type: ignore
+        raw = RawBody(sock, left, buffered, head.content_length,  # type: ignore[union-attr]
                       self._read_timeout, self._loop, self.end_hand_off, framing)
         try:
             taker = make_taker(raw)
