@@ -23,6 +23,7 @@ code catching those keeps working::
     │   ├── TooManyRedirects
     │   └── WSServerHandshakeError
     ├── MalformedResponseError
+    │   └── MalformedBodyError         broken chunk framing (also a ClientPayloadError)
     ├── WebSocketError                  a WebSocket failed (has .code: 1002, 1007, 1009...)
     ├── ClientPayloadError (ChunkedEncodingError)
     │   ├── ContentDecodingError
@@ -67,6 +68,7 @@ __all__ = [
     "HTTPError",
     "TooManyRedirects",
     "MalformedResponseError",
+    "MalformedBodyError",
     "ClientPayloadError",
     "ChunkedEncodingError",
     "ContentDecodingError",
@@ -268,6 +270,12 @@ class ClientPayloadError(ClientError):
 
 
 ChunkedEncodingError = ClientPayloadError
+
+
+class MalformedBodyError(MalformedResponseError, ClientPayloadError):
+    """The framing of a chunked body is broken, or its chunk extensions or trailers pass
+    the head's size limit: a MalformedResponseError, as for any malformed response, and a
+    ClientPayloadError (requests' ChunkedEncodingError), as for any broken body."""
 
 
 class ContentDecodingError(ClientPayloadError):

@@ -488,7 +488,7 @@ def test_hostile_framing_raises_payload_error_quickly_in_bounded_memory(raw_serv
         started = time.monotonic()
         try:
             gate.open()
-            with pytest.raises(syncwrap.ClientPayloadError, match="Malformed chunked body"):
+            with pytest.raises(syncwrap.ClientPayloadError) as info:
                 r.raw.read()
             elapsed = time.monotonic() - started
             peak = tracemalloc.get_traced_memory()[1]
@@ -499,6 +499,25 @@ def test_hostile_framing_raises_payload_error_quickly_in_bounded_memory(raw_serv
         r.close()
         assert handler.closed.wait(WAIT), "the connection was never closed"
         assert pool_stats(s) == {"acquired": 0, "idle": 0, "waiting": 0}
+    _check_framing_error(info.value)
+
+
+def _check_framing_error(err: BaseException) -> None:
+    """The parser's own error: a ClientPayloadError and a MalformedResponseError."""
+    assert isinstance(err, syncwrap.MalformedBodyError)
+    assert isinstance(err, syncwrap.ClientPayloadError)
+    assert isinstance(err, syncwrap.MalformedResponseError)
+    assert str(err).startswith(("Malformed chunked body: ", "Chunk extensions or trailer")), err
+
+
+@pytest.mark.parametrize("name", ["non-hex size", "endless extension"])
+def test_hostile_framing_read_whole_raises_the_same_error_on_the_loop(raw_server, name):
+    gate = Gate()
+    gate.open()
+    server = raw_server(Hostile(gate, *HOSTILE[name]))
+    with pytest.raises(syncwrap.ClientPayloadError) as info:
+        syncwrap.get(server.url, timeout=5)
+    _check_framing_error(info.value)
 
 
 # -- Ctrl-C --------------------------------------------------------------------------------------

@@ -21,7 +21,12 @@ from typing import Any
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from ...exceptions import ClientPayloadError, MalformedResponseError, ServerDisconnectedError
+from ...exceptions import (
+    ClientPayloadError,
+    MalformedBodyError,
+    MalformedResponseError,
+    ServerDisconnectedError,
+)
 
 __all__ = ["ResponseHead", "ResponseParser", "HeaderLimits", "ChunkedFraming"]
 
@@ -300,6 +305,8 @@ class ResponseParser:
                 cause = None
             if cause is not None:
                 raise cause from None
+            if self._head is not None:  # only a chunked body passes through llhttp
+                raise MalformedBodyError(f"Malformed chunked body: {_describe(exc)}") from None
             raise MalformedResponseError(f"Malformed HTTP response: {_describe(exc)}") from None
         head = self._head
         if head is None:
@@ -320,7 +327,7 @@ class ResponseParser:
             else:
                 self._overhead += len(data)
                 if self._overhead > self._limits.max_head_size:
-                    raise MalformedResponseError(
+                    raise MalformedBodyError(
                         "Chunk extensions or trailer section longer than "
                         f"{self._limits.max_head_size} bytes"
                     )
@@ -505,7 +512,8 @@ class ChunkedFraming:
     they were only framing: sizes, extensions, trailers). :attr:`done` once the last
     chunk and the trailers went through; bytes after them mark the connection not
     reusable, as on the loop. Malformed framing and the parser's limits raise
-    :class:`ClientPayloadError`. The message then completes on the loop
+    :class:`~syncwrap.exceptions.MalformedBodyError` (a ClientPayloadError too, as on
+    the loop). The message then completes on the loop
     (:meth:`ResponseParser.end_body`, from ``ResponseHandler.end_hand_off``).
     """
 
@@ -527,10 +535,7 @@ class ChunkedFraming:
     def feed(self, data: bytes | memoryview) -> list[bytes]:
         """The body bytes in ``data`` (an empty list: framing only, or after the end)."""
         out = self._out = []
-        try:
-            self._parser.feed_handed(data)
-        except MalformedResponseError as exc:
-            raise ClientPayloadError(f"Malformed chunked body: {exc}") from exc
+        self._parser.feed_handed(data)
         return out
 
     def feed_eof(self) -> None:
