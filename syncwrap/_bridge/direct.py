@@ -18,8 +18,9 @@ it replaces costs a wake-up of the loop and of the reader per batch, so it pays 
 the second batch on. A chunked body is received with ``recv_into`` into a buffer reused
 for the whole body (64 KiB at first, doubled while reads fill it, up to 1 MiB: no
 fresh pages per read) and fed to the engine's framing (``RawBody.framing``, the
-connection's own llhttp parser): one copy out of the buffer per body piece, plus the
-join of an exact-size read. Decoded bytes beyond what a read asked for wait in memory
+connection's own llhttp parser): one copy out of the buffer per body piece (llhttp's),
+plus the join of an exact-size read; a read of "what has arrived" returns one piece,
+unjoined. Decoded bytes beyond what a read asked for wait in memory
 (at most one buffer's worth beyond the request). The facade knows no chunk rule:
 malformed framing and the parser's limits raise the engine's ClientPayloadError.
 """
@@ -123,7 +124,7 @@ class SocketBody:
         with self._lock:
             spare = self._spare_size
             if spare and (spare >= n or not exact or self._done) and not self._closed:
-                return self._take_spare(n)
+                return self._take_spare(n, exact)
             if self._done:
                 return b""
             if self._closed or self._ended:
@@ -210,14 +211,15 @@ class SocketBody:
                 break
             if got == len(view) and got < THREAD_READ_SIZE:  # reads fill it: grow
                 view = self._view = memoryview(bytearray(2 * got))
-        return self._take_spare(n)
+        return self._take_spare(n, exact)
 
-    def _take_spare(self, n: int) -> bytes:
-        """Up to ``n`` of the body bytes framed beyond the last read (b"" if none)."""
+    def _take_spare(self, n: int, exact: bool) -> bytes:
+        """Up to ``n`` of the body bytes framed so far (b"" if none): as many pieces as
+        that takes if ``exact``, else one piece (no join: one copy less)."""
         spare = self._spare
         parts = []
         size = 0
-        while spare and size < n:
+        while spare and size < n and (exact or not parts):
             piece = spare.popleft()
             room = n - size
             if len(piece) > room:
