@@ -301,6 +301,7 @@ class SocketBody:
             ok = ok and not self._shut
             self._done = ok
             self._release_socket()
+            self._view = None  # a chunked body's receive buffer
         try:
             self._loop.call_soon_threadsafe(self._finish_on_loop, ok)
         except RuntimeError:  # the loop is closed (interpreter exit): nothing to give back

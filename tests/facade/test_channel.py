@@ -11,6 +11,7 @@ import hashlib
 import socket
 import threading
 import time
+import zlib
 
 import pytest
 
@@ -208,6 +209,25 @@ def test_a_channel_of_items_bounded_by_count():
 # ------------------------------------------------------------------------ real transfers
 
 
+#: A chunked body the pump carries: gzip-encoded (a plain chunked body is received by the
+#: calling thread itself, tests/facade/test_direct_chunked.py). Stored blocks (level 0):
+#: as many bytes on the wire as decoded.
+PUMPED_HEAD = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+               b"Content-Encoding: gzip\r\n\r\n")
+
+
+def stored_gzip_chunks():
+    """``chunk(data)``: the next chunk of a gzip stream; ``chunk(None)``: its end."""
+    packer = zlib.compressobj(0, zlib.DEFLATED, 31)
+
+    def chunk(data: bytes | None) -> bytes:
+        out = packer.flush() if data is None else (
+            packer.compress(data) + packer.flush(zlib.Z_SYNC_FLUSH))
+        return b"%x\r\n%s\r\n" % (len(out), out) + (b"0\r\n\r\n" if data is None else b"")
+
+    return chunk
+
+
 def chunked_source(total: int, sent: list[int]):
     """Handler: a chunked body of ``total`` bytes in 64 KiB chunks (``sent`` counts them),
     then wait for the client to close."""
@@ -215,12 +235,13 @@ def chunked_source(total: int, sent: list[int]):
 
     def handler(conn: socket.socket) -> None:
         read_request(conn)
-        conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        conn.sendall(PUMPED_HEAD)
+        chunk = stored_gzip_chunks()
         try:
             for _ in range(total // len(piece)):
-                conn.sendall(b"10000\r\n" + piece + b"\r\n")
+                conn.sendall(chunk(piece))
                 sent[0] += len(piece)
-            conn.sendall(b"0\r\n\r\n")
+            conn.sendall(chunk(None))
         except OSError:
             return
         wait_client_close(conn, WAIT)
@@ -249,10 +270,11 @@ def test_closing_a_pumped_download_early_closes_its_connection(raw_server):
 
     def handler(conn: socket.socket) -> None:
         read_request(conn)
-        conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        conn.sendall(PUMPED_HEAD)
+        chunk = stored_gzip_chunks()
         try:
             for _ in range(4096):
-                conn.sendall(b"10000\r\n" + piece + b"\r\n")
+                conn.sendall(chunk(piece))
         except OSError:
             closed.set()
             return

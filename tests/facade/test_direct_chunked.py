@@ -32,7 +32,7 @@ import syncwrap
 from syncwrap._bridge.channel import ByteChannel
 from syncwrap._bridge.downloads import DirectChannel
 from syncwrap.engine.http1.direct import CHUNKED, RawBody
-from syncwrap.engine.http1.parser import DEFAULT_LIMITS
+from syncwrap.engine.http1.parser import DEFAULT_LIMITS, ResponseParser
 from syncwrap.engine.http1.state import State
 from tests.engine._util import run
 from tests.engine.test_connection_state import REQUEST, connect
@@ -304,6 +304,19 @@ def test_a_reader_paused_by_flow_control_stays_paused_after_the_hand_off(raw_ser
     assert hashlib.sha256(received).digest() == hashlib.sha256(body).digest()
     assert total == fed  # nothing reached the reader after the hand-off
     assert state is State.COMPLETE
+
+
+def test_ctrl_c_inside_a_parser_callback_stays_keyboard_interrupt():
+    """A signal can land in the parser's body callback once the reading thread (the main
+    thread, off the loop) runs the framing: it must come out as itself, not as a
+    malformed body (the loop and the hand-off share this parsing)."""
+
+    def on_body(data: bytes) -> None:
+        raise KeyboardInterrupt
+
+    parser = ResponseParser(lambda head: None, on_body, lambda: None)
+    with pytest.raises(KeyboardInterrupt):
+        parser.feed(CHUNKED_HEAD + b"5\r\nhello\r\n")
 
 
 # -- the bodies that keep the pump -------------------------------------------------------------

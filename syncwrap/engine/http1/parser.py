@@ -301,10 +301,9 @@ class ResponseParser:
                 self.extra_data = True
                 return
             cause = exc.__context__  # e.g. a ContentDecodingError raised by on_body
-            if not isinstance(cause, MalformedResponseError | ClientPayloadError):
-                cause = None
-            if cause is not None:
-                raise cause from None
+            if isinstance(cause, MalformedResponseError | ClientPayloadError) or (
+                    cause is not None and not isinstance(cause, Exception)):
+                raise cause from None  # (Ctrl-C in a callback, off the loop, stays itself)
             if self._head is not None:  # only a chunked body passes through llhttp
                 raise MalformedBodyError(f"Malformed chunked body: {_describe(exc)}") from None
             raise MalformedResponseError(f"Malformed HTTP response: {_describe(exc)}") from None
