@@ -417,6 +417,34 @@ def test_closing_early_closes_the_connection(raw_server, capfd, how):
     assert capfd.readouterr().err == ""
 
 
+def test_close_from_another_thread_wakes_a_blocked_reader(raw_server):
+    gate = Gate()
+    handler = Stalling(gate, CUT_MID_CHUNK, "hang")
+    server = raw_server(handler)
+    r = syncwrap.get(server.url, stream=True, timeout=None)
+    assert isinstance(r._channel, DirectChannel)
+    gate.open()
+    errors: list[BaseException] = []
+    received: list[bytes] = []
+
+    def read() -> None:
+        try:
+            for chunk in r.iter_content(MIB):
+                received.append(chunk)
+        except BaseException as exc:  # noqa: BLE001 - checked below
+            errors.append(exc)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    assert handler.closed.wait(0.2) is False  # the reader is stuck: the server stalls
+    r.close()
+    reader.join(WAIT)
+    assert not reader.is_alive()
+    assert [type(e) for e in errors] == [syncwrap.ClientPayloadError]
+    assert BODY[: 2 * MIB].startswith(b"".join(received))
+    assert handler.closed.wait(WAIT)
+
+
 @pytest.mark.parametrize("timeout", [(5, 0.3), 0.8], ids=["sock_read", "total"])
 def test_server_stalling_mid_chunk_raises_read_timeout(raw_server, timeout):
     gate = Gate()
