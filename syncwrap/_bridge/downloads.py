@@ -32,7 +32,8 @@ class DirectChannel:
     The same reading interface (:class:`~syncwrap._bridge.channel.ByteReader`) as a
     :class:`~syncwrap._bridge.channel.ByteChannel`. What arrived before the take-over
     (and what a line reader puts back) is served first; then every read is one
-    ``recv`` into a fresh bytes object, never past the Content-Length. Not for several
+    ``recv`` into a fresh bytes object, never past the Content-Length (a chunked body:
+    received into a reused buffer and framed by the engine's parser). Not for several
     reading threads at once; :meth:`close` may come from any thread.
     """
 
