@@ -1,8 +1,8 @@
 """Direct body reads (syncwrap/engine/http1/direct.py, syncwrap/_bridge/direct.py) on asyncio's
 loop and on uvloop.
 
-Loop mode (uvloop only): a large plain body is received from a dup of the socket by the loop
-itself. Thread mode (``take_body``): a caller thread receives it. Both must deliver the exact
+Loop mode (every POSIX loop): a large plain body is received from a dup of the socket by the
+loop itself. Thread mode (``take_body``): a caller thread receives it. Both must deliver the exact
 bytes, give the connection back to the pool, and fail exactly as the normal path does.
 Everything talks to real servers on 127.0.0.1; every wait is bounded.
 """
@@ -100,10 +100,9 @@ def partial_then(action: str, gate: Gate, closed: threading.Event | None = None)
 
 
 async def expect_mode(resp, loop_name: str) -> None:
-    """Assert that loop mode took the body over on uvloop (and only there)."""
-    await asyncio.sleep(0)  # the take-over is scheduled with the head
+    """Assert that loop mode took the body over (on both loops, from the head on)."""
     direct = resp.connection.protocol._direct
-    assert isinstance(direct, LoopReader) if loop_name == "uvloop" else direct is None
+    assert isinstance(direct, LoopReader), loop_name
 
 
 async def read_body(resp, how: str) -> bytes:
@@ -139,8 +138,8 @@ def test_plain_body_is_exact_and_its_connection_reused(raw_server, loop_name, ho
         return modes
 
     modes = run_on(loop_name, main())
-    # Loop mode is for loops whose transports copy every read (uvloop), not the selector loop.
-    assert modes == (["LoopReader"] * 2 if loop_name == "uvloop" else ["NoneType"] * 2)
+    # Loop mode on both loops (the selector transport's fixed-size reads fault in fresh pages).
+    assert modes == ["LoopReader"] * 2
     assert server.connections == 1
 
 
@@ -165,7 +164,7 @@ def test_until_close_body_is_exact(raw_server, loop_name):
             return mode, body, s.connector.stats()
 
     mode, body, stats = run_on(loop_name, main())
-    assert mode == ("LoopReader" if loop_name == "uvloop" else "NoneType")
+    assert mode == "LoopReader"
     assert hashlib.sha256(body).digest() == DIGEST
     assert stats["idle"] == 0 and stats["acquired"] == 0  # never pooled: it ended by closing
 

@@ -39,12 +39,12 @@ from .body import IncomingBody
 from .decoders import make_decoder
 from .direct import (
     MIN_BODY,
+    POSIX,
     BodyTaker,
     LoopReader,
     RawBody,
     body_left,
     dup_socket,
-    loop_mode_applies,
 )
 from .parser import ResponseHead, ResponseParser
 from .state import STEPS, Event, State, next_state
@@ -93,7 +93,7 @@ class ResponseHandler(asyncio.Protocol):
         self._read_timeout: float | None = None
         self._read_timer: asyncio.TimerHandle | None = None
         self._last_read = 0.0
-        self._loop_mode = loop_mode_applies(loop)  # direct reads by the loop (direct.py)
+        self._loop_mode = POSIX  # direct reads by the loop (direct.py)
 
     # -- the state ------------------------------------------------------------
 
@@ -319,8 +319,9 @@ class ResponseHandler(asyncio.Protocol):
             self._continue_waiter.set_result(False)
         if self._loop_mode and decoder is None and not head.chunked and (
                 head.content_length is None or head.content_length >= MIN_BODY):
-            # once the parser has finished this read (direct.py, loop mode)
-            self._loop.call_soon(self._start_loop_mode, head)
+            # now, before the transport reads again: uvloop's would read up to the
+            # StreamReader's high water first (the rest of this read is fed as usual)
+            self._start_loop_mode()
         waiter = self._head_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(head)
@@ -558,14 +559,17 @@ class ResponseHandler(asyncio.Protocol):
             self._end_direct(None)
             self._advance(_TAKE_BACK)
 
-    def _start_loop_mode(self, head: ResponseHead) -> None:
-        parser = self._parser
-        if self._state is not _RECEIVING or parser is None or parser.head is not head:
-            return  # that response is gone already
+    def _start_loop_mode(self) -> None:
+        """Loop mode (``direct.py``) for the body whose head was just parsed."""
         transport = self.transport
-        if self._direct_left(MIN_BODY) is None or transport is None:
+        if (self._state is not _RECEIVING or transport is None
+                or self._direct_left(MIN_BODY) is None):
             return
-        reader = LoopReader(self, dup_socket(transport))
+        try:
+            sock = dup_socket(transport)
+        except OSError:  # e.g. out of file descriptors: the transport reads the body
+            return
+        reader = LoopReader(self, sock)
         self._pause_transport()
         self._direct = reader
         self._advance(_HAND_OFF)
