@@ -2,10 +2,20 @@
 
 The engine hands the rest of such a body off (``syncwrap.engine.http1.direct``, thread
 mode): a dup of the connection's socket, the bytes left, what arrived before. The
-calling thread receives it with blocking ``recv`` calls (``MSG_WAITALL`` for exact
-sizes: the kernel fills one fresh ``bytes``), with ``sock_read`` as ``SO_RCVTIMEO``.
-The loop is not involved per chunk; at the end the connection goes back to the pool
-through the loop. :class:`~syncwrap._bridge.downloads.DirectChannel` reads through it.
+calling thread receives it with blocking ``recv`` calls, with ``sock_read`` as
+``SO_RCVTIMEO``. The loop is not involved per chunk; at the end the connection goes
+back to the pool through the loop. :class:`~syncwrap._bridge.downloads.DirectChannel`
+reads through it.
+
+Cost model, per read: one ``recv`` whose fresh ``bytes`` is exactly as big as what it
+returns, filled by the kernel's copy (the only one). Exact sizes (``iter_content(n)``,
+``raw.read(n)``) use ``MSG_WAITALL``: the kernel fills the ``n`` bytes, waking the
+thread as data arrives. "What has arrived" (``iter_content(None)``, ``read1``) first
+asks the kernel how much is waiting (``FIONREAD``; when nothing is, a one-byte
+``MSG_PEEK`` waits for it), then receives exactly that (at most 1 MiB): a ``recv``
+asked for more than it returns leaves a shrunk object that keeps glibc's malloc
+from reusing its heap, and every read then faults in fresh pages (one fault per
+4 KiB; see the engine's ``direct.py``).
 """
 
 from __future__ import annotations
@@ -16,7 +26,7 @@ import struct
 import threading
 from typing import Any
 
-from ..engine.http1.direct import MIN_BODY, UNTIL_CLOSE, RawBody
+from ..engine.http1.direct import MIN_BODY, UNTIL_CLOSE, RawBody, waiting
 from ..exceptions import ClientPayloadError, ReadTimeout
 
 __all__ = ["SocketBody", "take_body"]
@@ -126,7 +136,10 @@ class SocketBody:
         got = 0
         while got < want:
             try:
-                data = sock.recv(min(want - got, _MAX_EXACT), socket.MSG_WAITALL if exact else 0)
+                if exact:
+                    data = sock.recv(min(want - got, _MAX_EXACT), socket.MSG_WAITALL)
+                else:
+                    data = sock.recv(_arrived(sock, want))
             except BlockingIOError:  # SO_RCVTIMEO expired without a byte
                 raise ReadTimeout(
                     f"No data from the server for {self._read_timeout} s (sock_read timeout)"
@@ -223,6 +236,16 @@ class SocketBody:
             self._response.release()
         else:
             self._response.close()
+
+
+def _arrived(sock: socket.socket, most: int) -> int:
+    """How much one "what has arrived" read takes: what the kernel holds, up to ``most``
+    (waiting for a first byte when nothing is there; ``most`` at the end of the body)."""
+    size = waiting(sock.fileno())
+    if not size:
+        sock.recv(1, socket.MSG_PEEK)  # blocks (SO_RCVTIMEO applies) until a byte or the end
+        size = waiting(sock.fileno())
+    return min(size, most) if size else most
 
 
 def _closed_error() -> ClientPayloadError:
