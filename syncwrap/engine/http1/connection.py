@@ -45,6 +45,7 @@ from .direct import (
     RawBody,
     body_left,
     dup_socket,
+    read_cap,
 )
 from .parser import ResponseHead, ResponseParser
 from .state import STEPS, Event, State, next_state
@@ -52,9 +53,9 @@ from .state import STEPS, Event, State, next_state
 __all__ = ["ResponseHandler", "READ_SIZE"]
 
 _WRITE_HIGH_WATER = 1024 * 1024
-# What one read hands over at most: asyncio's selector transports read 256 KiB at a
-# time. (Bigger reads were measured slower: a fresh 1 MiB bytes object per read costs
-# page faults that outweigh the saved loop iterations.)
+# What one read hands over at most for a body buffered up to 256 KiB: a transport's
+# read, or a loop-mode read (whose most grows with the buffer size, up to 1 MiB: see
+# direct.py's read_cap()).
 READ_SIZE = 256 * 1024
 
 # Module constants: read per request, and faster than attribute lookups on the enums.
@@ -94,6 +95,7 @@ class ResponseHandler(asyncio.Protocol):
         self._read_timer: asyncio.TimerHandle | None = None
         self._last_read = 0.0
         self._loop_mode = POSIX  # direct reads by the loop (direct.py)
+        self._loop_read_cap = READ_SIZE
 
     # -- the state ------------------------------------------------------------
 
@@ -267,6 +269,7 @@ class ResponseHandler(asyncio.Protocol):
         self._head_waiter = waiter = self._loop.create_future()
         self._continue_waiter = self._loop.create_future() if options.expect100 else None
         self._body.start(self, options.high_water)
+        self._loop_read_cap = read_cap(options.high_water)
         self._auto_decompress = options.auto_decompress
         self._raw_statuses = options.raw_statuses
         self._read_timeout = read_timeout = options.read_timeout
@@ -569,7 +572,7 @@ class ResponseHandler(asyncio.Protocol):
             sock = dup_socket(transport)
         except OSError:  # e.g. out of file descriptors: the transport reads the body
             return
-        reader = LoopReader(self, sock)
+        reader = LoopReader(self, sock, self._loop_read_cap)
         self._pause_transport()
         self._direct = reader
         self._advance(_HAND_OFF)

@@ -15,7 +15,7 @@ off; whoever takes it is a *body taker* (:class:`BodyTaker`):
   loop and uvloop): the connection starts it from the head on, before the transport
   reads again. The loop watches the duplicate; each time it is readable,
   :func:`waiting` asks the kernel how much is there (``FIONREAD``) and one
-  ``recv`` of exactly that much (at most :data:`LOOP_READ_SIZE`) fills one fresh
+  ``recv`` of exactly that much (at most :func:`read_cap`: 1 MiB) fills one fresh
   ``bytes``, which goes to ``data_received`` exactly as the transport's would. The
   StreamReader's flow control pauses and resumes this watch instead of the transport.
 
@@ -51,15 +51,18 @@ if TYPE_CHECKING:
     from .parser import ResponseHead
 
 __all__ = ["MIN_BODY", "UNTIL_CLOSE", "BodyTaker", "RawBody", "LoopReader", "body_left",
-           "dup_socket", "loop_mode_applies", "waiting"]
+           "dup_socket", "loop_mode_applies", "read_cap", "waiting"]
 
 #: Smallest body worth the set-up (dup, a reader registration, flags); ``UNTIL_CLOSE``
 #: always qualifies.
 MIN_BODY = 1024 * 1024
 #: Bytes left of a body read until the server closes the connection.
 UNTIL_CLOSE = -1
-#: The most one loop-mode read takes (it takes what is waiting, up to this).
+#: The most one loop-mode read takes (it takes what is waiting, up to this, or up to the
+#: body's buffer size if smaller, but not below a transport's read: see :func:`read_cap`).
 LOOP_READ_SIZE = 1024 * 1024
+#: What one transport read takes at most (asyncio's selector transport, uvloop's buffer).
+TRANSPORT_READ_SIZE = 256 * 1024
 #: dup() of a socket's fd, MSG_WAITALL, FIONREAD and SO_RCVTIMEO as a timeval are POSIX;
 #: elsewhere the transport reads every body.
 POSIX = os.name == "posix" and hasattr(socket, "MSG_WAITALL")
@@ -138,6 +141,13 @@ def loop_mode_applies(loop: asyncio.AbstractEventLoop) -> bool:
     return POSIX and not isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop)
 
 
+def read_cap(high_water: int) -> int:
+    """The most one loop-mode read takes for a body buffered up to ``high_water`` bytes:
+    what sits above the high water stays within one transport-sized read for small
+    buffers, and reads of up to 1 MiB amortise the loop's work for large ones."""
+    return min(LOOP_READ_SIZE, max(TRANSPORT_READ_SIZE, high_water))
+
+
 def dup_socket(transport: asyncio.Transport) -> socket.socket:
     """A second socket object on the transport's connection (a dup of its descriptor)."""
     fd = os.dup(transport.get_extra_info("socket").fileno())
@@ -151,10 +161,12 @@ def dup_socket(transport: asyncio.Transport) -> socket.socket:
 class LoopReader:
     """Loop mode: the loop watches a dup of the socket and feeds the connection itself."""
 
-    __slots__ = ("_protocol", "_loop", "_sock", "_fd", "_watching")
+    __slots__ = ("_protocol", "_loop", "_sock", "_fd", "_watching", "_most")
 
-    def __init__(self, protocol: ResponseHandler, sock: socket.socket) -> None:
+    def __init__(self, protocol: ResponseHandler, sock: socket.socket,
+                 most: int = LOOP_READ_SIZE) -> None:
         self._protocol = protocol
+        self._most = most  # one read's most (read_cap())
         self._loop = protocol.loop
         self._sock: socket.socket | None = sock
         sock.settimeout(0)  # non-blocking (it already is: the transport's flag is shared)
@@ -192,8 +204,9 @@ class LoopReader:
             self.pause_reading()  # the connection is being closed: connection_lost ends us
             return
         size = waiting(self._fd)  # exactly what is there: see the cost model
+        most = self._most
         try:
-            data = sock.recv(size if 0 < size < LOOP_READ_SIZE else LOOP_READ_SIZE)
+            data = sock.recv(size if 0 < size < most else most)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
