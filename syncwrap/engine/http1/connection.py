@@ -96,6 +96,7 @@ class ResponseHandler(asyncio.Protocol):
         self._last_read = 0.0
         self._loop_mode = POSIX  # direct reads by the loop (direct.py)
         self._loop_read_cap = READ_SIZE
+        self._body_expected = True  # False for HEAD and CONNECT (no body whatever the head)
 
     # -- the state ------------------------------------------------------------
 
@@ -270,6 +271,7 @@ class ResponseHandler(asyncio.Protocol):
         self._continue_waiter = self._loop.create_future() if options.expect100 else None
         self._body.start(self, options.high_water)
         self._loop_read_cap = read_cap(options.high_water)
+        self._body_expected = method != "HEAD" and method != "CONNECT"
         self._auto_decompress = options.auto_decompress
         self._raw_statuses = options.raw_statuses
         self._read_timeout = read_timeout = options.read_timeout
@@ -320,7 +322,7 @@ class ResponseHandler(asyncio.Protocol):
             self._advance(_NO_REUSE)
         if self._continue_waiter is not None and not self._continue_waiter.done():
             self._continue_waiter.set_result(False)
-        if self._loop_mode and decoder is None and not head.chunked and (
+        if self._loop_mode and self._body_expected and decoder is None and not head.chunked and (
                 head.content_length is None or head.content_length >= MIN_BODY):
             # now, before the transport reads again: uvloop's would read up to the
             # StreamReader's high water first (the rest of this read is fed as usual)
