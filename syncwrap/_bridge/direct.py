@@ -2,27 +2,38 @@
 
 The engine hands the rest of such a body off (``syncwrap.engine.http1.direct``, thread
 mode): a dup of the connection's socket, the bytes left, what arrived before. The
-calling thread receives it with blocking ``recv`` calls (``MSG_WAITALL`` for exact
-sizes: the kernel fills one fresh ``bytes``), with ``sock_read`` as ``SO_RCVTIMEO``.
-The loop is not involved per chunk; at the end the connection goes back to the pool
-through the loop. :class:`~syncwrap._bridge.downloads.DirectChannel` reads through it.
+calling thread receives it with blocking ``recv`` calls, with ``sock_read`` as
+``SO_RCVTIMEO``. The loop is not involved per chunk; at the end the connection goes
+back to the pool through the loop. :class:`~syncwrap._bridge.downloads.DirectChannel`
+reads through it.
 
-Which bodies, and the cost model. A Content-Length body is taken when at least
-``MIN_BODY`` (1 MiB) of it is still to come, an until-close body always. A chunked body
-is taken whatever its size, but only when streamed (``stream=True``; a body read whole
-is read on the loop) and not already whole when the response is returned (a small API
-response that came with its head never is). The take-over costs a fixed handful of
-system calls (dup, the blocking flag and ``SO_RCVTIMEO`` set and reset, the
-transport's pause and resume, close) and one wake-up of the loop at the end; the pump
-it replaces costs a wake-up of the loop and of the reader per batch, so it pays from
-the second batch on. A chunked body is received with ``recv_into`` into a buffer reused
-for the whole body (64 KiB at first, doubled while reads fill it, up to 1 MiB: no
-fresh pages per read) and fed to the engine's framing (``RawBody.framing``, the
-connection's own llhttp parser): one copy out of the buffer per body piece (llhttp's),
-plus the join of an exact-size read; a read of "what has arrived" returns one piece,
-unjoined. Decoded bytes beyond what a read asked for wait in memory
-(at most one buffer's worth beyond the request). The facade knows no chunk rule:
-malformed framing and the parser's limits raise the engine's ClientPayloadError.
+Which bodies. A Content-Length body is taken when at least ``MIN_BODY`` (1 MiB) of it
+is still to come, an until-close body always. A chunked body is taken whatever its
+size, but only when streamed (``stream=True``; a body read whole is read on the loop)
+and not already whole when the response is returned (a small API response that came
+with its head never is). The take-over costs a fixed handful of system calls (dup, the
+blocking flag and ``SO_RCVTIMEO`` set and reset, the transport's pause and resume,
+close) and one wake-up of the loop at the end; the pump it replaces costs a wake-up of
+the loop and of the reader per batch, so it pays from the second batch on.
+
+Cost model of a plain body, per read: one ``recv`` whose fresh ``bytes`` is exactly as
+big as what it returns, filled by the kernel's copy (the only one). Exact sizes
+(``iter_content(n)``, ``raw.read(n)``) use ``MSG_WAITALL``: the kernel fills the ``n``
+bytes, waking the thread as data arrives. "What has arrived" (``iter_content(None)``,
+``read1``) first asks the kernel how much is waiting (``FIONREAD``; when nothing is, a
+one-byte ``MSG_PEEK`` waits for it), then receives exactly that (at most 1 MiB): a
+``recv`` asked for more than it returns leaves a shrunk object that keeps glibc's
+malloc from reusing its heap, and every read then faults in fresh pages (one fault per
+4 KiB; see the engine's ``direct.py``).
+
+Cost model of a chunked body: ``recv_into`` into a buffer reused for the whole body
+(64 KiB at first, doubled while reads fill it, up to 1 MiB: no fresh pages per read),
+fed to the engine's framing (``RawBody.framing``, the connection's own llhttp parser):
+one copy out of the buffer per body piece (llhttp's), plus the join of an exact-size
+read; a read of "what has arrived" returns one piece, unjoined. Decoded bytes beyond
+what a read asked for wait in memory (at most one buffer's worth beyond the request).
+The facade knows no chunk rule: malformed framing and the parser's limits raise the
+engine's ClientPayloadError.
 """
 
 from __future__ import annotations
@@ -34,7 +45,7 @@ import threading
 from collections import deque
 from typing import Any
 
-from ..engine.http1.direct import MIN_BODY, UNTIL_CLOSE, RawBody
+from ..engine.http1.direct import MIN_BODY, UNTIL_CLOSE, RawBody, waiting
 from ..exceptions import ClientPayloadError, ReadTimeout
 
 __all__ = ["SocketBody", "take_body"]
@@ -157,7 +168,10 @@ class SocketBody:
         got = 0
         while got < want:
             try:
-                data = sock.recv(min(want - got, _MAX_EXACT), socket.MSG_WAITALL if exact else 0)
+                if exact:
+                    data = sock.recv(min(want - got, _MAX_EXACT), socket.MSG_WAITALL)
+                else:
+                    data = sock.recv(_arrived(sock, want))
             except BlockingIOError:  # SO_RCVTIMEO expired without a byte
                 raise ReadTimeout(
                     f"No data from the server for {self._read_timeout} s (sock_read timeout)"
@@ -312,6 +326,16 @@ class SocketBody:
             self._response.release()
         else:
             self._response.close()
+
+
+def _arrived(sock: socket.socket, most: int) -> int:
+    """How much one "what has arrived" read takes: what the kernel holds, up to ``most``
+    (waiting for a first byte when nothing is there; ``most`` at the end of the body)."""
+    size = waiting(sock.fileno())
+    if not size:
+        sock.recv(1, socket.MSG_PEEK)  # blocks (SO_RCVTIMEO applies) until a byte or the end
+        size = waiting(sock.fileno())
+    return min(size, most) if size else most
 
 
 def _closed_error() -> ClientPayloadError:

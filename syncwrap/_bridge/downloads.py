@@ -21,7 +21,7 @@ from typing import Any
 
 from ..exceptions import ClientPayloadError
 from .channel import ByteChannel, ByteReader, refuse_loop_thread
-from .direct import SocketBody
+from .direct import THREAD_READ_SIZE, SocketBody
 
 __all__ = ["DirectChannel", "RawBody", "start_pump"]
 
@@ -53,7 +53,7 @@ class DirectChannel:
         if self._pending.buffered:
             return self._pending.get(n)
         refuse_loop_thread()
-        return self._body.recv(n if n > 0 else 256 * 1024)
+        return self._body.recv(n if n > 0 else THREAD_READ_SIZE)
 
     def get_exact(self, n: int) -> bytes:
         """Exactly ``n`` bytes unless the body ends first (one kernel copy, when aligned)."""

@@ -1,8 +1,8 @@
 """Direct body reads (syncwrap/engine/http1/direct.py, syncwrap/_bridge/direct.py) on asyncio's
 loop and on uvloop.
 
-Loop mode (uvloop only): a large plain body is received from a dup of the socket by the loop
-itself. Thread mode (``take_body``): a caller thread receives it. Both must deliver the exact
+Loop mode (every POSIX loop): a large plain body is received from a dup of the socket by the
+loop itself. Thread mode (``take_body``): a caller thread receives it. Both must deliver the exact
 bytes, give the connection back to the pool, and fail exactly as the normal path does.
 Everything talks to real servers on 127.0.0.1; every wait is bounded.
 """
@@ -13,6 +13,7 @@ import asyncio
 import gzip
 import hashlib
 import os
+import resource
 import select
 import socket
 import threading
@@ -28,6 +29,7 @@ from syncwrap.engine import (
     ClientTimeout,
     ReadTimeout,
     TCPConnector,
+    TraceConfig,
 )
 from syncwrap.engine.http1.direct import MIN_BODY, LoopReader
 from tests.engine._util import SHORT
@@ -100,10 +102,9 @@ def partial_then(action: str, gate: Gate, closed: threading.Event | None = None)
 
 
 async def expect_mode(resp, loop_name: str) -> None:
-    """Assert that loop mode took the body over on uvloop (and only there)."""
-    await asyncio.sleep(0)  # the take-over is scheduled with the head
+    """Assert that loop mode took the body over (on both loops, from the head on)."""
     direct = resp.connection.protocol._direct
-    assert isinstance(direct, LoopReader) if loop_name == "uvloop" else direct is None
+    assert isinstance(direct, LoopReader), loop_name
 
 
 async def read_body(resp, how: str) -> bytes:
@@ -139,8 +140,8 @@ def test_plain_body_is_exact_and_its_connection_reused(raw_server, loop_name, ho
         return modes
 
     modes = run_on(loop_name, main())
-    # Loop mode is for loops whose transports copy every read (uvloop), not the selector loop.
-    assert modes == (["LoopReader"] * 2 if loop_name == "uvloop" else ["NoneType"] * 2)
+    # Loop mode on both loops (the selector transport's fixed-size reads fault in fresh pages).
+    assert modes == ["LoopReader"] * 2
     assert server.connections == 1
 
 
@@ -165,7 +166,7 @@ def test_until_close_body_is_exact(raw_server, loop_name):
             return mode, body, s.connector.stats()
 
     mode, body, stats = run_on(loop_name, main())
-    assert mode == ("LoopReader" if loop_name == "uvloop" else "NoneType")
+    assert mode == "LoopReader"
     assert hashlib.sha256(body).digest() == DIGEST
     assert stats["idle"] == 0 and stats["acquired"] == 0  # never pooled: it ended by closing
 
@@ -265,6 +266,9 @@ class _StallingSender:
 
     def __call__(self, conn: socket.socket) -> None:
         read_request(conn)
+        self.send(conn)
+
+    def send(self, conn: socket.socket) -> None:
         conn.sendall(HEAD % self.SIZE)
         conn.setblocking(False)
         sent = 0
@@ -283,7 +287,8 @@ class _StallingSender:
                 continue
 
 
-def test_loop_mode_follows_the_stream_readers_flow_control(raw_server):
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_loop_mode_follows_the_stream_readers_flow_control(raw_server, loop_name):
     sender = _StallingSender()
     server = raw_server(sender)
 
@@ -304,7 +309,158 @@ def test_loop_mode_follows_the_stream_readers_flow_control(raw_server):
     expected = hashlib.sha256(
         _StallingSender.PATTERN * (_StallingSender.SIZE // len(_StallingSender.PATTERN))
     ).digest()
-    assert run_on("uvloop", main()) == expected
+    assert run_on(loop_name, main()) == expected
+
+
+class Paced:
+    """Handler: a head announcing ``pieces`` pieces of ``piece`` bytes, then each piece once
+    the client has received the previous ones (the client reports through :meth:`got`)."""
+
+    def __init__(self, pieces: int, piece: int = 64 * 1024) -> None:
+        self.body = os.urandom(pieces * piece)
+        self.piece = piece
+        self._received = 0
+        self._cond = threading.Condition()
+
+    def got(self, n: int) -> None:
+        with self._cond:
+            self._received += n
+            self._cond.notify()
+
+    def wait_received(self, n: int) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self._received >= n, 10)
+
+    def __call__(self, conn: socket.socket) -> None:
+        read_request(conn)
+        conn.sendall(HEAD % len(self.body))
+        view = memoryview(self.body)
+        for start in range(0, len(self.body), self.piece):
+            conn.sendall(view[start : start + self.piece])
+            if not self.wait_received(start + self.piece):
+                return
+        wait_client_close(conn, 5)
+
+
+def minor_faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_loop_mode_reads_what_is_waiting_without_faulting_in_fresh_pages(raw_server, loop_name):
+    # 64 KiB at a time: a fixed 256 KiB recv() would shrink every fresh bytes, keeping glibc's
+    # malloc on fresh mmaps, one page fault per 4 KiB (~290 per MiB); exact sizes reuse memory.
+    paced = Paced(pieces=128)
+    server = raw_server(paced)
+
+    async def main():
+        async with ClientSession(timeout=SHORT) as s:
+            async with s.get(server.url) as resp:
+                await expect_mode(resp, loop_name)
+                digest = hashlib.sha256()
+                sizes = set()
+                faults = minor_faults()
+                async for chunk in resp.content.iter_any():
+                    sizes.add(len(chunk))
+                    digest.update(chunk)
+                    paced.got(len(chunk))
+                return minor_faults() - faults, max(sizes), digest.digest()
+
+    faults, largest, digest = run_on(loop_name, main())
+    assert digest == hashlib.sha256(paced.body).digest()
+    assert largest <= paced.piece
+    assert faults / (len(paced.body) / (1 << 20)) < 64, f"{faults} page faults for 8 MiB"
+
+
+class _EagerSender(_StallingSender):
+    """Keep-alive: a first body (the client's receive buffer grows as it reads it); then,
+    from the second request's head on (its body is left unread), a response sent until
+    the client's buffers are full (``stalled``), then the rest."""
+
+    SIZE = 16 * 1024 * 1024
+    WARM = os.urandom(8 * 1024 * 1024)
+
+    def __call__(self, conn: socket.socket) -> None:
+        read_request(conn)
+        conn.sendall(HEAD % len(self.WARM) + self.WARM)
+        head = b""
+        while not head.endswith(b"\r\n\r\n"):
+            byte = conn.recv(1)
+            if not byte:
+                return
+            head += byte
+        self.send(conn)
+        conn.setblocking(True)  # the rest of the request, read (a close with it unread resets)
+        rest = b""
+        while not rest.endswith(b"0\r\n\r\n") and (data := conn.recv(4096)):
+            rest += data
+        wait_client_close(conn, 5)
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_loop_mode_starts_at_the_head(raw_server, loop_name):
+    # The client's buffers are full when it reads the head: uvloop's transport reads on
+    # while its reads come full, up to the StreamReader's high water (4 MiB), unless
+    # loop mode starts from the head's own read.
+    sender = _EagerSender()
+    server = raw_server(sender)
+    trace = TraceConfig()
+
+    async def sent(session, ctx, params):
+        # Hold the loop (nothing is read meanwhile) until the server's sends stall. A spin
+        # on the flag: the engine's blocking-call detector refuses a blocking wait here.
+        deadline = time.monotonic() + 10
+        while not sender.stalled.is_set():
+            assert time.monotonic() < deadline, "the server never filled the buffers"
+
+    trace.on_request_chunk_sent.append(sent)
+
+    async def upload():
+        yield b"x"
+
+    async def main():
+        async with ClientSession(timeout=SHORT, trace_configs=[trace]) as s:
+            async with s.get(server.url) as resp:
+                assert await resp.read() == _EagerSender.WARM
+            async with s.post(server.url, data=upload()) as resp:
+                await expect_mode(resp, loop_name)
+                early = resp.content.total_bytes  # what the transport read: one read (or two)
+                digest = hashlib.sha256()
+                async for chunk in resp.content.iter_chunked(1 << 20):
+                    digest.update(chunk)
+            return early, digest.digest()
+
+    early, digest = run_on(loop_name, main())
+    assert early <= 2 * 1024 * 1024  # the old way: the high water (4 MiB) and more
+    pattern = _StallingSender.PATTERN
+    assert digest == hashlib.sha256(pattern * (_EagerSender.SIZE // len(pattern))).digest()
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_head_responses_never_start_loop_mode(raw_server, loop_name, monkeypatch):
+    # A HEAD response announces a large body that never comes: no dup for it.
+    from syncwrap.engine.http1 import connection
+
+    def answer(conn: socket.socket, raw: bytes) -> bool:
+        conn.sendall(HEAD % (8 * 1024 * 1024))
+        return True
+
+    server = raw_server(keep_alive(answer))
+    dups = []
+    real_dup = connection.dup_socket
+    monkeypatch.setattr(connection, "dup_socket", lambda t: dups.append(t) or real_dup(t))
+
+    async def main():
+        async with ClientSession(timeout=SHORT) as s:
+            for _ in range(2):
+                async with s.head(server.url) as resp:
+                    assert resp.content_length == 8 * 1024 * 1024
+                    assert await resp.read() == b""
+            return s.connector.stats()
+
+    assert run_on(loop_name, main()) == {"acquired": 0, "idle": 1, "waiting": 0}
+    assert dups == []
+    assert server.connections == 1
 
 
 # -- the paths that keep the transport -----------------------------------------------------------

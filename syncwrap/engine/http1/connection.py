@@ -40,12 +40,13 @@ from .decoders import make_decoder
 from .direct import (
     CHUNKED,
     MIN_BODY,
+    POSIX,
     BodyTaker,
     LoopReader,
     RawBody,
     body_left,
     dup_socket,
-    loop_mode_applies,
+    read_cap,
 )
 from .parser import ResponseHead, ResponseParser
 from .state import STEPS, Event, State, next_state
@@ -53,9 +54,9 @@ from .state import STEPS, Event, State, next_state
 __all__ = ["ResponseHandler", "READ_SIZE"]
 
 _WRITE_HIGH_WATER = 1024 * 1024
-# What one read hands over at most: asyncio's selector transports read 256 KiB at a
-# time. (Bigger reads were measured slower: a fresh 1 MiB bytes object per read costs
-# page faults that outweigh the saved loop iterations.)
+# What one read hands over at most for a body buffered up to 256 KiB: a transport's
+# read, or a loop-mode read (whose most grows with the buffer size, up to 1 MiB: see
+# direct.py's read_cap()).
 READ_SIZE = 256 * 1024
 
 # Module constants: read per request, and faster than attribute lookups on the enums.
@@ -94,7 +95,9 @@ class ResponseHandler(asyncio.Protocol):
         self._read_timeout: float | None = None
         self._read_timer: asyncio.TimerHandle | None = None
         self._last_read = 0.0
-        self._loop_mode = loop_mode_applies(loop)  # direct reads by the loop (direct.py)
+        self._loop_mode = POSIX  # direct reads by the loop (direct.py)
+        self._loop_read_cap = READ_SIZE
+        self._body_expected = True  # False for HEAD and CONNECT (no body whatever the head)
 
     # -- the state ------------------------------------------------------------
 
@@ -268,6 +271,8 @@ class ResponseHandler(asyncio.Protocol):
         self._head_waiter = waiter = self._loop.create_future()
         self._continue_waiter = self._loop.create_future() if options.expect100 else None
         self._body.start(self, options.high_water)
+        self._loop_read_cap = read_cap(options.high_water)
+        self._body_expected = method != "HEAD" and method != "CONNECT"
         self._auto_decompress = options.auto_decompress
         self._raw_statuses = options.raw_statuses
         self._read_timeout = read_timeout = options.read_timeout
@@ -318,10 +323,11 @@ class ResponseHandler(asyncio.Protocol):
             self._advance(_NO_REUSE)
         if self._continue_waiter is not None and not self._continue_waiter.done():
             self._continue_waiter.set_result(False)
-        if self._loop_mode and decoder is None and not head.chunked and (
+        if self._loop_mode and self._body_expected and decoder is None and not head.chunked and (
                 head.content_length is None or head.content_length >= MIN_BODY):
-            # once the parser has finished this read (direct.py, loop mode)
-            self._loop.call_soon(self._start_loop_mode, head)
+            # now, before the transport reads again: uvloop's would read up to the
+            # StreamReader's high water first (the rest of this read is fed as usual)
+            self._start_loop_mode()
         waiter = self._head_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(head)
@@ -565,14 +571,17 @@ class ResponseHandler(asyncio.Protocol):
             self._end_direct(None)
             self._advance(_TAKE_BACK)
 
-    def _start_loop_mode(self, head: ResponseHead) -> None:
-        parser = self._parser
-        if self._state is not _RECEIVING or parser is None or parser.head is not head:
-            return  # that response is gone already
+    def _start_loop_mode(self) -> None:
+        """Loop mode (``direct.py``) for the body whose head was just parsed."""
         transport = self.transport
-        if self._direct_left(MIN_BODY) is None or transport is None:
+        if (self._state is not _RECEIVING or transport is None
+                or self._direct_left(MIN_BODY) is None):
             return
-        reader = LoopReader(self, dup_socket(transport))
+        try:
+            sock = dup_socket(transport)
+        except OSError:  # e.g. out of file descriptors: the transport reads the body
+            return
+        reader = LoopReader(self, sock, self._loop_read_cap)
         self._pause_transport()
         self._direct = reader
         self._advance(_HAND_OFF)
