@@ -436,12 +436,20 @@ class ResponseHandler(asyncio.Protocol):
         self._advance(_NO_REUSE)
 
     def close(self) -> None:
-        """Close the connection now; an exchange in flight is abandoned."""
+        """Close the connection now; an exchange in flight is abandoned.
+
+        An abandoned exchange is aborted: a TLS transport's clean shutdown would wait
+        for the peer's close_notify, which a peer still sending the body (into a socket
+        paused by flow control) never sends, for up to the shutdown timeout (30 s)."""
+        abandoned = self._state in _IN_FLIGHT
         self._advance(_CLOSE)
         self._cancel_read_timer()
         transport = self.transport
         if transport is not None and not transport.is_closing():
-            transport.close()
+            if abandoned:
+                transport.abort()
+            else:
+                transport.close()
 
     def abort(self) -> None:
         """Close without flushing buffers (RST-like); used on cancellation."""
