@@ -84,7 +84,7 @@ async def _pump(content: Any, channel: ByteChannel, on_done: Any) -> None:
     error: BaseException | None = None
     try:
         while not channel.closed:
-            data = await content.readany()
+            data = await content.readany_view()
             if not data:
                 break
             if not channel.put_nowait(data):

@@ -94,6 +94,7 @@ class ResponseHandler(asyncio.Protocol):
         self._read_timer: asyncio.TimerHandle | None = None
         self._last_read = 0.0
         self._loop_mode = loop_mode_applies(loop)  # direct reads by the loop (direct.py)
+        self._body_views = False  # see body_views (TLS reads, tls_reads.py)
 
     # -- the state ------------------------------------------------------------
 
@@ -181,6 +182,12 @@ class ResponseHandler(asyncio.Protocol):
     def eof_received(self) -> bool:
         return False
 
+    @property
+    def body_views(self) -> bool:
+        """The bytes fed from now on may be memoryviews of the reader's buffers (kept as
+        they are): they belong to a body that is neither decoded nor before its head."""
+        return self._body_views
+
     def connection_lost(self, exc: BaseException | None) -> None:
         if self._spare_parser is not None:
             self._spare_parser.close()
@@ -252,6 +259,7 @@ class ResponseHandler(asyncio.Protocol):
         of the final response head.
         """
         self._advance(_START)
+        self._body_views = False
         parser = self._spare_parser
         if parser is None:  # one per connection, reused response after response
             body = self._body
@@ -312,6 +320,7 @@ class ResponseHandler(asyncio.Protocol):
             return
         encoding = head.first(b"content-encoding") if self._auto_decompress else None
         decoder = make_decoder(encoding) if encoding and not self._raw_body(head) else None
+        self._body_views = decoder is None
         self._body.on_head(decoder, head.chunked)
         if not head.keep_alive:
             self._advance(_NO_REUSE)
@@ -605,4 +614,3 @@ class ResponseHandler(asyncio.Protocol):
             transport = self.transport
             if transport is not None and not self._reading_paused and not transport.is_closing():
                 transport.resume_reading()
-
