@@ -142,6 +142,18 @@ class Channel(Generic[T]):
                 self._cond.notify()
             return self._size < self._high_water
 
+    def put_many_nowait(self, items: list[T]) -> bool:
+        """Queue ``items`` (on the loop) under one lock: as :meth:`put_nowait`."""
+        with self._lock:
+            if self.closed:
+                return False
+            self._items.extend(items)
+            weigh = self._weigh
+            self._size += sum(map(weigh, items))
+            if self._sleepers and self._size >= self._wanted:
+                self._cond.notify()
+            return self._size < self._high_water
+
     async def wait_space(self) -> None:
         """On the loop: wait until the consumer has drained the channel to ``low_water``."""
         loop = asyncio.get_running_loop()

@@ -6,8 +6,8 @@ from the socket and resumes below ``low_water``. Readers await data.
 A chunk may be a memoryview of the buffer a TLS read decrypted into (see
 ``http1/tls_reads.py``, TLSReader): the reading methods return bytes
 (one copy, made where the copying TLS protocol made its join), and
-:meth:`StreamReader.readany_view` hands the chunk on as it is, for a consumer that
-copies it anyway.
+:meth:`StreamReader.read_views` hands the chunks on as they are, for a consumer that
+copies them anyway.
 """
 
 from __future__ import annotations
@@ -229,21 +229,24 @@ class StreamReader:
         self._consumed(len(data))
         return data if type(data) is bytes else bytes(data)
 
-    async def readany_view(self) -> bytes | memoryview:
-        """As :meth:`readany`, but the chunk as it arrived: bytes, or a memoryview of a
-        TLS read's buffer, which the caller may keep (nothing else writes to it)."""
+    async def read_views(self) -> list[bytes | memoryview]:
+        """Every chunk buffered (waiting for one), as they arrived: bytes, or memoryviews
+        of TLS reads' buffers, which the caller may keep. ``[]`` at EOF. For a consumer
+        that copies them anyway: one wait per batch instead of one per chunk."""
         while not self._buffer and not self._eof:
             await self._wait_for_data()
         if self._exception is not None:
             raise self._exception
-        if not self._buffer:
-            return b""
-        data = self._buffer.popleft()
+        buf = self._buffer
+        if not buf:
+            return []
         if self._offset:
-            data = memoryview(data)[self._offset:]
+            buf[0] = memoryview(buf[0])[self._offset:]  # type: ignore[call-overload]
             self._offset = 0
-        self._consumed(len(data))
-        return data
+        chunks = list(buf)
+        buf.clear()
+        self._consumed(self._size)
+        return chunks
 
     async def read(self, n: int = -1) -> bytes:
         """Read up to ``n`` bytes (waiting for at least one), or everything if ``n < 0``."""
