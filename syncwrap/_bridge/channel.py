@@ -94,6 +94,7 @@ class Channel(Generic[T]):
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._sleepers = 0  # calling threads waiting on _cond
+        self._wanted = 1  # the weight a sleeping consumer waits for: put_nowait wakes it then
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiter: asyncio.Future[None] | None = None  # the loop side's wait, if any
         self._eof = False
@@ -137,7 +138,19 @@ class Channel(Generic[T]):
                 return False
             self._items.append(item)
             self._size += self._weigh(item)
-            if self._sleepers:
+            if self._sleepers and self._size >= self._wanted:
+                self._cond.notify()
+            return self._size < self._high_water
+
+    def put_many_nowait(self, items: list[T]) -> bool:
+        """Queue ``items`` (on the loop) under one lock: as :meth:`put_nowait`."""
+        with self._lock:
+            if self.closed:
+                return False
+            self._items.extend(items)
+            weigh = self._weigh
+            self._size += sum(map(weigh, items))
+            if self._sleepers and self._size >= self._wanted:
                 self._cond.notify()
             return self._size < self._high_water
 
@@ -291,9 +304,13 @@ class ByteChannel(Channel["bytes | memoryview"]):
         """Exactly ``n`` bytes unless the end comes first (one copy when ``n`` fits)."""
         target = min(n, self._low_water)
         with self._lock:
-            while self._size < target and not self._eof and not self.closed:
-                if not self._sleep(60):
-                    break  # let get() apply its own checks and timeouts
+            self._wanted = target  # one wake-up when it is there, not one per chunk
+            try:
+                while self._size < target and not self._eof and not self.closed:
+                    if not self._sleep(60):
+                        break  # let get() apply its own checks and timeouts
+            finally:
+                self._wanted = 1
         parts = []
         need = n
         while need:

@@ -86,10 +86,10 @@ async def _pump(content: Any, channel: ByteChannel, on_done: Any) -> None:
     error: BaseException | None = None
     try:
         while not channel.closed:
-            data = await content.readany()
-            if not data:
+            chunks = await content.read_views()  # all that is buffered: one hop per batch
+            if not chunks:
                 break
-            if not channel.put_nowait(data):
+            if not channel.put_many_nowait(chunks):
                 await channel.wait_space()
     except asyncio.CancelledError:
         error = ClientPayloadError("The response was closed while its body was being read")

@@ -24,6 +24,7 @@ from ..exceptions import ClientConnectorDNSError, ClientConnectorError, ConnectT
 from . import tracing as _tracing
 from .http1.connection import ResponseHandler
 from .http1.state import State
+from .http1.tls_reads import TLSReader
 from .resolver import DefaultResolver, DNSCache
 from .tls import resolve_ssl
 from .tunnel import open_via_proxy
@@ -565,9 +566,12 @@ class TCPConnector(BaseConnector):
         on failure: SSLError or ClientConnectorError naming ``host:port``."""
         loop = self._get_loop()
         sslcontext = await ssl.loaded_context() if ssl is not None else None
+        if factory is None:  # over TLS, a TLSReader fills the handler's buffers
+            factory = ((lambda: ResponseHandler(loop)) if sslcontext is None
+                       else (lambda: TLSReader(ResponseHandler(loop))))
         try:
             _, protocol = await loop.create_connection(
-                factory or (lambda: ResponseHandler(loop)),
+                factory,
                 sock=sock,
                 ssl=sslcontext,
                 server_hostname=(ssl.server_hostname or host) if sslcontext is not None else None,
@@ -581,6 +585,8 @@ class TCPConnector(BaseConnector):
         except BaseException:
             sock.close()
             raise
+        if isinstance(protocol, TLSReader):
+            protocol = protocol.handler
         if ssl is not None:
             ssl.check(protocol.transport, host, port)
         return protocol

@@ -2,6 +2,12 @@
 
 The protocol feeds it; above ``high_water`` buffered bytes it pauses reading
 from the socket and resumes below ``low_water``. Readers await data.
+
+A chunk may be a memoryview of the buffer a TLS read decrypted into (see
+``http1/tls_reads.py``, TLSReader): the reading methods return bytes
+(one copy, made where the copying TLS protocol made its join), and
+:meth:`StreamReader.read_views` hands the chunks on as they are, for a consumer that
+copies them anyway.
 """
 
 from __future__ import annotations
@@ -192,10 +198,10 @@ class StreamReader:
             first = buf[0]
             available = len(first) - offset
             if available > n:
-                data = first[offset:offset + n]
+                data = bytes(first[offset:offset + n])
                 self._offset = offset + n
             elif available == n:
-                data = first[offset:] if offset else first
+                data = bytes(first[offset:] if offset else first)
                 buf.popleft()
                 self._offset = 0
             else:  # across chunks: views of the pieces, one copy in the join
@@ -221,7 +227,26 @@ class StreamReader:
             data = data[self._offset:]
             self._offset = 0
         self._consumed(len(data))
-        return data
+        return data if type(data) is bytes else bytes(data)
+
+    async def read_views(self) -> list[bytes | memoryview]:
+        """Every chunk buffered (waiting for one), as they arrived: bytes, or memoryviews
+        of TLS reads' buffers, which the caller may keep. ``[]`` at EOF. For a consumer
+        that copies them anyway: one wait per batch instead of one per chunk."""
+        while not self._buffer and not self._eof:
+            await self._wait_for_data()
+        if self._exception is not None:
+            raise self._exception
+        buf = self._buffer
+        if not buf:
+            return []
+        if self._offset:
+            buf[0] = memoryview(buf[0])[self._offset:]  # type: ignore[call-overload]
+            self._offset = 0
+        chunks = list(buf)
+        buf.clear()
+        self._consumed(self._size)
+        return chunks
 
     async def read(self, n: int = -1) -> bytes:
         """Read up to ``n`` bytes (waiting for at least one), or everything if ``n < 0``."""
@@ -269,21 +294,24 @@ class StreamReader:
         """Read up to and including ``separator`` (or to EOF)."""
         if not separator:
             raise ValueError("readuntil(): separator must not be empty")
-        checked = 0
+        checked = 0  # bytes past the read offset already searched
+        buf = self._buffer
         while True:
-            if self._offset:  # drop what was read of the first chunk
-                self._buffer[0] = self._buffer[0][self._offset:]
-                self._offset = 0
-            joined = b"".join(self._buffer) if len(self._buffer) > 1 else (
-                self._buffer[0] if self._buffer else b""
-            )
-            if len(self._buffer) > 1:
-                self._buffer.clear()
-                self._buffer.append(joined)
-            idx = joined.find(separator, max(0, checked - len(separator) + 1))
-            if idx >= 0:
-                return self.read_nowait(idx + len(separator))
-            checked = len(joined)
+            if len(buf) > 1:  # one chunk: what is unread, joined
+                offset, self._offset = self._offset, 0
+                first = memoryview(buf.popleft())[offset:]
+                joined = b"".join((first, *buf))
+                buf.clear()
+                buf.append(joined)
+            elif buf and type(buf[0]) is not bytes:
+                buf[0] = bytes(buf[0])
+            if buf:
+                chunk = buf[0]
+                start = self._offset + max(0, checked - len(separator) + 1)
+                idx = chunk.find(separator, start)
+                if idx >= 0:
+                    return self.read_nowait(idx - self._offset + len(separator))
+                checked = len(chunk) - self._offset
             if self._eof:
                 return self.read_nowait()
             await self._wait_for_data()

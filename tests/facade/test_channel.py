@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import socket
 import threading
 import time
@@ -78,6 +79,46 @@ def test_loop_producer_is_bounded_by_bytes_and_woken_by_the_reader():
     producer.join(WAIT)
     assert not errors and data == b"x" * 500
     assert waits and all(size == 100 for size in waits) and most <= 100
+
+
+def voluntary_switches() -> int:
+    """The calling thread's voluntary context switches so far (each wait that slept)."""
+    with open(f"/proc/self/task/{threading.get_native_id()}/status") as f:
+        for line in f:
+            if line.startswith("voluntary_ctxt_switches"):
+                return int(line.split()[1])
+    raise AssertionError("no voluntary_ctxt_switches line")
+
+
+@pytest.mark.skipif(not hasattr(threading, "get_native_id")
+                    or not os.path.exists("/proc/self/task"), reason="needs Linux /proc")
+@pytest.mark.parametrize("batch", [False, True], ids=["put_nowait", "put_many_nowait"])
+def test_a_reader_waiting_for_n_bytes_is_woken_once_they_are_there(batch):
+    channel = ByteChannel()
+    piece = b"x" * (16 * 1024)
+
+    def read() -> tuple[int, bytes]:
+        before = voluntary_switches()
+        data = channel.get_exact(MIB)
+        return voluntary_switches() - before, data
+
+    thread, results, errors = in_background(read)
+    assert wait_until_blocked_in(thread.ident, "get_exact", "channel.py")
+
+    async def produce() -> None:
+        for _ in range(MIB // len(piece)):  # 64 pieces, paced like a network
+            if batch:
+                channel.put_many_nowait([piece[:1024]] * 16)
+            else:
+                channel.put_nowait(piece)
+            await asyncio.sleep(0.002)  # simulated arrival rate, not synchronisation
+
+    on_loop(produce())
+    thread.join(WAIT)
+    assert not errors
+    switches, data = results[0]
+    assert data == b"x" * MIB
+    assert switches < 16, f"the reader woke {switches} times for 64 pieces"
 
 
 def test_the_producers_error_comes_after_the_data():

@@ -100,7 +100,7 @@ class IncomingBody:
         if self._early is not None:
             if self._conn.response_complete:
                 early, self._early = self._early, None
-                return None, early[0] if len(early) == 1 else b"".join(early)
+                return None, bytes(early[0]) if len(early) == 1 else b"".join(early)
             return self._start_reader(), None
         return self.reader, None
 

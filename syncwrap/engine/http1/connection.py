@@ -98,6 +98,7 @@ class ResponseHandler(asyncio.Protocol):
         self._loop_mode = POSIX  # direct reads by the loop (direct.py)
         self._loop_read_cap = READ_SIZE
         self._body_expected = True  # False for HEAD and CONNECT (no body whatever the head)
+        self._body_views = False  # see body_views (TLS reads, tls_reads.py)
 
     # -- the state ------------------------------------------------------------
 
@@ -185,6 +186,12 @@ class ResponseHandler(asyncio.Protocol):
     def eof_received(self) -> bool:
         return False
 
+    @property
+    def body_views(self) -> bool:
+        """The bytes fed from now on may be memoryviews of the reader's buffers (kept as
+        they are): they belong to a body that is neither decoded nor before its head."""
+        return self._body_views
+
     def connection_lost(self, exc: BaseException | None) -> None:
         if self._spare_parser is not None:
             self._spare_parser.close()
@@ -256,6 +263,7 @@ class ResponseHandler(asyncio.Protocol):
         of the final response head.
         """
         self._advance(_START)
+        self._body_views = False
         parser = self._spare_parser
         if parser is None:  # one per connection, reused response after response
             body = self._body
@@ -318,6 +326,7 @@ class ResponseHandler(asyncio.Protocol):
             return
         encoding = head.first(b"content-encoding") if self._auto_decompress else None
         decoder = make_decoder(encoding) if encoding and not self._raw_body(head) else None
+        self._body_views = decoder is None
         self._body.on_head(decoder, head.chunked)
         if not head.keep_alive:
             self._advance(_NO_REUSE)
@@ -443,12 +452,20 @@ class ResponseHandler(asyncio.Protocol):
         self._advance(_NO_REUSE)
 
     def close(self) -> None:
-        """Close the connection now; an exchange in flight is abandoned."""
+        """Close the connection now; an exchange in flight is abandoned.
+
+        An abandoned exchange is aborted: a TLS transport's clean shutdown would wait
+        for the peer's close_notify, which a peer still sending the body (into a socket
+        paused by flow control) never sends, for up to the shutdown timeout (30 s)."""
+        abandoned = self._state in _IN_FLIGHT
         self._advance(_CLOSE)
         self._cancel_read_timer()
         transport = self.transport
         if transport is not None and not transport.is_closing():
-            transport.close()
+            if abandoned:
+                transport.abort()
+            else:
+                transport.close()
 
     def abort(self) -> None:
         """Close without flushing buffers (RST-like); used on cancellation."""
@@ -614,4 +631,3 @@ class ResponseHandler(asyncio.Protocol):
             transport = self.transport
             if transport is not None and not self._reading_paused and not transport.is_closing():
                 transport.resume_reading()
-
