@@ -1,0 +1,135 @@
+"""The hand-off between calling threads and the loop thread (syncwrap.loop): calls from
+many threads share wake-ups, results are handed back to the right thread, and a call
+cancelled before its coroutine started is dropped cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+
+import pytest
+
+import syncwrap
+import syncwrap.loop
+from tests.facade._util import WAIT
+
+THREADS = 16
+
+
+def _in_threads(target, n: int = THREADS) -> list[object]:
+    """``target(i)`` in ``n`` threads at once; their results (or exceptions) by index."""
+    results: list[object] = [None] * n
+    ready = threading.Barrier(n, timeout=WAIT)
+
+    def worker(i: int) -> None:
+        try:
+            ready.wait()
+            results[i] = target(i)
+        except BaseException as exc:  # noqa: BLE001 - checked by the test
+            results[i] = exc
+
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(WAIT * 2)
+        assert not t.is_alive()
+    return results
+
+
+def test_many_threads_finishing_in_one_pass_each_get_their_own_result():
+    arrived = 0
+    go: asyncio.Event | None = None
+
+    async def wait_for_all(caller: tuple[int, int]) -> tuple[int, int]:
+        nonlocal arrived, go
+        if go is None:
+            go = asyncio.Event()
+        arrived += 1
+        if arrived == THREADS:
+            go.set()  # every call ends in the same pass of the loop
+        await go.wait()
+        return caller
+
+    def call(i: int) -> tuple[tuple[int, int], tuple[int, int]]:
+        mine = (i, threading.get_ident())
+        return mine, syncwrap.run(wait_for_all(mine), timeout=WAIT)
+
+    results = _in_threads(call)
+    assert all(isinstance(r, tuple) and r[0] == r[1] for r in results), results
+    assert arrived == THREADS
+
+
+def test_calls_from_many_threads_are_all_started_and_answered():
+    """Calls submitted while a wake-up is on its way share it: none may be left behind
+    (a lost wake-up would show as a Timeout here, not as a hang)."""
+    async def echo(value: tuple[int, int]) -> tuple[int, int]:
+        return value
+
+    def calls(i: int) -> list[tuple[int, int]]:
+        return [syncwrap.run(echo((i, k)), timeout=WAIT) for k in range(300)]
+
+    results = _in_threads(calls, 8)
+    assert results == [[(i, k) for k in range(300)] for i in range(8)]
+
+
+def test_a_call_cancelled_before_it_started_never_runs_and_is_closed():
+    """A call that times out while the loop is busy elsewhere is dropped: its coroutine is
+    closed unstarted (no 'never awaited' warning), its caller gets Timeout."""
+    release = threading.Event()
+    blocking = threading.Event()
+
+    def block_the_loop() -> None:  # on the loop thread
+        blocking.set()
+        release.wait(WAIT)
+
+    ran = threading.Event()
+
+    async def body() -> None:
+        ran.set()
+
+    coro = body()
+    outcome: list[BaseException] = []
+
+    def caller() -> None:
+        try:
+            syncwrap.run(coro, timeout=0.05)
+        except BaseException as exc:  # noqa: BLE001
+            outcome.append(exc)
+
+    syncwrap.loop.get_loop().call_soon_threadsafe(block_the_loop)
+    assert blocking.wait(WAIT)
+    try:
+        thread = threading.Thread(target=caller, daemon=True)
+        thread.start()
+        thread.join(WAIT)  # the timeout, then the bounded wait for the (blocked) loop
+        assert not thread.is_alive()
+    finally:
+        release.set()
+    assert len(outcome) == 1 and isinstance(outcome[0], syncwrap.Timeout)
+    assert syncwrap.run(asyncio.sleep(0, "alive"), timeout=WAIT) == "alive"
+    assert not ran.is_set()
+    assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
+
+
+def test_a_call_cancelled_while_running_reports_to_its_caller_only():
+    started = threading.Event()
+    cancelled = threading.Event()
+
+    async def slow() -> None:
+        started.set()
+        try:
+            await asyncio.sleep(WAIT)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    async def quick(i: int) -> int:
+        await asyncio.sleep(0)
+        return i
+
+    with pytest.raises(syncwrap.Timeout):
+        syncwrap.run(slow(), timeout=0.1)
+    assert started.is_set() and cancelled.wait(WAIT)
+    assert _in_threads(lambda i: syncwrap.run(quick(i), timeout=WAIT), 4) == [0, 1, 2, 3]
