@@ -13,8 +13,10 @@ Cost model of one ``run()`` (the hand-off every blocking call pays; Linux):
   last drained it writes one eventfd wake-up, with the GIL released (so the loop thread it
   wakes finds the GIL free); calls queued while a wake-up is on its way add no system call.
   The loop starts every queued call in one pass (one reader callback, one task each).
-* wait: the caller blocks on a bare lock (one futex wait); the task releases it from its
-  own last step (one futex wake), with no done callback and no further pass of the loop.
+* wait: the caller blocks reading its thread's eventfd (``EventWaiter``); the task
+  writes it from its own last step, with no done callback and no further pass of the
+  loop. Both sides hold no GIL in those calls, so the woken caller does not preempt a
+  loop thread that holds it (without eventfd: a bare lock, one futex each way).
 * no getpid() per call: a fork hook forgets the parent's loop thread in the child.
   Without ``os.eventfd`` (not Linux) each call is scheduled with ``call_soon_threadsafe``.
 
@@ -28,11 +30,13 @@ from __future__ import annotations
 import _thread
 import asyncio
 import atexit
+import math
 import os
+import select
 import threading
 from collections import deque
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from .exceptions import Timeout
 
@@ -48,6 +52,7 @@ _generation = 0
 _forked_away: list[Any] = []  # loops inherited across fork: never touched, never collected
 _exiting = False
 _FORK_HOOK = hasattr(os, "register_at_fork")  # the child forgets the parent's loop thread
+_EVENTFD = hasattr(os, "eventfd")  # Linux: wake-ups both ways through eventfds
 
 
 def use_uvloop(enabled: bool) -> None:
@@ -77,9 +82,13 @@ class LoopThread:
         self._pending: deque[_Call] = deque()
         self._waking = False  # a wake-up is on its way: the loop will drain _pending
         self._wake_fd = -1
-        if hasattr(os, "eventfd"):  # Linux; elsewhere call_soon_threadsafe wakes the loop
-            self._wake_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-            self.loop.add_reader(self._wake_fd, self._drain)
+        if _EVENTFD:  # Linux; elsewhere call_soon_threadsafe wakes the loop
+            try:
+                self._wake_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+            except OSError:  # out of file descriptors
+                pass
+            else:
+                self.loop.add_reader(self._wake_fd, self._drain)
         started = threading.Event()
         self.thread = threading.Thread(
             target=self._run, args=(started,), name="syncwrap-loop", daemon=True
@@ -177,15 +186,107 @@ def generation() -> int:
     return _generation
 
 
+# -- how a caller waits for the loop, and how the loop wakes it --------------------
+#
+# A call waits for exactly one wake-up from the loop thread. On Linux each calling thread
+# keeps one eventfd for this (an EventWaiter): the caller blocks in ``read`` and
+# the loop wakes it with ``write``, both with the GIL released. So the woken caller finds
+# the GIL free (the loop thread is inside its write) rather than preempting a loop thread
+# that holds it only to block on the GIL at once, and a busy loop thread waking many
+# callers is not interrupted by each of them. Cost: one ``write`` on the loop thread, one
+# ``read`` (and a ``poll`` when the wait has a timeout) in the caller, and one file
+# descriptor per thread that makes blocking calls. Where ``os.eventfd`` is missing, or no
+# file descriptor is left, a call waits on a fresh bare lock instead (one futex each way).
+#
+# A waiter is lent to one call at a time: take_waiter removes it from the thread and
+# give_back_waiter returns it once its wake-up has been read. A call that stopped waiting
+# early (Ctrl-C, a timeout) never gives it back, so a late wake-up cannot end a later call;
+# a nested call in the same thread (user code the facade runs while a call waits) takes a
+# waiter of its own. After fork, the fork hook drops the thread's waiter in the child (its
+# eventfd is shared with the parent's).
+
+
+class Waiter(Protocol):
+    """What a call waits on: released once by the loop, acquired once by its caller."""
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool: ...
+
+    def release(self) -> None: ...
+
+
+class EventWaiter:
+    """One thread's eventfd: ``acquire`` blocks in ``read``, ``release`` writes."""
+
+    __slots__ = ("fd", "_poll")
+
+    def __init__(self) -> None:
+        self.fd = os.eventfd(0, os.EFD_CLOEXEC)
+        self._poll: select.poll | None = None
+
+    def release(self) -> None:  # on the loop thread
+        os.eventfd_write(self.fd, 1)
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        """Wait for the wake-up (at most ``timeout`` seconds unless it is -1); Ctrl-C
+        interrupts the wait."""
+        if blocking and timeout < 0:
+            os.eventfd_read(self.fd)
+            return True
+        poll = self._poll
+        if poll is None:
+            poll = self._poll = select.poll()
+            poll.register(self.fd, select.POLLIN)
+        if not poll.poll(math.ceil(timeout * 1000) if blocking else 0):
+            return False
+        os.eventfd_read(self.fd)
+        return True
+
+    def __del__(self) -> None:
+        try:
+            os.close(self.fd)
+        except (AttributeError, OSError, TypeError):  # no fd made; os torn down at exit
+            pass
+
+
+_waiters = threading.local()  # each thread's EventWaiter while no call uses it
+
+
+def take_waiter() -> Waiter:
+    """A waiter for one call of this thread: the thread's own when it is free."""
+    waiter = getattr(_waiters, "waiter", None)
+    if waiter is not None:
+        _waiters.waiter = None
+        return waiter  # type: ignore[no-any-return]
+    if _EVENTFD:
+        try:
+            return EventWaiter()
+        except OSError:  # out of file descriptors: a lock does the same job
+            pass
+    lock = _thread.allocate_lock()
+    lock.acquire()
+    return lock
+
+
+def give_back_waiter(waiter: Waiter) -> None:
+    """Return a waiter whose one wake-up has been read, for this thread's next call."""
+    if type(waiter) is EventWaiter:
+        _waiters.waiter = waiter
+
+
+def _forget_waiter() -> None:
+    """In a child process after fork: drop the forking thread's waiter (shared with the
+    parent)."""
+    _waiters.waiter = None
+
+
 class _Call:
-    """One submitted coroutine and the lock its caller waits on."""
+    """One submitted coroutine and the waiter its caller waits on (``lock``)."""
 
     __slots__ = ("coro", "lock", "result", "error", "task", "running", "dropped")
 
     def __init__(self, coro: Coroutine[Any, Any, Any]) -> None:
         self.coro = coro
-        self.lock = _thread.allocate_lock()
-        self.lock.acquire()
+        self.lock = take_waiter()
         self.result: Any = None
         self.error: BaseException | None = None
         self.task: asyncio.Task[Any] | None = None
@@ -273,6 +374,7 @@ def run(
     if timed_out:  # outside the try: cancelling twice would wait out the whole grace period
         _cancel_and_wait(loop, call)
         raise Timeout(f"syncwrap.run(): no result within {timeout} s")
+    give_back_waiter(call.lock)  # its one wake-up is read: free for this thread's next call
     if call.error is not None:
         error = call.error
         call.error = None
@@ -287,7 +389,8 @@ def _cancel_and_wait(loop: asyncio.AbstractEventLoop, call: _Call, wait: float =
     except RuntimeError:
         return
     try:
-        call.lock.acquire(timeout=wait)
+        if call.lock.acquire(timeout=wait):
+            give_back_waiter(call.lock)
     except BaseException:  # a second Ctrl-C: stop waiting
         pass
 
@@ -330,6 +433,7 @@ def _after_fork_in_child() -> None:
     global _current, _generation, _lock
     _generation += 1
     _lock = threading.Lock()
+    _forget_waiter()
     if _current is not None:
         _forked_away.append(_current)  # its loop and sockets belong to the parent
     _current = None

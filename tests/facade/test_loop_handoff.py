@@ -133,3 +133,68 @@ def test_a_call_cancelled_while_running_reports_to_its_caller_only():
         syncwrap.run(slow(), timeout=0.1)
     assert started.is_set() and cancelled.wait(WAIT)
     assert _in_threads(lambda i: syncwrap.run(quick(i), timeout=WAIT), 4) == [0, 1, 2, 3]
+
+
+def test_a_late_wake_up_of_an_abandoned_call_never_ends_the_threads_next_call():
+    """A call that outlives its caller's wait (timeout, then the bounded grace) wakes its
+    waiter late: the thread's next call must wait for its own answer all the same."""
+    late_done: asyncio.Event | None = None
+
+    async def slow_to_cancel() -> None:
+        nonlocal late_done
+        late_done = asyncio.Event()
+        try:
+            await asyncio.sleep(WAIT)
+        except asyncio.CancelledError:
+            await asyncio.sleep(1.3)  # beyond the caller's 1 s grace after its timeout
+            raise
+        finally:
+            late_done.set()
+
+    async def after_the_late_wake_up() -> str:
+        assert late_done is not None
+        await late_done.wait()  # resumes after the abandoned call has written its wake-up
+        await asyncio.sleep(0.05)
+        return "mine"
+
+    def calls(_i: int) -> tuple[str, str]:
+        try:
+            syncwrap.run(slow_to_cancel(), timeout=0.05)
+        except syncwrap.Timeout:
+            first = "timeout"
+        else:
+            first = "finished"
+        return first, syncwrap.run(after_the_late_wake_up(), timeout=WAIT)
+
+    assert _in_threads(calls, 1) == [("timeout", "mine")]
+
+
+def test_a_blocking_call_made_from_user_code_while_a_call_waits(counting_server):
+    """A response hook runs in the calling thread while its call waits; a blocking call
+    made there waits on its own waiter."""
+    inner: list[object] = []
+
+    def hook(r, **_kw):
+        inner.append(syncwrap.get(counting_server.url, timeout=WAIT).json())
+        return r
+
+    with syncwrap.Session() as s:
+        r = s.get(counting_server.url, hooks={"response": hook}, timeout=WAIT)
+        again = s.get(counting_server.url, timeout=WAIT)
+    assert r.ok and again.ok and isinstance(inner[0], dict)
+
+
+def test_calls_wait_on_a_lock_when_no_file_descriptor_is_left(monkeypatch):
+    syncwrap.loop.get_loop()
+
+    def no_fd(*_args):
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(syncwrap.loop.os, "eventfd", no_fd)
+
+    async def double(i: int) -> int:
+        await asyncio.sleep(0)
+        return 2 * i
+
+    # fresh threads: no waiter cached yet
+    assert _in_threads(lambda i: syncwrap.run(double(i), timeout=WAIT), 4) == [0, 2, 4, 6]
