@@ -236,8 +236,11 @@ class EventWaiter:
         if poll is None:
             poll = self._poll = select.poll()
             poll.register(self.fd, select.POLLIN)
-        if not poll.poll(math.ceil(timeout * 1000) if blocking else 0):
-            return False
+        left = max(timeout, 0.0) if blocking else 0.0
+        while not poll.poll(ms := min(math.ceil(left * 1000), _MAX_POLL_MS)):
+            left -= ms / 1000
+            if left <= 0:
+                return False
         os.eventfd_read(self.fd)
         return True
 
@@ -249,6 +252,7 @@ class EventWaiter:
 
 
 _waiters = threading.local()  # each thread's EventWaiter while no call uses it
+_MAX_POLL_MS = 2**31 - 1  # poll()'s timeout is a C int
 
 
 def take_waiter() -> Waiter:

@@ -198,3 +198,11 @@ def test_calls_wait_on_a_lock_when_no_file_descriptor_is_left(monkeypatch):
 
     # fresh threads: no waiter cached yet
     assert _in_threads(lambda i: syncwrap.run(double(i), timeout=WAIT), 4) == [0, 2, 4, 6]
+
+
+def test_run_takes_timeouts_longer_than_one_poll():
+    async def quick() -> str:
+        await asyncio.sleep(0)
+        return "done"
+
+    assert syncwrap.run(quick(), timeout=10**8) == "done"  # 3 years: more than poll()'s int
