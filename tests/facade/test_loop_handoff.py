@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import signal
 import threading
+import time
 
 import pytest
 
 import syncwrap
 import syncwrap.loop
-from tests.facade._util import WAIT
+from tests.facade._util import WAIT, wait_until_blocked_in
 
 THREADS = 16
 
@@ -206,3 +208,41 @@ def test_run_takes_timeouts_longer_than_one_poll():
         return "done"
 
     assert syncwrap.run(quick(), timeout=10**8) == "done"  # 3 years: more than poll()'s int
+
+
+@pytest.mark.parametrize("timeout", [None, WAIT], ids=["no-timeout", "timed"])
+def test_ctrl_c_interrupts_the_wait_and_cancels_the_call(timeout):
+    """SIGINT to the main thread while it waits (a blocking read, or a poll when the wait
+    has a timeout): KeyboardInterrupt at once, the coroutine cancelled, the thread's next
+    call answered normally."""
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("needs the main thread for SIGINT")
+    cancelled = threading.Event()
+
+    async def forever() -> None:
+        try:
+            await asyncio.get_running_loop().create_future()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    main = threading.main_thread().ident
+    assert main is not None
+
+    def interrupt() -> None:
+        if wait_until_blocked_in(main, "run", "loop.py"):
+            signal.pthread_kill(main, signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    killer = threading.Thread(target=interrupt, daemon=True)
+    try:
+        killer.start()
+        started = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            syncwrap.run(forever(), timeout=timeout)
+        assert time.monotonic() - started < WAIT
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        killer.join(WAIT)
+    assert cancelled.wait(WAIT)
+    assert syncwrap.run(asyncio.sleep(0, "next"), timeout=WAIT) == "next"
