@@ -143,6 +143,7 @@ async def async_upload_file(client: Any, spec: Spec) -> Sample:
 ASYNC_CASES = {
     "seq": async_seq,
     "conc": async_conc,
+    "threads": async_conc,  # 16 tasks on one session: the async twin of 16 threads
     "download": async_download,
     "download_gz": async_download,
     "chunked": async_download,

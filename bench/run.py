@@ -81,6 +81,8 @@ WS_CASES = ("ws_rtt", "ws_mib")
 USER_ASYNC_VARIANT = {"syncwrap.engine": "iter_any", "aiohttp": "iter_any",
                       "httpx.AsyncClient": "aiter_bytes"}
 HTTPS_CASES = ("tls_seq", "tls_threads", "tls_download", "tls_gz", "tls_chunked")
+#: Many threads on one client (async clients: as many tasks on one session), plain and HTTPS.
+THREADS_CASES = ("threads", "tls_threads")
 CHUNKED_CASES = ("chunked",)
 VARIANT_LABEL = {"iter_chunked": "iter_chunked(65536)", "iter_content": "iter_content(1 MiB)",
                  "iter_bytes": "iter_bytes(1 MiB)", "stream": "stream(1 MiB)"}
@@ -347,15 +349,14 @@ def facade_specs(p: Profile, base: dict[str, Any]) -> list[Spec]:
     for client in SYNC_CLIENTS:
         specs.append(Spec(group="facade", case="seq", client=client, count=p.seq_count,
                           seconds=p.seq_seconds, warmup=p.seq_warmup, **base))
-        specs.append(Spec(group="facade", case="threads", client=client, count=p.threads_count,
-                          seconds=p.threads_seconds, warmup=p.threads_warmup,
-                          concurrency=p.threads, **base))
         specs.append(Spec(group="facade", case="download", client=client,
                           variant=SYNC_DOWNLOAD_VARIANT[client], count=p.downloads, **base))
     rtt = dict(group="facade", case="rtt", count=p.rtt_count, warmup=p.rtt_warmup, **base)
     specs.append(Spec(client="syncwrap.run", **rtt))
     for loop in LOOPS:
         specs.append(Spec(client="reference thread", loop=loop, **rtt))
+    # 16 threads on one Session against aiohttp's (and the engine's) 16 tasks on one session
+    specs += user_specs("facade", ("threads",), p, base)
     return specs + raw_specs(p, base)
 
 
@@ -402,8 +403,8 @@ def proxy_specs(p: Profile, base: dict[str, Any], setup: ProxySetup) -> list[Spe
 
 
 def user_specs(group: str, cases: Iterable[str], p: Profile, base: dict[str, Any]) -> list[Spec]:
-    """The https and chunked groups: every case for every client (the raw floor too, but for
-    16 threads: it has one connection)."""
+    """The https and chunked groups, and the facade group's 16 threads: every case for every
+    client (the raw floor too, but for 16 threads: it has one connection)."""
     clients = [(c, loop, USER_ASYNC_VARIANT[c]) for loop in LOOPS for c in ASYNC_CLIENTS]
     clients += [(c, "", SYNC_DOWNLOAD_VARIANT[c]) for c in SYNC_CLIENTS]
     clients.append((RAW, "", RAW_VARIANT))
@@ -413,7 +414,7 @@ def user_specs(group: str, cases: Iterable[str], p: Profile, base: dict[str, Any
             kw: dict[str, Any]
             if case == "tls_seq":
                 kw = dict(count=p.seq_count, seconds=p.seq_seconds, warmup=p.seq_warmup)
-            elif case == "tls_threads":
+            elif case in THREADS_CASES:
                 if client == RAW:
                     continue
                 kw = dict(count=p.threads_count, seconds=p.threads_seconds,
@@ -602,7 +603,8 @@ class Report:
             for o in self.results.values():
                 s = o.spec
                 if s.group == "facade" and s.case == case:
-                    rows.append([CASE_LABEL[case], client_label(s), *stats_cells(o),
+                    label = client_label(s) + (f" ({s.loop})" if s.loop else "")
+                    rows.append([CASE_LABEL[case], label, *stats_cells(o),
                                  fmt_ratio(o, req), fmt_ratio(o, hx),
                                  fmt_ratio(o, self.raw(case))])
                     shown.append(o)
@@ -628,6 +630,8 @@ class Report:
             r2 = _ratio_value(o, self.best_variant(case, "httpx.Client", ""))
             targets.append(f"  {sw} {CASE_LABEL[case]}: vs requests {_fmt_opt(r1)}, "
                            f"vs httpx {_fmt_opt(r2)}")
+            if case != "download":  # aiohttp's sequential runs are the engine group's
+                targets += self._vs_aiohttp(case, o)
         dl = self.best_variant("download", sw, "")
         rss = dl.rss_peak if dl is not None else None
         targets.append(f"  {sw} download / raw floor: {_target(dl, self.raw('download'), 0.9)}"
@@ -691,15 +695,7 @@ class Report:
         facade = next((o for o in family if o.spec.client == "syncwrap.Session"), None)
         lines = []
         if case in ("tls_seq", "tls_threads"):
-            goal = 1.0 if case == "tls_seq" else 1.5
-            for loop in LOOPS:
-                aio = self.get(case, "aiohttp", "", loop)
-                lines.append(f"  syncwrap.Session {label} / aiohttp ({loop}): "
-                             f"{_target(facade, aio, goal)}")
-                engine = self.get(case, "syncwrap.engine", "", loop)
-                lines.append(f"  syncwrap.engine {label} / aiohttp ({loop}): "
-                             f"{_pair(engine, aio)}")
-            return lines
+            return self._vs_aiohttp(case, facade)
         urllib3 = next((o for o in family if o.spec.client == "urllib3.PoolManager"), None)
         other, goal = ((peer, "fastest peer") if case == "tls_gz" else (urllib3, "urllib3"))
         name = client_label(other.spec) if other is not None else "n/a"
@@ -713,6 +709,20 @@ class Report:
         top = max(peaks, default=None)
         lines.append(f"  syncwrap {label}, highest peak RSS {fmt_mib(top)} (target < 64 MiB) "
                      f"{verdict(None if top is None else top / RSS_TARGET, 1.0, False)}")
+        return lines
+
+    def _vs_aiohttp(self, case: str, facade: Outcome | None) -> list[str]:
+        """Issue 16's blocking-as-fast-as-async targets, on each loop: the facade against
+        aiohttp, sequential (>= 1.0) and 16 threads against 16 tasks (>= 1.5); the engine's
+        ratio shown beside it."""
+        label, goal = CASE_LABEL[case], 1.5 if case in THREADS_CASES else 1.0
+        lines = []
+        for loop in LOOPS:
+            aio = self.get(case, "aiohttp", "", loop)
+            lines.append(f"  syncwrap.Session {label} / aiohttp ({loop}): "
+                         f"{_target(facade, aio, goal)}")
+            engine = self.get(case, "syncwrap.engine", "", loop)
+            lines.append(f"  syncwrap.engine {label} / aiohttp ({loop}): {_pair(engine, aio)}")
         return lines
 
     # ------------------------------------------------------------------ C. upload

@@ -174,10 +174,33 @@ def _translate(engine: ClientSession, kwargs: dict[str, Any]) -> tuple[bool, dic
 
 def _ssl_option(engine: ClientSession, kwargs: dict[str, Any]) -> Any:
     """The engine's ``ssl=`` for a call's ``ssl=``, ``verify=``, ``cert=`` and
-    ``fingerprint=`` over the session's (the engine's rule: requests_ssl), or None."""
+    ``fingerprint=`` over the session's (the engine's rule: requests_ssl), or None.
+
+    Calls that repeat the same arguments (``verify=CA`` on every call) get the setting
+    the first one got: requests_ssl checks the files on disk and builds the setting
+    each time (about as long as the rest of the call's translation), while the engine
+    keeps the loaded context of those arguments anyway.
+    """
     given = {name: kwargs.pop(name) for name in _TLS if name in kwargs}
-    tls = requests_ssl(engine.ssl, **given) if given else None
-    return None if tls is engine.ssl else tls
+    if not given:
+        return None
+    base = engine.ssl
+    try:
+        key: tuple[Any, ...] | None = (base, *given.items())
+        tls = _TLS_SEEN.get(key)  # type: ignore[arg-type]
+    except TypeError:  # an unhashable argument: translated every time
+        key, tls = None, None
+    if tls is None:
+        tls = requests_ssl(base, **given)
+        if key is not None:
+            if len(_TLS_SEEN) >= 64:
+                _TLS_SEEN.clear()
+            _TLS_SEEN[key] = tls
+    return None if tls is base else tls
+
+
+#: (session's TLS setting, a call's TLS arguments...) -> that call's ssl= (bounded).
+_TLS_SEEN: dict[tuple[Any, ...], Any] = {}
 
 
 def _proxy_options(kwargs: dict[str, Any], out: dict[str, Any]) -> None:

@@ -43,9 +43,9 @@ class Response:
         self._resp = engine_response
         self.status_code: int = engine_response.status
         self.reason: str = engine_response.reason
-        self.url: str = str(engine_response.real_url)  # with the fragment, as in requests
+        self._url: str | None = None  # url and elapsed are built when first read
         self.request_info = engine_response.request_info
-        self.elapsed = timedelta(seconds=elapsed)
+        self._elapsed: float | timedelta = elapsed
         self._content = content
         self._channel = channel
         self._pump = pump
@@ -55,6 +55,29 @@ class Response:
         self._history: list[Response] | None = None
 
     # -- metadata --------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The final URL, after redirects (with the fragment, as in requests)."""
+        if self._url is None:
+            self._url = str(self._resp.real_url)
+        return self._url
+
+    @url.setter
+    def url(self, value: str) -> None:
+        self._url = value
+
+    @property
+    def elapsed(self) -> timedelta:
+        """The time from sending the request to the response's head (as in requests)."""
+        elapsed = self._elapsed
+        if not isinstance(elapsed, timedelta):
+            self._elapsed = elapsed = timedelta(seconds=elapsed)
+        return elapsed
+
+    @elapsed.setter
+    def elapsed(self, value: timedelta) -> None:
+        self._elapsed = value
 
     @property
     def request(self) -> PreparedRequest:

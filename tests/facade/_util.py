@@ -139,7 +139,8 @@ def wait_until_blocked_in(thread_ident: int, func: str, module_file: str,
     while time.monotonic() < deadline:
         frame = sys._current_frames().get(thread_ident)
         line = linecache.getline(frame.f_code.co_filename, frame.f_lineno) if frame else ""
-        while frame is not None and "acquire(" in line:
+        waiting = "acquire(" in line or (frame is not None and frame.f_code.co_name == "acquire")
+        while frame is not None and waiting:  # a lock, or the waiter of syncwrap.loop.run
             code = frame.f_code
             if code.co_name == func and code.co_filename.endswith(module_file):
                 return True

@@ -123,6 +123,15 @@ def test_elapsed_is_positive_timedelta(counting_server):
     assert syncwrap.get(counting_server.url).elapsed > datetime.timedelta(0)
 
 
+def test_url_and_elapsed_are_built_when_read_and_can_be_set(counting_server):
+    r = syncwrap.get(counting_server.url + "/path?q=1#part")
+    assert r.url == counting_server.url + "/path?q=1#part"  # the fragment kept, as requests
+    assert r.elapsed is r.elapsed  # built once
+    r.url = "http://example.invalid/moved"
+    r.elapsed = datetime.timedelta(seconds=3)
+    assert r.url == "http://example.invalid/moved" and r.elapsed.total_seconds() == 3
+
+
 def test_raise_for_status(httpbin_url):
     ok = syncwrap.get(httpbin_url + "/status/204")
     assert ok.raise_for_status() is None

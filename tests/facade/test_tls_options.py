@@ -153,3 +153,30 @@ def test_fingerprint_pinning(peer, tls_cert, ca_pem_path):
             syncwrap.get(peer.url, fingerprint=weak, timeout=WAIT)
         with pytest.raises(ValueError, match=name):
             syncwrap.Session(fingerprint=weak)
+
+
+def test_repeated_tls_arguments_are_checked_once(peer, ca_pem_path, monkeypatch, tmp_path):
+    """verify=CA on every call: the CA path is checked on disk at the first call only (the
+    engine keeps the context loaded from it); a new path is checked at its own first call."""
+    import shutil
+
+    import syncwrap.engine.tls_files as tls_files
+
+    ca_pem_path = str(shutil.copy(ca_pem_path, tmp_path / "ca-copy.pem"))  # a path never used
+
+    checked: list[str] = []
+    exists = tls_files.os.path.exists
+
+    def counting(path):
+        checked.append(path)
+        return exists(path)
+
+    monkeypatch.setattr(tls_files.os.path, "exists", counting)
+    with syncwrap.Session(timeout=WAIT) as s:
+        for _ in range(3):
+            assert body(s.get(peer.url, verify=ca_pem_path)) == (200, "anonymous")
+        assert checked.count(ca_pem_path) == 1
+        with pytest.raises(ValueError, match="verify=: CA bundle .* does not exist"):
+            s.get(peer.url, verify=ca_pem_path + ".missing")
+        with pytest.raises(ValueError, match="verify=: CA bundle .* does not exist"):
+            s.get(peer.url, verify=ca_pem_path + ".missing")  # errors are never remembered
