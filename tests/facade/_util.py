@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -147,3 +148,34 @@ def wait_until_blocked_in(thread_ident: int, func: str, module_file: str,
             frame = frame.f_back
         pause.wait(0.002)
     return False
+
+
+def interrupt_when_blocked(proc: subprocess.Popen[str], closed: threading.Event, ready: str,
+                           on_ready: Callable[[], None] | None = None) -> str:
+    """Ctrl-C a child blocked in a read, and check what must follow.
+
+    Waits for the child's ``ready`` line (then runs ``on_ready``, e.g. to let the server
+    send) and its "BLOCKED" line, sends SIGINT, and asserts: "INTERRUPTED" within 2 s, the
+    server saw the connection closed (``closed``), and after :meth:`LineReader.release`
+    the child exits 0 with nothing on stderr. Returns the "INTERRUPTED" line. The child is
+    killed if anything fails on the way.
+    """
+    reader = LineReader(proc)
+    try:
+        reader.wait_for(ready)
+        if on_ready is not None:
+            on_ready()
+        reader.wait_for("BLOCKED")
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        arrived, line = reader.wait_for("INTERRUPTED")
+        assert arrived - sent < 2
+        assert closed.wait(WAIT), "the interrupted connection was never closed"
+        reader.release()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(WAIT)
+    assert proc.returncode == 0
+    assert proc.stderr is not None and proc.stderr.read() == ""
+    return line

@@ -18,7 +18,6 @@ import gzip
 import hashlib
 import os
 import random
-import signal
 import socket
 import threading
 import time
@@ -36,7 +35,7 @@ from syncwrap.engine.http1.parser import DEFAULT_LIMITS, ResponseParser
 from syncwrap.engine.http1.state import State
 from tests.engine._util import run
 from tests.engine.test_connection_state import REQUEST, connect
-from tests.facade._util import WAIT, LineReader, start_script
+from tests.facade._util import WAIT, interrupt_when_blocked, start_script
 from tests.facade.test_direct_read import open_sockets, pool_stats
 from tests.servers import Gate, read_request, wait_client_close
 
@@ -596,20 +595,4 @@ def test_ctrl_c_while_receiving_closes_the_connection(raw_server, tmp_path):
     script = tmp_path / "ctrl_c.py"
     script.write_text(_CTRL_C)
     proc = start_script(str(script), server.url)
-    reader = LineReader(proc)
-    try:
-        reader.wait_for("DIRECT")
-        gate.open()
-        reader.wait_for("BLOCKED")
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        arrived, _ = reader.wait_for("INTERRUPTED")
-        assert arrived - sent < 2
-        assert handler.closed.wait(WAIT), "the interrupted connection was never closed"
-        reader.release()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(WAIT)
-    assert proc.returncode == 0
-    assert proc.stderr is not None and proc.stderr.read() == ""
+    interrupt_when_blocked(proc, handler.closed, "DIRECT", gate.open)

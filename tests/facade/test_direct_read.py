@@ -15,7 +15,6 @@ import gzip
 import hashlib
 import os
 import random
-import signal
 import socket
 import threading
 import time
@@ -27,7 +26,7 @@ import syncwrap
 from syncwrap._bridge.channel import ByteChannel as BodyChannel
 from syncwrap._bridge.downloads import DirectChannel
 from syncwrap.engine.http1.direct import MIN_BODY
-from tests.facade._util import WAIT, LineReader, start_script
+from tests.facade._util import WAIT, interrupt_when_blocked, start_script
 from tests.servers import Gate, read_request, wait_client_close
 
 MIB = 1024 * 1024
@@ -495,23 +494,7 @@ def test_ctrl_c_while_receiving_closes_the_connection(raw_server, tmp_path, size
     script = tmp_path / "ctrl_c.py"
     script.write_text(_CTRL_C)
     proc = start_script(str(script), server.url, str(size))
-    reader = LineReader(proc)
-    try:
-        reader.wait_for("DIRECT")
-        gate.open()
-        reader.wait_for("BLOCKED")
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        arrived, _ = reader.wait_for("INTERRUPTED")
-        assert arrived - sent < 2
-        assert handler.closed.wait(WAIT), "the interrupted connection was never closed"
-        reader.release()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(WAIT)
-    assert proc.returncode == 0
-    assert proc.stderr is not None and proc.stderr.read() == ""
+    interrupt_when_blocked(proc, handler.closed, "DIRECT", gate.open)
 
 
 _ON_ASYNCIO = """

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import signal
 import socket
 import ssl
 import threading
@@ -32,7 +31,7 @@ import pytest
 
 import syncwrap
 from syncwrap._bridge.channel import ByteChannel
-from tests.facade._util import WAIT, LineReader, start_script
+from tests.facade._util import WAIT, interrupt_when_blocked, start_script
 from tests.servers import read_request
 
 MIB = 1024 * 1024
@@ -135,14 +134,19 @@ def test_chunked_body_exact_and_pooled(tls_server, ca_pem_path, how):
     assert peer.server.connections == 1
 
 
+def end(tls: ssl.SSLSocket, ending: str) -> None:
+    """End a TLS connection with a close_notify, or cut it without one."""
+    if ending == "close_notify":
+        tls.unwrap()
+    else:
+        cut(tls)
+
+
 @pytest.mark.parametrize("ending", ["close_notify", "tcp cut"])
 def test_until_close_body(tls_server, ca_pem_path, ending):
     def answer(tls: ssl.SSLSocket, raw: bytes) -> bool:
         tls.sendall(UNTIL_CLOSE + BODY)
-        if ending == "close_notify":
-            tls.unwrap()
-        else:
-            cut(tls)
+        end(tls, ending)
         return False
 
     peer = tls_server(answer)
@@ -168,10 +172,7 @@ def test_body_cut_mid_way_raises_payload_error(tls_server, ca_pem_path, framing,
         else:
             wire = HEAD % len(BODY) + BODY
         tls.sendall(wire[: 5 * MIB])
-        if ending == "close_notify":
-            tls.unwrap()
-        else:
-            cut(tls)
+        end(tls, ending)
         return False
 
     peer = tls_server(answer)
@@ -322,20 +323,5 @@ def test_ctrl_c_while_reading_closes_the_connection(tls_server, ca_pem_path, tmp
     script = tmp_path / "ctrl_c.py"
     script.write_text(_CTRL_C)
     proc = start_script(str(script), peer.url, ca_pem_path)
-    reader = LineReader(proc)
-    try:
-        reader.wait_for("ByteChannel")
-        reader.wait_for("BLOCKED")
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        arrived, line = reader.wait_for("INTERRUPTED")
-        assert arrived - sent < 2
-        assert line == f"INTERRUPTED {3 * MIB}"
-        assert stall.closed.wait(WAIT), "the interrupted connection was never closed"
-        reader.release()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(WAIT)
-    assert proc.returncode == 0
-    assert proc.stderr is not None and proc.stderr.read() == ""
+    line = interrupt_when_blocked(proc, stall.closed, "ByteChannel")
+    assert line == f"INTERRUPTED {3 * MIB}"
