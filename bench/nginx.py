@@ -395,6 +395,8 @@ def main() -> None:
     parser.add_argument("--upload", action="store_true", help="add the echo-module /upload sink")
     parser.add_argument("--tls", action="store_true", help="also listen with TLS (trustme CA)")
     args = parser.parse_args()
+    # SIGTERM unwinds the with-blocks too, so the servers are stopped and their files removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with contextlib.ExitStack() as stack:
         tls = None
         if args.tls:

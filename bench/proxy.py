@@ -19,6 +19,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -152,6 +153,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=16, help="size of /big in MiB")
     parser.add_argument("--seconds", type=float, default=600, help="serve this long (max 3600)")
     args = parser.parse_args()
+    # SIGTERM unwinds the with-blocks too, so the servers are stopped and their files removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tls_dir = Path(tempfile.mkdtemp(prefix="syncwrap-bench-tls-"))
     try:
         tls = make_tls_files(tls_dir)
