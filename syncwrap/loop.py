@@ -118,8 +118,12 @@ class LoopThread:
             raise RuntimeError("syncwrap: the loop thread has ended (interpreter exit)")
         self._pending.append(call)
         if not self._waking:
-            self._waking = True
-            os.eventfd_write(self._wake_fd, 1)
+            try:
+                self._waking = True
+                os.eventfd_write(self._wake_fd, 1)
+            except BaseException:  # Ctrl-C before the write: no wake-up is on its way
+                self._waking = False
+                raise
 
     def _drain(self) -> None:  # on the loop thread: the wake fd is readable
         try:
@@ -364,6 +368,9 @@ def run(
         current.submit(call)
     except RuntimeError:  # the loop is closed: interpreter exit
         coro.close()
+        raise
+    except BaseException:  # Ctrl-C while submitting: the call may be queued already
+        _cancel_and_wait(loop, call)
         raise
     try:
         if while_waiting is not None:

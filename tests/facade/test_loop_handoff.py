@@ -218,8 +218,10 @@ def test_ctrl_c_interrupts_the_wait_and_cancels_the_call(timeout):
     if threading.current_thread() is not threading.main_thread():
         pytest.skip("needs the main thread for SIGINT")
     cancelled = threading.Event()
+    running = threading.Event()
 
     async def forever() -> None:
+        running.set()
         try:
             await asyncio.get_running_loop().create_future()
         except asyncio.CancelledError:
@@ -230,7 +232,9 @@ def test_ctrl_c_interrupts_the_wait_and_cancels_the_call(timeout):
     assert main is not None
 
     def interrupt() -> None:
-        if wait_until_blocked_in(main, "run", "loop.py"):
+        # Once the coroutine runs (interrupted before, the call is dropped unstarted: that
+        # case is test_a_call_cancelled_before_it_started_never_runs_and_is_closed).
+        if running.wait(WAIT) and wait_until_blocked_in(main, "run", "loop.py"):
             signal.pthread_kill(main, signal.SIGINT)
 
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
