@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import socket
@@ -11,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tests.servers import read_request, wait_client_close
 
@@ -179,3 +181,22 @@ def interrupt_when_blocked(proc: subprocess.Popen[str], closed: threading.Event,
     assert proc.returncode == 0
     assert proc.stderr is not None and proc.stderr.read() == ""
     return line
+
+
+def abandon_early(r: Any, how: str) -> None:
+    """Leave a streamed response mid-body the way ``how`` says: "close" (after reading
+    1 MiB), "break" out of ``iter_content``, "raw.close", or "del" (after reading 10
+    bytes: the caller then drops its reference and collects)."""
+    if how == "close":
+        assert len(r.raw.read(1 << 20)) == 1 << 20
+        r.close()
+    elif how == "break":
+        for chunk in r.iter_content(1 << 20):
+            assert len(chunk) == 1 << 20
+            break
+        gc.collect()  # the abandoned generator's finally closes the response
+    elif how == "raw.close":
+        r.raw.read(10)
+        r.raw.close()
+    else:
+        r.raw.read(10)

@@ -35,7 +35,7 @@ from syncwrap.engine.http1.parser import DEFAULT_LIMITS, ResponseParser
 from syncwrap.engine.http1.state import State
 from tests.engine._util import run
 from tests.engine.test_connection_state import REQUEST, connect
-from tests.facade._util import WAIT, interrupt_when_blocked, start_script
+from tests.facade._util import WAIT, abandon_early, interrupt_when_blocked, start_script
 from tests.facade.test_direct_read import open_sockets, pool_stats
 from tests.servers import Gate, read_request, wait_client_close
 
@@ -393,18 +393,9 @@ def test_closing_early_closes_the_connection(raw_server, capfd, how):
         r = s.get(server.url, stream=True, timeout=WAIT)
         assert isinstance(r._channel, DirectChannel)
         gate.open()
-        if how == "close":
-            assert len(r.raw.read(MIB)) == MIB
-            r.close()
-        elif how == "break":
-            for chunk in r.iter_content(MIB):
-                assert len(chunk) == MIB
-                break
-            gc.collect()  # the abandoned generator's finally closes the response
-        else:
-            r.raw.read(10)
-            del r
-            gc.collect()
+        abandon_early(r, how)
+        del r  # for "del", the last reference
+        gc.collect()
         assert first.closed.wait(WAIT), "the server never saw the connection close"
         fresh.open()
         again = s.get(server.url, timeout=WAIT)

@@ -26,7 +26,7 @@ import syncwrap
 from syncwrap._bridge.channel import ByteChannel as BodyChannel
 from syncwrap._bridge.downloads import DirectChannel
 from syncwrap.engine.http1.direct import MIN_BODY
-from tests.facade._util import WAIT, interrupt_when_blocked, start_script
+from tests.facade._util import WAIT, abandon_early, interrupt_when_blocked, start_script
 from tests.servers import Gate, read_request, wait_client_close
 
 MIB = 1024 * 1024
@@ -355,21 +355,9 @@ def test_closing_early_closes_the_connection_quietly(raw_server, capfd, how):
         r = s.get(server.url, stream=True, timeout=WAIT)
         assert isinstance(r._channel, DirectChannel)
         gate.open()
-        if how == "close":
-            assert len(r.raw.read(MIB)) == MIB
-            r.close()
-        elif how == "break":
-            for chunk in r.iter_content(MIB):
-                assert len(chunk) == MIB
-                break
-            gc.collect()  # the abandoned generator's finally closes the response
-        elif how == "raw.close":
-            r.raw.read(10)
-            r.raw.close()
-        else:
-            r.raw.read(10)
-            del r
-            gc.collect()
+        abandon_early(r, how)
+        del r  # for "del", the last reference
+        gc.collect()
         assert first.closed.wait(WAIT), "the server never saw the connection close"
         fresh.open()
         again = s.get(server.url, timeout=WAIT)
