@@ -43,6 +43,7 @@ import socket
 import struct
 import threading
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from ..engine.http1.direct import MIN_BODY, UNTIL_CLOSE, RawBody, waiting
@@ -167,19 +168,11 @@ class SocketBody:
         parts: list[bytes] = []
         got = 0
         while got < want:
-            try:
-                if exact:
-                    data = sock.recv(min(want - got, _MAX_EXACT), socket.MSG_WAITALL)
-                else:
-                    data = sock.recv(_arrived(sock, want))
-            except BlockingIOError:  # SO_RCVTIMEO expired without a byte
-                raise ReadTimeout(
-                    f"No data from the server for {self._read_timeout} s (sock_read timeout)"
-                ) from None
-            except OSError:
-                data = b""  # a reset ends the body as an EOF does (as in connection_lost)
-            if self._error is not None:  # stop(): e.g. the total timeout fired
-                raise self._error
+            if exact:
+                data = self._received(b"", sock.recv, min(want - got, _MAX_EXACT),
+                                      socket.MSG_WAITALL)
+            else:
+                data = self._received(b"", lambda: sock.recv(_arrived(sock, want)))
             if not data:
                 return self._at_eof(b"".join(parts))
             got += len(data)
@@ -191,6 +184,22 @@ class SocketBody:
             if self._left == 0:
                 self._end(ok=True)
         return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _received(self, empty: Any, receive: Callable[..., Any], *args: Any) -> Any:
+        """One ``receive(*args)`` from the socket: ``SO_RCVTIMEO`` expiring without a byte
+        is a ReadTimeout, a reset ends the body as an EOF does (``empty``, as in
+        connection_lost), and an error :meth:`stop` set (the total timeout) wins."""
+        try:
+            data = receive(*args)
+        except BlockingIOError:
+            raise ReadTimeout(
+                f"No data from the server for {self._read_timeout} s (sock_read timeout)"
+            ) from None
+        except OSError:
+            data = empty
+        if self._error is not None:
+            raise self._error
+        return data
 
     def _receive_framed(self, sock: socket.socket, n: int, exact: bool) -> bytes:
         """A chunked body: received bytes go through the engine's framing until it gave
@@ -205,16 +214,7 @@ class SocketBody:
         spare = self._spare
         want = n if exact else 1
         while self._spare_size < want:
-            try:
-                got = sock.recv_into(view)
-            except BlockingIOError:  # SO_RCVTIMEO expired without a byte
-                raise ReadTimeout(
-                    f"No data from the server for {self._read_timeout} s (sock_read timeout)"
-                ) from None
-            except OSError:
-                got = 0  # a reset ends the body as an EOF does (as in connection_lost)
-            if self._error is not None:  # stop(): e.g. the total timeout fired
-                raise self._error
+            got = self._received(0, sock.recv_into, view)
             if not got:
                 self._at_eof(b"")  # raises: the body had not ended
             for piece in framing.feed(view[:got]):

@@ -561,7 +561,7 @@ def watch(main):  # BLOCKED once the main thread waits inside the socket receive
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         frame = sys._current_frames().get(main)
-        if frame is not None and frame.f_code.co_name == "_receive_framed":
+        if frame is not None and frame.f_code.co_name == "_received":
             print("BLOCKED", flush=True)
             return
         time.sleep(0.002)  # polling another thread's frame, not synchronisation
