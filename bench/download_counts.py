@@ -1,14 +1,17 @@
 """Costs of a plain download per MiB, from the process's own counters (issue 16).
 
-    python bench/download_counts.py URL [--client C] [--count N]
+    python bench/download_counts.py URL [--client C] [--count N] [--variant V] [--cpu N]
 
 URL is a large plain body (e.g. ``/big`` of ``python bench/nginx.py``). The client downloads
 ``/warm`` (URL with ``/big`` replaced) once, then URL ``--count`` times, the way the bench
-cases do (``clients.py``: ``iter_any`` for the engine, ``iter_content(1 MiB)`` for the facade,
-``recv_into`` for the raw floor), and prints per MiB of body: minor page faults
-(``ru_minflt``), user and system CPU time, voluntary and involuntary context switches, and
-the wall-clock throughput. Counts of faults and switches hold under load much better than
-the wall clock does; for syscalls per MiB run it under ``strace -f -c``.
+cases do (``clients.py``: ``iter_any`` or ``iter_chunked`` (``--variant``) for the engine and
+aiohttp, ``iter_content(1 MiB)`` for the facade, ``recv_into`` for the raw floor), and prints
+per MiB of body: minor page faults (``ru_minflt``), user and system CPU time, voluntary and
+involuntary context switches, and the wall-clock throughput. Counts of faults and switches
+hold under load much better than the wall clock does; for syscalls per MiB run it under
+``strace -f -c``. ``--cpu N`` pins the client to CPU N, as ``run.py`` does (it pins the
+servers to another CPU: ``taskset -pc`` nginx's processes to compare like with like); the
+client is then the bottleneck, and CPU time per MiB is what a download costs.
 
 Clients: ``engine-asyncio``, ``engine-uvloop``, ``aiohttp-asyncio``, ``aiohttp-uvloop``,
 ``facade``, ``raw``. The syncwrap measured is the one on ``PYTHONPATH`` (or installed), so
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import resource
 import sys
 import time
@@ -68,18 +72,18 @@ def run_sync(client: str, url: str, count: int) -> str:
     return line
 
 
-async def run_async(client: str, url: str, count: int) -> str:
+async def run_async(client: str, url: str, count: int, variant: str) -> str:
     from clients import AiohttpStyle
     library = "syncwrap.engine" if client.startswith("engine") else "aiohttp"
     session = AiohttpStyle(library, 1)
     await session.open()
     try:
-        await session.download(url.replace("/big", "/warm"), "iter_any")
+        await session.download(url.replace("/big", "/warm"), variant)
         before = snapshot()
         size = 0
         for _ in range(count):
-            size += await session.download(url, "iter_any")
-        return report(client, before, snapshot(), size)
+            size += await session.download(url, variant)
+        return report(f"{client} {variant}", before, snapshot(), size)
     finally:
         await session.close()
 
@@ -89,14 +93,19 @@ def main() -> None:
     parser.add_argument("url")
     parser.add_argument("--client", choices=CLIENTS, default="engine-asyncio")
     parser.add_argument("--count", type=int, default=8, help="timed downloads")
+    parser.add_argument("--variant", choices=("iter_any", "iter_chunked"), default="iter_any",
+                        help="the engine's and aiohttp's way of reading the body")
+    parser.add_argument("--cpu", type=int, default=-1, help="pin the client to this CPU")
     args = parser.parse_args()
+    if args.cpu >= 0:
+        os.sched_setaffinity(0, {args.cpu})
     if args.client in ("facade", "raw"):
         print(run_sync(args.client, args.url, args.count))
         return
     if args.client.endswith("uvloop"):
         import uvloop
         uvloop.install()
-    print(asyncio.run(run_async(args.client, args.url, args.count)))
+    print(asyncio.run(run_async(args.client, args.url, args.count, args.variant)))
 
 
 if __name__ == "__main__":
