@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from syncwrap.engine.http1.direct import waiting
 from tests.facade._util import script_env
 from tests.servers import read_request, wait_client_close
 
@@ -53,3 +54,19 @@ def test_loop_mode_reads_reuse_memory(raw_server, loop_name):
     assert report["digests"] == [hashlib.sha256(BODY).hexdigest()] * 3
     assert report["loop_mode"] == [True] * 3
     assert report["faults_per_mib"] < 4, report  # 0-1 measured
+
+
+def test_waiting_counts_the_bytes_queued():
+    a, b = socket.socketpair()
+    with a, b:
+        count = bytearray(4)
+        assert waiting(a.fileno()) == 0
+        assert waiting(a.fileno(), count) == 0
+        b.sendall(b"x" * 70000)
+        assert waiting(a.fileno()) == 70000
+        assert waiting(a.fileno(), count) == 70000
+        a.recv(1000)
+        assert waiting(a.fileno(), count) == 69000
+        b.close()
+        a.recv(69000)
+        assert waiting(a.fileno(), count) == 0  # the end

@@ -20,13 +20,17 @@ off; whoever takes it is a *body taker* (:class:`BodyTaker`):
   ``bytes``, which goes to ``data_received`` exactly as the transport's would. The
   StreamReader's flow control pauses and resumes this watch instead of the transport.
 
-  Cost model, per read: one ``ioctl`` and one ``recv`` (the kernel's copy, the only
-  one), one loop callback, the parser's and the StreamReader's bookkeeping, for up
-  to 1 MiB. What it saves: uvloop copies every read once more; asyncio's selector
-  transport reads 256 KiB at a time; and both ask for a fixed size, so a read that
-  returns less leaves a shrunk object, too small to raise malloc's mmap threshold
-  (glibc): under load, when reads come short, every one was then a fresh mmap, one
-  page fault per 4 KiB received (~290 per MiB measured against ~3 exact-sized).
+  Cost model, per read: one ``ioctl`` (into a buffer the reader keeps) and one
+  ``recv`` (the kernel's copy, the only one), one loop callback, the parser's and the
+  StreamReader's bookkeeping, for up to 1 MiB: ~46,000 instructions per read on
+  asyncio's loop, ~26,000 on uvloop, the loop's own work and an ``iter_any`` consumer
+  included (callgrind; the kernel's copy of a MiB costs ~150-200 us, the reads come
+  about one per MiB when the reader is the slower side). What it saves: uvloop
+  copies every read once more; asyncio's selector transport reads 256 KiB at a time;
+  and both ask for a fixed size, so a read that returns less leaves a shrunk object,
+  too small to raise malloc's mmap threshold (glibc): under load, when reads come
+  short, every one was then a fresh mmap, one page fault per 4 KiB received (~290
+  per MiB measured against ~3 exact-sized).
 
   Memory, per read: none fresh. The reads' objects (up to 1 MiB, of varying sizes)
   must come from memory the allocator reuses; with glibc's defaults they did not
@@ -102,14 +106,18 @@ if POSIX:
     from fcntl import ioctl
     from termios import FIONREAD
 
-    def waiting(fd: int) -> int:
-        """Bytes the kernel holds for the socket ``fd`` (0: none, or its end)."""
-        try:
-            return int.from_bytes(ioctl(fd, FIONREAD, b"\0\0\0\0"), sys.byteorder)
+    def waiting(fd: int, count: bytearray | None = None) -> int:
+        """Bytes the kernel holds for the socket ``fd`` (0: none, or its end). ``count``:
+        a 4-byte buffer for the answer, to reuse (a fresh one otherwise)."""
+        if count is None:
+            count = bytearray(4)
+        try:  # into a writable buffer: ioctl() refuses bytes only after formatting an error
+            ioctl(fd, FIONREAD, count)
         except OSError:
             return 0
+        return int.from_bytes(count, sys.byteorder)
 else:  # pragma: no cover - direct reads are POSIX-only
-    def waiting(fd: int) -> int:
+    def waiting(fd: int, count: bytearray | None = None) -> int:
         """Bytes the kernel holds for the socket ``fd`` (0: none, or its end)."""
         return 0
 
@@ -208,7 +216,7 @@ def dup_socket(transport: asyncio.Transport) -> socket.socket:
 class LoopReader:
     """Loop mode: the loop watches a dup of the socket and feeds the connection itself."""
 
-    __slots__ = ("_protocol", "_loop", "_sock", "_fd", "_watching", "_most")
+    __slots__ = ("_protocol", "_loop", "_sock", "_fd", "_watching", "_most", "_count")
 
     def __init__(self, protocol: ResponseHandler, sock: socket.socket,
                  most: int = LOOP_READ_SIZE) -> None:
@@ -219,6 +227,7 @@ class LoopReader:
         sock.settimeout(0)  # non-blocking (it already is: the transport's flag is shared)
         self._fd = sock.fileno()
         self._watching = False
+        self._count = bytearray(4)  # FIONREAD's answer, every read
         prime_allocator()
 
     def pause_reading(self) -> None:
@@ -251,7 +260,7 @@ class LoopReader:
         if sock is None or transport is None or transport.is_closing():
             self.pause_reading()  # the connection is being closed: connection_lost ends us
             return
-        size = waiting(self._fd)  # exactly what is there: see the cost model
+        size = waiting(self._fd, self._count)  # exactly what is there: see the cost model
         most = self._most
         try:
             data = sock.recv(size if 0 < size < most else most)
