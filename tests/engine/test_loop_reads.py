@@ -25,17 +25,21 @@ from tests.servers import read_request, wait_client_close
 pytest.importorskip("uvloop")
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "loop_reads_client.py"
-BODY = os.urandom(48 * 1024 * 1024 + 4321)
-HEAD = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(BODY)
+SIZE = 32 * 1024 * 1024 + 4321
 
 
-def serve_body(conn: socket.socket) -> None:
-    """Keep-alive: BODY for every request, sent as fast as the client takes it."""
-    view = memoryview(BODY)
-    while read_request(conn):
-        conn.sendall(HEAD)
-        conn.sendall(view)
-    wait_client_close(conn, 5)
+def serve(body: bytes):
+    """Handler, keep-alive: ``body`` for every request, sent as fast as the client takes it."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body)
+
+    def handler(conn: socket.socket) -> None:
+        view = memoryview(body)
+        while read_request(conn):
+            conn.sendall(head)
+            conn.sendall(view)
+        wait_client_close(conn, 5)
+
+    return handler
 
 
 def run_client(loop_name: str, url: str, count: int) -> dict:
@@ -49,9 +53,10 @@ def run_client(loop_name: str, url: str, count: int) -> dict:
 def test_loop_mode_reads_reuse_memory(raw_server, loop_name):
     # glibc's defaults give reads of up to 1 MiB fresh pages now and then (a mmap above the
     # mmap threshold, the heap regrown after a trim): 10-30 faults per MiB were measured.
-    server = raw_server(serve_body, conn_timeout=60)
+    body = os.urandom(SIZE)
+    server = raw_server(serve(body), conn_timeout=60)
     report = run_client(loop_name, server.url, 3)
-    assert report["digests"] == [hashlib.sha256(BODY).hexdigest()] * 3
+    assert report["digests"] == [hashlib.sha256(body).hexdigest()] * 3
     assert report["loop_mode"] == [True] * 3
     assert report["faults_per_mib"] < 4, report  # 0-1 measured
 
