@@ -3,6 +3,12 @@
 The protocol feeds it; above ``high_water`` buffered bytes it pauses reading
 from the socket and resumes below ``low_water``. Readers await data.
 
+Cost per chunk fed (a network read: up to 1 MiB in loop mode, ``http1/direct.py``):
+``feed_data`` appends it and ends the one waiter's future; a waiting reader awaits
+that future itself (no coroutine of its own per wait: ~1,100 instructions per chunk
+less, callgrind); ``iter_any`` yields the chunk unchanged, ``read(n)`` and
+``iter_chunked(n)`` slice it (one copy of what they return, none of the rest).
+
 A chunk may be a memoryview of the buffer a TLS read decrypted into (see
 ``http1/tls_reads.py``, TLSReader): the reading methods return bytes
 (one copy, made where the copying TLS protocol made its join), and
@@ -14,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any, Protocol
 
 from ..exceptions import BodyTooLargeError, ClientPayloadError
@@ -146,22 +152,20 @@ class StreamReader:
 
     # -- the consumer side -------------------------------------------------
 
-    async def _wait_for_data(self) -> None:
+    def _wait_for_data(self) -> Awaitable[None]:
+        """What a reader awaits until data, EOF or an error arrives (reading resumed if
+        paused). The future itself when there is no timer: no coroutine of its own per
+        wait, which a read from the network pays for every chunk."""
         if self._exception is not None:
             raise self._exception
         if self._paused:
             self._resume()
-        fut = (self._loop or asyncio.get_running_loop()).create_future()
-        self._waiter = fut
-        try:
-            if self._timer is None:
-                await fut
-            else:
-                with self._timer:
-                    await fut
-        finally:
-            if self._waiter is fut:
-                self._waiter = None
+        fut = self._waiter = (self._loop or asyncio.get_running_loop()).create_future()
+        return fut if self._timer is None else self._timed_wait(fut)
+
+    async def _timed_wait(self, fut: asyncio.Future[None]) -> None:
+        with self._timer:
+            await fut
 
     async def _await(self, fut: asyncio.Future[None]) -> None:
         if self._timer is None:

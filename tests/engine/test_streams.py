@@ -337,3 +337,53 @@ def test_partial_reads_across_chunks_return_the_exact_stream():
     got = run(main())
     assert b"".join(got) == stream
     assert [len(part) for part in got[:4]] == [3, 5, 3000, 1500]
+
+
+def test_a_cancelled_wait_leaves_the_stream_readable():
+    # A reader awaits the StreamReader's future itself (no coroutine per wait): cancelling
+    # it leaves a cancelled waiter behind, which the next feed and the next wait replace.
+    async def main():
+        reader = StreamReader(high_water=8)
+        waiting = asyncio.ensure_future(reader.read(5))
+        await asyncio.sleep(0)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        reader.feed_data(b"abc")
+        assert await reader.read(5) == b"abc"
+        chunks = asyncio.ensure_future(anext(reader.iter_any()))
+        await asyncio.sleep(0)
+        chunks.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await chunks
+        reader.feed_data(b"0123456789")  # above the high water: reading pauses
+        reader.feed_eof()
+        assert [chunk async for chunk in reader.iter_any()] == [b"0123456789"]
+
+    run(main())
+
+
+def test_a_timer_wraps_every_wait_and_only_waits():
+    events = []
+
+    class Timer:
+        def __enter__(self):
+            events.append("enter")
+
+        def __exit__(self, *exc_info):
+            events.append("exit")
+            return False
+
+    async def main():
+        reader = StreamReader(timer=Timer())
+        reader.feed_data(b"ab")
+        assert await reader.read(2) == b"ab"  # there already: no wait, no timer
+        assert events == []
+        asyncio.get_running_loop().call_soon(reader.feed_data, b"cd")
+        assert await reader.read(2) == b"cd"
+        assert events == ["enter", "exit"]
+        asyncio.get_running_loop().call_soon(reader.feed_eof)
+        assert [chunk async for chunk in reader.iter_any()] == []
+        assert events == ["enter", "exit"] * 2
+
+    run(main())
