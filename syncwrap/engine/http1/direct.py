@@ -22,8 +22,8 @@ off; whoever takes it is a *body taker* (:class:`BodyTaker`):
 
   Cost model, per read: one ``ioctl`` (into a buffer the reader keeps) and one
   ``recv`` (the kernel's copy, the only one), one loop callback, the parser's and the
-  StreamReader's bookkeeping, for up to 1 MiB: ~46,000 instructions per read on
-  asyncio's loop, ~26,000 on uvloop, the loop's own work and an ``iter_any`` consumer
+  StreamReader's bookkeeping, for up to 1 MiB: ~45,000 instructions per read on
+  asyncio's loop, ~25,000 on uvloop, the loop's own work and an ``iter_any`` consumer
   included (callgrind; the kernel's copy of a MiB costs ~150-200 us, the reads come
   about one per MiB when the reader is the slower side). What it saves: uvloop
   copies every read once more; asyncio's selector transport reads 256 KiB at a time;
