@@ -62,9 +62,9 @@ FRAMED_READ_SIZE = 64 * 1024
 #: Chunk data at least this long, still to come and asked for, is received straight into
 #: the result (no copy but the kernel's).
 DIRECT_CHUNK = 16 * 1024
-#: One read of the framing when chunks are large: the size line and the start of the
-#: chunk's data (the rest is received straight into place).
-FRAMING_READ = 4 * 1024
+#: One read of the framing when chunks are large: the size line (extensions included, as
+#: a rule) and the first bytes of the chunk's data (the rest comes straight into place).
+FRAMING_READ = 512
 #: The largest exact read of a chunked body built in place (larger ones join such parts).
 MAX_IN_PLACE = 4 * 1024 * 1024
 
@@ -117,6 +117,10 @@ class SocketBody:
         self._spare_size = 0
         self._scratch: bytearray | None = None  # a chunked body's receive buffer
         self._results = InPlaceBytes()  # a chunked body's exact reads, filled in place
+        if self._framing is not None and self.buffered:  # served as framed bytes are, so
+            self._spare.append(self.buffered)  # a first exact read is filled in place too
+            self._spare_size = len(self.buffered)
+            self.buffered = b""
 
     # -- the loop side -------------------------------------------------------------------
 
@@ -289,7 +293,9 @@ class SocketBody:
         if scratch is None:
             scratch = self._scratch = bytearray(FRAMED_READ_SIZE)
         large = framing.last_size >= DIRECT_CHUNK  # the next chunk's data will come straight
-        size = FRAMING_READ if large and want >= DIRECT_CHUNK else len(scratch)
+        size = len(scratch)
+        if large and want >= DIRECT_CHUNK:  # the chunk's short rest, the next size line
+            size = min(size, framing.data_left + FRAMING_READ)
         view = memoryview(scratch)
         got = self._received(0, sock.recv_into, view, size)
         if not got:

@@ -31,16 +31,21 @@ from ...exceptions import ClientPayloadError, MalformedBodyError
 
 __all__ = ["ChunkedDecoder"]
 
+# Every pattern repeats single characters only (no repeated group, whose backtracking
+# state would grow with a hostile line): extensions are matched one at a time.
 _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
-_QUOTED = rb'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
-_SIZE_LINE = re.compile(
-    rb"([0-9A-Fa-f]{1,16})((?:[ \t]*;[ \t]*" + _TOKEN
-    + rb"(?:[ \t]*=[ \t]*(?:" + _TOKEN + rb"|" + _QUOTED + rb"))?)*)\r\n"
-)
+_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})((?:[ \t]*;[^\r\n]*)?)\r\n")
+_EXTENSION = re.compile(rb"[ \t]*;[ \t]*" + _TOKEN + rb'(?:[ \t]*=[ \t]*(?:' + _TOKEN
+                        + rb'|"[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]*"))?')
+#: A quoted-pair, replaced by a byte valid in quoted text only before _EXTENSION applies.
+_QUOTED_PAIR = re.compile(rb"\\[\t \x21-\x7e\x80-\xff]")
 _TRAILER_LINE = re.compile(_TOKEN + rb":[\t \x21-\x7e\x80-\xff]*\r\n")
+#: The fast path: a size line without extensions, alone or after the end of chunk data.
+_LINE_AT = re.compile(rb"([0-9A-Fa-f]{1,16})\r\n").match
+_NEXT_AT = re.compile(rb"\r\n([0-9A-Fa-f]{1,16})\r\n").match
 
 # Where the decoder is: a size line, chunk data, the CRLF after it, trailers, the end.
-_SIZE, _DATA, _CRLF, _TRAILER, _DONE = range(5)
+_LINE, _DATA, _CRLF, _TRAILER, _DONE = range(5)
 
 
 class ChunkedDecoder:
@@ -51,10 +56,10 @@ class ChunkedDecoder:
     """
 
     __slots__ = ("_state", "_line", "_overhead", "_max_overhead", "_crlf", "data_left",
-                 "last_size", "extra", "mark_ends")
+                 "last_size", "extra", "done", "mark_ends")
 
     def __init__(self, max_overhead: int, mark_ends: bool = False) -> None:
-        self._state = _SIZE
+        self._state = _LINE
         self._line = bytearray()  # a size or trailer line received in parts
         self._overhead = 0  # framing bytes since the last body data
         self._max_overhead = max_overhead
@@ -65,12 +70,9 @@ class ChunkedDecoder:
         self.last_size = 0
         #: Bytes came after the end of the body.
         self.extra = False
+        #: The last chunk and the trailer section were received.
+        self.done = False
         self.mark_ends = mark_ends
-
-    @property
-    def done(self) -> bool:
-        """The last chunk and the trailer section were received."""
-        return self._state == _DONE
 
     def feed(self, data: bytes | bytearray | memoryview, start: int = 0,
              stop: int | None = None) -> list[tuple[int, int] | None]:
@@ -89,13 +91,29 @@ class ChunkedDecoder:
                 self.data_left -= take
                 if not self.data_left:
                     self._state = _CRLF
-            elif state == _CRLF:
-                pos = self._after_data(data, pos, end, out)
             elif state == _DONE:
                 self.extra = True
                 break
-            else:
-                pos = self._line_from(data, pos, end)
+            elif self._line or self._crlf or state == _TRAILER:
+                pos = self._line_from(data, pos, end) if state != _CRLF else (
+                    self._after_data(data, pos, end, out))
+            else:  # the common case: the whole size line is there, matched in place
+                match = (_LINE_AT if state == _LINE else _NEXT_AT)(data, pos, end)
+                if match is None:  # not all there yet, or malformed: line by line
+                    pos = self._line_from(data, pos, end) if state == _LINE else (
+                        self._after_data(data, pos, end, out))
+                    continue
+                after = match.end()
+                self._count(after - pos)
+                pos = after
+                if state == _CRLF and self.mark_ends:
+                    out.append(None)
+                size = self.last_size = int(match[1], 16)
+                if size:
+                    self.data_left = size
+                    self._state = _DATA
+                else:
+                    self._state = _TRAILER
         return out
 
     def skip(self, count: int) -> None:
@@ -130,7 +148,7 @@ class ChunkedDecoder:
         self._count(pos - first)
         if self._crlf == 2:
             self._crlf = 0
-            self._state = _SIZE
+            self._state = _LINE
             if self.mark_ends:
                 out.append(None)
         return pos
@@ -149,7 +167,7 @@ class ChunkedDecoder:
             self._line.clear()
         else:
             line = bytes(data[pos:stop])
-        if self._state == _SIZE:
+        if self._state == _LINE:
             self._size_line(line)
         else:
             self._trailer_line(line)
@@ -157,9 +175,12 @@ class ChunkedDecoder:
 
     def _size_line(self, line: bytes) -> None:
         match = _SIZE_LINE.fullmatch(line)
-        if match is None:
+        if match is None or (match[2] and not _extensions_valid(match[2])):
             raise MalformedBodyError(f"Malformed chunked body: bad chunk size line {_show(line)}")
-        size = self.last_size = int(match[1], 16)
+        self._start_chunk(int(match[1], 16))
+
+    def _start_chunk(self, size: int) -> None:
+        self.last_size = size
         if size:
             self.data_left = size
             self._state = _DATA
@@ -169,6 +190,7 @@ class ChunkedDecoder:
     def _trailer_line(self, line: bytes) -> None:
         if line == b"\r\n":
             self._state = _DONE
+            self.done = True
         elif _TRAILER_LINE.fullmatch(line) is None:
             raise MalformedBodyError(f"Malformed chunked body: bad trailer field {_show(line)}")
 
@@ -178,6 +200,18 @@ class ChunkedDecoder:
             raise MalformedBodyError(
                 f"Chunk extensions or trailer section longer than {self._max_overhead} bytes"
             )
+
+
+def _extensions_valid(text: bytes) -> bool:
+    """``text`` is a run of ``;name[=value]`` chunk extensions."""
+    text = _QUOTED_PAIR.sub(b"\x80", text)
+    pos = 0
+    while pos < len(text):
+        match = _EXTENSION.match(text, pos)
+        if match is None:
+            return False
+        pos = match.end()
+    return True
 
 
 def _find_newline(data: bytes | bytearray | memoryview, pos: int, end: int) -> int:
