@@ -249,3 +249,19 @@ def test_skipped_data_resets_the_overhead_count_too():
     decoder.feed(b"\r\n" + line)  # 18 more bytes since the data: within the limit
     decoder.skip(1)
     assert decoder.feed(b"\r\n0\r\n\r\n") == [] and decoder.done
+
+
+def test_a_long_run_of_extensions_is_checked_in_bounded_memory():
+    """Extensions are matched one at a time: no regex state grows with the line."""
+    import tracemalloc
+
+    line = b"5;" + b"n=v;" * 15_000 + b"x\r\n"  # ~60 KB, under the 64 KiB limit
+    tracemalloc.start()
+    try:
+        decoder = ChunkedDecoder(LIMIT)
+        decoder.feed(line)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert decoder.data_left == 5
+    assert peak < 4 * len(line), peak
