@@ -26,14 +26,25 @@ one-byte ``MSG_PEEK`` waits for it), then receives exactly that (at most 1 MiB):
 malloc from reusing its heap, and every read then faults in fresh pages (one fault per
 4 KiB; see the engine's ``direct.py``).
 
-Cost model of a chunked body: ``recv_into`` into a buffer reused for the whole body
-(64 KiB at first, doubled while reads fill it, up to 1 MiB: no fresh pages per read),
-fed to the engine's framing (``RawBody.framing``, the connection's own llhttp parser):
-one copy out of the buffer per body piece (llhttp's), plus the join of an exact-size
-read; a read of "what has arrived" returns one piece, unjoined. Decoded bytes beyond
-what a read asked for wait in memory (at most one buffer's worth beyond the request).
-The facade knows no chunk rule: malformed framing and the parser's limits raise the
-engine's ClientPayloadError.
+Cost model of a chunked body. The engine's framing (``RawBody.framing``, a
+``ChunkedDecoder``) is told what arrives and says where the body data is in it (offsets,
+no copy) and how much chunk data is certainly coming next (``data_left``). An exact read
+(``iter_content(n)``, ``raw.read(n)``; n >= ``DIRECT_CHUNK``) fills its result in place
+(``inplace.InPlaceBytes``: the caller's ``bytes`` itself, lent as a buffer): chunk data of
+at least ``DIRECT_CHUNK`` (16 KiB) still to come is received straight into it with
+``MSG_WAITALL`` (the kernel's copy, the only one); the rest (a size line, the short rest
+of a chunk, small chunks) is received into a scratch buffer reused for the whole body
+and copied into the result. With large chunks a framing read asks for the chunk's short
+rest and ``FRAMING_READ`` (512) bytes more: two ``recv`` calls a chunk, at most ~512 bytes
+a chunk copied twice. With small chunks the scratch buffer (64 KiB at first, doubled
+while reads fill it, up to 1 MiB) takes many chunks a ``recv``, each byte copied once
+more. A result the caller has dropped by the time its buffer comes round again is
+reused without a zero-fill (two buffers take turns: a ``for`` loop holds the previous
+chunk). Reads under ``DIRECT_CHUNK`` and "what has arrived" (``iter_content(None)``,
+``read1``; chunk data straight into a fresh ``bytes`` when ``DIRECT_CHUNK`` of it is
+coming) join what the scratch buffer framed. Body bytes beyond what a read asked for wait
+in memory (at most one scratch buffer's worth). The facade knows no chunk rule:
+malformed framing and the limits raise the engine's ClientPayloadError.
 """
 
 from __future__ import annotations
