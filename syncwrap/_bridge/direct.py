@@ -26,14 +26,25 @@ one-byte ``MSG_PEEK`` waits for it), then receives exactly that (at most 1 MiB):
 malloc from reusing its heap, and every read then faults in fresh pages (one fault per
 4 KiB; see the engine's ``direct.py``).
 
-Cost model of a chunked body: ``recv_into`` into a buffer reused for the whole body
-(64 KiB at first, doubled while reads fill it, up to 1 MiB: no fresh pages per read),
-fed to the engine's framing (``RawBody.framing``, the connection's own llhttp parser):
-one copy out of the buffer per body piece (llhttp's), plus the join of an exact-size
-read; a read of "what has arrived" returns one piece, unjoined. Decoded bytes beyond
-what a read asked for wait in memory (at most one buffer's worth beyond the request).
-The facade knows no chunk rule: malformed framing and the parser's limits raise the
-engine's ClientPayloadError.
+Cost model of a chunked body. The engine's framing (``RawBody.framing``, a
+``ChunkedDecoder``) is told what arrives and says where the body data is in it (offsets,
+no copy) and how much chunk data is certainly coming next (``data_left``). An exact read
+(``iter_content(n)``, ``raw.read(n)``; n >= ``DIRECT_CHUNK``) fills its result in place
+(``inplace.InPlaceBytes``: the caller's ``bytes`` itself, lent as a buffer): chunk data of
+at least ``DIRECT_CHUNK`` (16 KiB) still to come is received straight into it with
+``MSG_WAITALL`` (the kernel's copy, the only one); the rest (a size line, the short rest
+of a chunk, small chunks) is received into a scratch buffer reused for the whole body
+and copied into the result. With large chunks a framing read asks for the chunk's short
+rest and ``FRAMING_READ`` (512) bytes more: two ``recv`` calls a chunk, at most ~512 bytes
+a chunk copied twice. With small chunks the scratch buffer (64 KiB at first, doubled
+while reads fill it, up to 1 MiB) takes many chunks a ``recv``, each byte copied once
+more. A result the caller has dropped by the time its buffer comes round again is
+reused without a zero-fill (two buffers take turns: a ``for`` loop holds the previous
+chunk). Reads under ``DIRECT_CHUNK`` and "what has arrived" (``iter_content(None)``,
+``read1``; chunk data straight into a fresh ``bytes`` when ``DIRECT_CHUNK`` of it is
+coming) join what the scratch buffer framed. Body bytes beyond what a read asked for wait
+in memory (at most one scratch buffer's worth). The facade knows no chunk rule:
+malformed framing and the limits raise the engine's ClientPayloadError.
 """
 
 from __future__ import annotations
@@ -48,6 +59,7 @@ from typing import Any
 
 from ..engine.http1.direct import MIN_BODY, UNTIL_CLOSE, RawBody, waiting
 from ..exceptions import ClientPayloadError, ReadTimeout
+from .inplace import InPlaceBytes
 
 __all__ = ["SocketBody", "take_body"]
 
@@ -55,8 +67,17 @@ __all__ = ["SocketBody", "take_body"]
 THREAD_READ_SIZE = 1024 * 1024
 #: The most one exact ``recv`` allocates (larger reads are joined from parts).
 _MAX_EXACT = 64 * 1024 * 1024
-#: A chunked body's receive buffer: its first size (doubled up to THREAD_READ_SIZE).
+#: A chunked body's scratch buffer (framing, small chunks): its first size (doubled up to
+#: THREAD_READ_SIZE while reads of small chunks fill it).
 FRAMED_READ_SIZE = 64 * 1024
+#: Chunk data at least this long, still to come and asked for, is received straight into
+#: the result (no copy but the kernel's).
+DIRECT_CHUNK = 16 * 1024
+#: One read of the framing when chunks are large: the size line (extensions included, as
+#: a rule) and the first bytes of the chunk's data (the rest comes straight into place).
+FRAMING_READ = 512
+#: The largest exact read of a chunked body built in place (larger ones join such parts).
+MAX_IN_PLACE = 4 * 1024 * 1024
 
 
 def take_body(response: Any, min_size: int = MIN_BODY) -> SocketBody | None:
@@ -102,10 +123,15 @@ class SocketBody:
         self._shut = False  # shutdown() was called: the connection is dead
         self._ended = False  # the loop was told (pool or close the connection)
         self._error: BaseException | None = None  # set by stop(): raise it in the reader
-        self._framing = raw.framing  # a chunked body's (the engine's parser)
+        self._framing = raw.framing  # a chunked body's (the engine's ChunkedDecoder)
         self._spare: deque[bytes] = deque()  # body bytes framed beyond the last read
         self._spare_size = 0
-        self._view: memoryview | None = None  # the receive buffer of a chunked body
+        self._scratch: bytearray | None = None  # a chunked body's receive buffer
+        self._results = InPlaceBytes()  # a chunked body's exact reads, filled in place
+        if self._framing is not None and self.buffered:  # served as framed bytes are, so
+            self._spare.append(self.buffered)  # a first exact read is filled in place too
+            self._spare_size = len(self.buffered)
+            self.buffered = b""
 
     # -- the loop side -------------------------------------------------------------------
 
@@ -202,30 +228,116 @@ class SocketBody:
         return data
 
     def _receive_framed(self, sock: socket.socket, n: int, exact: bool) -> bytes:
-        """A chunked body: received bytes go through the engine's framing until it gave
-        ``n`` body bytes (any, unless ``exact``) or the body ended."""
-        framing = self._framing
-        assert framing is not None
+        """A chunked body: ``n`` body bytes (any, at least one, unless ``exact``), or fewer
+        at its end. The framing (the engine's) says where body data is in what arrives."""
         if not self._blocking:
             self._set_blocking(sock, True)
-        view = self._view
-        if view is None:
-            view = self._view = memoryview(bytearray(FRAMED_READ_SIZE))
-        spare = self._spare
-        want = n if exact else 1
-        while self._spare_size < want:
-            got = self._received(0, sock.recv_into, view)
-            if not got:
-                self._at_eof(b"")  # raises: the body had not ended
-            for piece in framing.feed(view[:got]):
-                spare.append(piece)
-                self._spare_size += len(piece)
-            if framing.done:
-                self._end(ok=True)
-                break
-            if got == len(view) and got < THREAD_READ_SIZE:  # reads fill it: grow
-                view = self._view = memoryview(bytearray(2 * got))
-        return self._take_spare(n, exact)
+        if exact:
+            return self._framed_exact(sock, n)
+        framing = self._framing
+        assert framing is not None
+        while not framing.done:
+            direct = min(framing.data_left, n)
+            if direct >= DIRECT_CHUNK:  # chunk data: received straight into a fresh bytes
+                data = self._received(b"", _recv_arrived, sock, direct)
+                if not data:
+                    self._at_eof(b"")  # raises: the chunk had not ended
+                framing.skip(len(data))
+                return data
+            pieces = self._framed_read(sock, n)
+            if pieces:
+                return self._deliver(pieces, n)
+        return b""
+
+    def _framed_exact(self, sock: socket.socket, n: int) -> bytes:
+        """Exactly ``n`` body bytes unless the body ends first, built in place: the spare,
+        then chunk data received straight into the result, or copied there from the
+        scratch buffer with the framing around it."""
+        if n > MAX_IN_PLACE:
+            parts = []
+            while n > 0 and (self._spare_size or not self._done):
+                part = self._framed_exact(sock, min(n, MAX_IN_PLACE))
+                if not part:
+                    break
+                parts.append(part)
+                n -= len(part)
+            return b"".join(parts)
+        framing = self._framing
+        assert framing is not None
+        if n < DIRECT_CHUNK:  # no chunk data would come straight: join from the spare
+            while self._spare_size < n and not framing.done:
+                for piece in self._framed_read(sock, n):
+                    self._keep(piece)
+            return self._take_spare(n, exact=True)
+        result, view = self._results.start(n)
+        filled = 0
+        for piece in self._spare:
+            view[filled:filled + len(piece)] = piece
+            filled += len(piece)
+        self._spare.clear()
+        self._spare_size = 0
+        while filled < n and not framing.done:
+            want = n - filled
+            direct = min(framing.data_left, want)
+            if direct >= DIRECT_CHUNK:
+                got = self._received(0, sock.recv_into, view[filled:filled + direct], direct,
+                                     socket.MSG_WAITALL)
+                if not got:
+                    self._at_eof(b"")  # raises: the chunk had not ended
+                framing.skip(got)
+                filled += got
+                continue
+            for piece in self._framed_read(sock, want):
+                size = min(len(piece), n - filled)
+                view[filled:filled + size] = piece[:size]
+                filled += size
+                if size < len(piece):
+                    self._keep(piece[size:])
+        return self._results.finish(result, view, filled)
+
+    def _framed_read(self, sock: socket.socket, want: int) -> list[memoryview]:
+        """One receive into the scratch buffer, fed to the framing: the body data in it
+        (views of the buffer, valid until the next receive). Ends the body at its end."""
+        framing = self._framing
+        assert framing is not None
+        scratch = self._scratch
+        if scratch is None:
+            scratch = self._scratch = bytearray(FRAMED_READ_SIZE)
+        large = framing.last_size >= DIRECT_CHUNK  # the next chunk's data will come straight
+        size = len(scratch)
+        if large and want >= DIRECT_CHUNK:  # the chunk's short rest, the next size line
+            size = min(size, framing.data_left + FRAMING_READ)
+        view = memoryview(scratch)
+        got = self._received(0, sock.recv_into, view, size)
+        if not got:
+            self._at_eof(b"")  # raises: the body had not ended
+        pieces = [view[start:stop] for start, stop in framing.feed(scratch, 0, got)]
+        if framing.done:
+            self._end(ok=True)
+        elif got == len(scratch) < THREAD_READ_SIZE and not large:  # reads fill it: grow
+            self._scratch = bytearray(2 * got)
+        return pieces
+
+    def _deliver(self, pieces: list[memoryview], n: int) -> bytes:
+        """Up to ``n`` bytes of ``pieces`` as one bytes (one copy); the rest is kept."""
+        taken = []
+        size = 0
+        for piece in pieces:
+            if size < n:
+                room = n - size
+                if len(piece) > room:
+                    self._keep(piece[room:])
+                    piece = piece[:room]
+                taken.append(piece)
+                size += len(piece)
+            else:
+                self._keep(piece)
+        return bytes(taken[0]) if len(taken) == 1 else b"".join(taken)
+
+    def _keep(self, piece: memoryview) -> None:
+        """Body bytes beyond what the read asked for: a copy (the scratch is reused)."""
+        self._spare.append(bytes(piece))
+        self._spare_size += len(piece)
 
     def _take_spare(self, n: int, exact: bool) -> bytes:
         """Up to ``n`` of the body bytes framed so far (b"" if none): as many pieces as
@@ -315,7 +427,8 @@ class SocketBody:
             ok = ok and not self._shut
             self._done = ok
             self._release_socket()
-            self._view = None  # a chunked body's receive buffer
+            self._scratch = None  # a chunked body's receive buffer
+            self._results.clear()
         try:
             self._loop.call_soon_threadsafe(self._finish_on_loop, ok)
         except RuntimeError:  # the loop is closed (interpreter exit): nothing to give back
@@ -336,6 +449,11 @@ def _arrived(sock: socket.socket, most: int) -> int:
         sock.recv(1, socket.MSG_PEEK)  # blocks (SO_RCVTIMEO applies) until a byte or the end
         size = waiting(sock.fileno())
     return min(size, most) if size else most
+
+
+def _recv_arrived(sock: socket.socket, most: int) -> bytes:
+    """One "what has arrived" receive, up to ``most`` bytes (see :func:`_arrived`)."""
+    return sock.recv(_arrived(sock, most))
 
 
 def _closed_error() -> ClientPayloadError:

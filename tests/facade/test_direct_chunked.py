@@ -1,6 +1,6 @@
 """Chunked bodies received by the calling thread: a streamed chunked body on plain TCP is
 handed off like a large plain one (syncwrap._bridge.direct, thread mode), and its framing
-stays the engine's (RawBody.framing: the connection's own parser).
+stays the engine's (RawBody.framing: the connection's own ChunkedDecoder).
 
 Checked: exact bytes by sha256 for many chunk shapes and every way of reading, the end of
 the body split across receives, connection reuse after a complete body, bytes after the
@@ -260,7 +260,7 @@ class AsyncTaker:
                 parts.append(data)
                 left -= len(data)
             else:
-                parts.extend(raw.framing.feed(data))
+                parts.extend(data[start:stop] for start, stop in raw.framing.feed(data))
         return b"".join(parts)
 
 

@@ -55,13 +55,15 @@ off; whoever takes it is a *body taker* (:class:`BodyTaker`):
   the body on its own thread and, back on the loop, calls :attr:`RawBody.complete`.
   It takes the dup over from loop mode, if loop mode started. A chunked body comes
   with its framing (:attr:`RawBody.framing`, a
-  :class:`~.parser.ChunkedFraming`: the connection's own parser, where the loop left
-  it): the taker feeds it what it receives and gets the body bytes back, so every chunk
-  rule and limit stays the parser's. The taker cannot know where the body ends before
-  it has read it, so bytes read past the end make the connection not reusable, exactly
+  :class:`~.chunked.ChunkedDecoder`: the connection's own, where the loop left it): the
+  taker feeds it what it receives and learns where the body data is, and how much chunk
+  data is certainly coming next, so every chunk rule and limit stays the engine's. The
+  taker cannot know where the body ends before it has read it, so bytes read past the
+  end make the connection not reusable, exactly
   as on the loop (a server sends nothing unasked, so this does not happen in practice).
-  Cost: the same llhttp work and body copy per piece as on the loop, minus the
-  transport, the StreamReader and every hop between threads; a chunked body has no
+  Cost: the framing's work per chunk and no copy of its own (the taker copies body
+  bytes from its buffer, or receives chunk data in place), minus the transport, the
+  StreamReader and every hop between threads; a chunked body has no
   known size, so the taker decides when it pays (``hand_off(chunked=True)``: the
   facade's rule is in ``syncwrap/_bridge/direct.py``).
 
@@ -81,8 +83,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
+    from .chunked import ChunkedDecoder
     from .connection import ResponseHandler
-    from .parser import ChunkedFraming, ResponseHead
+    from .parser import ResponseHead
 
 __all__ = ["MIN_BODY", "UNTIL_CLOSE", "CHUNKED", "BodyTaker", "RawBody", "LoopReader",
            "body_left", "dup_socket", "loop_mode_applies", "prime_allocator", "read_cap",
@@ -158,7 +161,7 @@ class RawBody(NamedTuple):
     #: completes (True), unless the connection went meanwhile (False).
     complete: Callable[[BodyTaker], bool]
     #: A chunked body's framing: feed it every byte received, deliver what it returns.
-    framing: ChunkedFraming | None = None
+    framing: ChunkedDecoder | None = None
 
 
 def body_left(transport: asyncio.Transport | None, head: ResponseHead | None,

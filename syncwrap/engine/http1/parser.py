@@ -8,9 +8,10 @@ Content-Length, chunked (with trailers), read-until-close, HEAD, 1xx, 204 and
 304 responses, and ``101 Switching Protocols``, after which it parses nothing: the
 bytes that follow are kept for the protocol switched to (:attr:`upgraded_data`).
 
-The rest of a chunked body can be framed off the loop: :meth:`ResponseParser.hand_over_chunked`
-returns a :class:`ChunkedFraming`, through which another thread feeds the connection's own
-llhttp state the bytes it receives and gets the body bytes back (``direct.py``, thread mode).
+llhttp parses the heads (and the bodies that need no parsing, in the read that ended a
+head); a chunked body is framed by the engine's own :class:`~.chunked.ChunkedDecoder`
+(``chunked.py`` says why), which :meth:`ResponseParser.hand_over_chunked` can give to a
+reader on another thread, where the loop left it (``direct.py``, thread mode).
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from ...exceptions import (
     ClientPayloadError,
-    MalformedBodyError,
     MalformedResponseError,
     ServerDisconnectedError,
 )
+from .chunked import ChunkedDecoder
 
-__all__ = ["ResponseHead", "ResponseParser", "HeaderLimits", "ChunkedFraming"]
+__all__ = ["ResponseHead", "ResponseParser", "HeaderLimits"]
 
 
 class HeaderLimits:
@@ -36,8 +37,7 @@ class HeaderLimits:
 
     ``max_head_size`` bounds the status line and headers together, and also each
     chunk-size line with its extensions and the trailer section of a chunked body
-    (llhttp streams those without buffering them, so they are counted as they pass,
-    a read at a time: the refusal comes at most one read, 256 KiB, past the limit).
+    (counted as they arrive: the refusal comes at the limit).
 
     ``max_interim`` is how many interim (1xx) responses may come before the final
     one. A real exchange has a handful at most: one ``100 Continue``, an ``103 Early
@@ -161,8 +161,12 @@ class ResponseHead:
 
 _NO_BODY_STATUSES = frozenset({204, 304})
 # Body framing modes once the head is parsed (_SWITCHED: after a 101, no more HTTP;
-# _HANDED: a chunked body framed through a ChunkedFraming, off the loop).
-_PARSER, _LENGTH, _UNTIL_CLOSE, _DONE, _SWITCHED, _HANDED = range(6)
+# _CHUNKED: a chunked body, framed by a ChunkedDecoder; _HANDED: by another thread).
+_PARSER, _LENGTH, _UNTIL_CLOSE, _DONE, _SWITCHED, _CHUNKED, _HANDED = range(7)
+
+
+class _BodyFollows(Exception):
+    """Raised in llhttp's head callback to stop it where a chunked body starts."""
 
 
 class ResponseParser:
@@ -206,16 +210,10 @@ class ResponseParser:
         self._buf = b""  # bytes fed while the head is incomplete
         self._scan = 0  # where the next head starts in _buf (after any 1xx)
         self._interim = 0  # 1xx responses so far
-        # Chunked bodies: bytes fed since llhttp last gave body data (what it consumes
-        # silently: chunk-size lines, extensions, trailers), and whether it gave some
-        # during this feed. Every chunk but the last has data, so counting stops there.
-        self._overhead = 0
-        self._progress = False
         self._head: ResponseHead | None = None
         self._mode = _PARSER
-        self._body_sink = self._on_body_cb  # a ChunkedFraming's while it frames the body
-        self._handed_done = False  # that framing saw the end of the message
-        self._handed_llhttp: Any = None  # llhttp, kept for that framing
+        self._chunked: ChunkedDecoder | None = None  # a chunked body's framing
+        self._body_start = b""  # what followed a chunked body's head in its read
         self._remaining = 0
         self.received_any = False
         #: True when bytes arrived after the end of the message (never reuse the connection).
@@ -277,6 +275,9 @@ class ResponseParser:
             if data:
                 self.extra_data = True
             return
+        if mode == _CHUNKED:
+            self._feed_chunked(data)
+            return
         if mode == _SWITCHED:
             self.upgraded_data += data
             return
@@ -295,18 +296,19 @@ class ResponseParser:
             pass
         except httptools.HttpParserError as exc:
             self._llhttp_ready = False
-            if self._mode == _SWITCHED:  # llhttp stops after a 101 (the bytes are kept)
+            if isinstance(exc.__context__, _BodyFollows):  # llhttp stopped at a chunked body
+                exc.__context__ = None  # (its traceback holds the loop's frames)
+            elif self._mode == _SWITCHED:  # llhttp stops after a 101 (the bytes are kept)
                 return
-            if self._mode == _DONE or self._handed_done:
+            elif self._mode == _DONE:
                 self.extra_data = True
                 return
-            cause = exc.__context__  # e.g. a ContentDecodingError raised by on_body
-            if isinstance(cause, MalformedResponseError | ClientPayloadError) or (
-                    cause is not None and not isinstance(cause, Exception)):
-                raise cause from None  # (Ctrl-C in a callback, off the loop, stays itself)
-            if self._head is not None:  # only a chunked body passes through llhttp
-                raise MalformedBodyError(f"Malformed chunked body: {_describe(exc)}") from None
-            raise MalformedResponseError(f"Malformed HTTP response: {_describe(exc)}") from None
+            else:
+                self._raise_parse_error(exc)
+        if self._body_start:  # what followed the head of a chunked body
+            rest, self._body_start = self._body_start, b""
+            self._feed_chunked(rest)
+            return
         head = self._head
         if head is None:
             if self._scan:  # drop the interim (1xx) responses parsed so far
@@ -316,20 +318,40 @@ class ResponseParser:
                 raise MalformedResponseError(
                     f"Response head larger than {self._limits.max_head_size} bytes"
                 )
-        elif self._mode == _PARSER or self._mode == _HANDED:
-            if not head.chunked:
-                # The rest of the body needs no parsing: count it past llhttp.
-                self._mode = _UNTIL_CLOSE if head.content_length is None else _LENGTH
-            elif self._progress:
-                self._progress = False
-                self._overhead = 0
+        elif self._mode == _PARSER:
+            # The rest of the body needs no parsing: count it past llhttp.
+            self._mode = _UNTIL_CLOSE if head.content_length is None else _LENGTH
+
+    @staticmethod
+    def _raise_parse_error(exc: Exception) -> None:
+        """llhttp refused the bytes, or one of our callbacks raised ``exc.__context__``."""
+        cause = exc.__context__  # e.g. a ContentDecodingError raised by on_body
+        if isinstance(cause, MalformedResponseError | ClientPayloadError) or (
+                cause is not None and not isinstance(cause, Exception)):
+            raise cause from None  # (Ctrl-C in a callback, off the loop, stays itself)
+        raise MalformedResponseError(f"Malformed HTTP response: {_describe(exc)}") from None
+
+    def _feed_chunked(self, data: bytes | memoryview) -> None:
+        """A chunked body's bytes: its framing says where the data is (and ends). A view
+        (TLS reads) is passed on as a view only where the piece is at least half of it."""
+        decoder = self._chunked
+        assert decoder is not None
+        whole = len(data)
+        for span in decoder.feed(data):
+            if span is None:
+                if self._on_chunk_end is not None:
+                    self._on_chunk_end()
+                continue
+            start, stop = span
+            if stop - start == whole:
+                self._on_body_cb(data)
+            elif (stop - start) * 2 < whole and isinstance(data, memoryview):
+                self._on_body_cb(bytes(data[start:stop]))
             else:
-                self._overhead += len(data)
-                if self._overhead > self._limits.max_head_size:
-                    raise MalformedBodyError(
-                        "Chunk extensions or trailer section longer than "
-                        f"{self._limits.max_head_size} bytes"
-                    )
+                self._on_body_cb(data[start:stop])
+        if decoder.done:
+            self.extra_data = self.extra_data or decoder.extra
+            self._finish()
 
     def feed_eof(self) -> None:
         """The connection closed; finish a read-until-close body or raise."""
@@ -337,7 +359,7 @@ class ResponseParser:
         if mode == _DONE or mode == _SWITCHED:
             return
         if mode == _UNTIL_CLOSE or (mode == _HANDED and self._handed_done):
-            self._finish()
+            self.end_body()
             return
         if self._head is None:
             if not self.received_any:
@@ -354,36 +376,30 @@ class ResponseParser:
 
     def end_body(self) -> None:
         """The rest of a Content-Length or until-close body was received without passing
-        through :meth:`feed` (read straight from the socket), or a :class:`ChunkedFraming`
-        saw the end of a chunked one: the message is complete. (Otherwise nothing happens:
+        through :meth:`feed` (read straight from the socket), or the reader a chunked one
+        was handed to framed its end: the message is complete. (Otherwise nothing happens:
         see :attr:`done`.)"""
         if self._mode in (_LENGTH, _UNTIL_CLOSE):
             self._remaining = 0
             self._finish()
         elif self._mode == _HANDED and self._handed_done:
+            self.extra_data = self.extra_data or self._chunked.extra  # type: ignore[union-attr]
             self._finish()
 
-    def hand_over_chunked(self) -> ChunkedFraming:
-        """Frame the rest of the current chunked body through a :class:`ChunkedFraming`,
-        for a reader on another thread; :meth:`feed` takes nothing meanwhile. Raises
-        RuntimeError unless a chunked body is being parsed."""
-        head = self._head
-        if self._mode != _PARSER or head is None or not head.chunked or self._parser is None:
+    def hand_over_chunked(self) -> ChunkedDecoder:
+        """The framing of the current chunked body, for a reader on another thread that
+        feeds it what it receives (it says where the body data is); :meth:`feed` takes
+        nothing meanwhile. Raises RuntimeError unless a chunked body is being parsed."""
+        decoder = self._chunked
+        if self._mode != _CHUNKED or decoder is None:
             raise RuntimeError("No chunked body is being parsed")
         self._mode = _HANDED
-        self._handed_llhttp = self._parser  # kept: the loop may drop _parser (close())
-        framing = ChunkedFraming(self)
-        self._body_sink = framing.collect
-        return framing
+        decoder.mark_ends = False
+        return decoder
 
     @property
-    def handed_done(self) -> bool:
-        """The handed-over chunked body's framing saw its end (:class:`ChunkedFraming`)."""
-        return self._handed_done
-
-    def feed_handed(self, data: bytes | memoryview) -> None:
-        """:meth:`ChunkedFraming.feed`'s parsing, off the loop: its body bytes go to it."""
-        self._parse(self._handed_llhttp, data)
+    def _handed_done(self) -> bool:
+        return self._chunked is not None and self._chunked.done
 
     def _finish(self) -> None:
         self._mode = _DONE
@@ -392,7 +408,7 @@ class ResponseParser:
     # -- httptools callbacks ---------------------------------------------------
 
     def on_message_begin(self) -> None:
-        if self._mode == _DONE or self._handed_done:  # another message after ours: stop
+        if self._mode == _DONE:  # another message after ours: stop
             # (_parse flags extra_data)
             raise MalformedResponseError("Data after the end of the response")
 
@@ -428,6 +444,8 @@ class ResponseParser:
         content_length = None
         if b"\r\ntransfer-encoding:" in lower:
             te = head.first(b"transfer-encoding")
+            if head.count(b"transfer-encoding") > 1:
+                te = ", ".join(head.headers.getall("Transfer-Encoding"))
             chunked = head.chunked = te is not None and "chunked" in te.lower()
         if not chunked:
             pos = lower.find(b"\r\ncontent-length:")
@@ -453,7 +471,6 @@ class ResponseParser:
             return
         self._head = head
         self._buf = b""
-        self._progress = True  # the head, not chunk overhead, filled this read so far
         if status == 101:  # HTTP ends here: what follows is the new protocol's
             head.content_length = 0
             self._llhttp_ready = False
@@ -474,6 +491,11 @@ class ResponseParser:
         self._on_head(head)
         if content_length == 0:
             self._finish()
+        elif chunked and self._mode == _PARSER:  # the framing is ours: stop llhttp here
+            self._mode = _CHUNKED
+            self._chunked = ChunkedDecoder(limits.max_head_size, mark_ends=True)
+            self._body_start = buf[end + 4:]
+            raise _BodyFollows
 
     def on_body(self, body: bytes) -> None:
         if self._mode == _SWITCHED:  # a 101's "body" is the new protocol's (kept already)
@@ -483,13 +505,7 @@ class ResponseParser:
             return
         if self._remaining:  # a Content-Length body, in the read that completed the head
             self._remaining -= len(body)
-        else:  # chunked (or until-close, ditto): body data, not chunk overhead
-            self._progress = True
-        self._body_sink(body)
-
-    def on_chunk_complete(self) -> None:
-        if self._on_chunk_end is not None and self._mode == _PARSER and self._head is not None:
-            self._on_chunk_end()
+        self._on_body_cb(body)
 
     def on_message_complete(self) -> None:
         if self._head is None:  # the end of a 1xx response
@@ -497,50 +513,6 @@ class ResponseParser:
         if self._mode == _PARSER:
             self._llhttp_ready = True  # llhttp saw this message whole
             self._finish()
-        elif self._mode == _HANDED:  # the loop completes it: end_body()
-            self._llhttp_ready = True
-            self._handed_done = True
-
-
-class ChunkedFraming:
-    """The rest of a chunked body, framed by its connection's parser (llhttp, where the
-    loop left it) for a reader on another thread; the loop feeds the parser nothing
-    meanwhile. One reading thread at a time.
-
-    :meth:`feed` takes received bytes and returns the body bytes among them (none when
-    they were only framing: sizes, extensions, trailers). :attr:`done` once the last
-    chunk and the trailers went through; bytes after them mark the connection not
-    reusable, as on the loop. Malformed framing and the parser's limits raise
-    :class:`~syncwrap.exceptions.MalformedBodyError` (a ClientPayloadError too, as on
-    the loop). The message then completes on the loop
-    (:meth:`ResponseParser.end_body`, from ``ResponseHandler.end_hand_off``).
-    """
-
-    __slots__ = ("_parser", "_out")
-
-    def __init__(self, parser: ResponseParser) -> None:
-        self._parser = parser
-        self._out: list[bytes] = []
-
-    @property
-    def done(self) -> bool:
-        """The body's last chunk and trailers were framed."""
-        return self._parser.handed_done
-
-    def collect(self, data: bytes) -> None:
-        """The parser's body callback meanwhile (not for callers)."""
-        self._out.append(data)
-
-    def feed(self, data: bytes | memoryview) -> list[bytes]:
-        """The body bytes in ``data`` (an empty list: framing only, or after the end)."""
-        out = self._out = []
-        self._parser.feed_handed(data)
-        return out
-
-    def feed_eof(self) -> None:
-        """The connection ended: raises ClientPayloadError unless :attr:`done`."""
-        if not self.done:
-            self._parser.feed_eof()
 
 
 def _check_header_limits(block: bytes, limits: HeaderLimits) -> None:
