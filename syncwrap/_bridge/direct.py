@@ -38,10 +38,9 @@ and copied into the result. With large chunks a framing read asks for the chunk'
 rest and ``FRAMING_READ`` (512) bytes more: two ``recv`` calls a chunk, at most ~512 bytes
 a chunk copied twice. With small chunks the scratch buffer (64 KiB at first, doubled
 while reads fill it, up to 1 MiB) takes many chunks a ``recv``, each byte copied once
-more. A result the caller has dropped by the time its buffer comes round again is
-reused without a zero-fill (two buffers take turns: a ``for`` loop holds the previous
-chunk). Reads under ``DIRECT_CHUNK`` and "what has arrived" (``iter_content(None)``,
-``read1``; chunk data straight into a fresh ``bytes`` when ``DIRECT_CHUNK`` of it is
+more. Each result is a fresh object, zero-filled once (a write, not a copy; a handed-out
+``bytes`` is never written again, see ``inplace``). Reads under ``DIRECT_CHUNK`` and
+"what has arrived" (``iter_content(None)``, ``read1``; chunk data straight into a fresh ``bytes`` when ``DIRECT_CHUNK`` of it is
 coming) join what the scratch buffer framed. Body bytes beyond what a read asked for wait
 in memory (at most one scratch buffer's worth). The facade knows no chunk rule:
 malformed framing and the limits raise the engine's ClientPayloadError.
@@ -428,7 +427,6 @@ class SocketBody:
             self._done = ok
             self._release_socket()
             self._scratch = None  # a chunked body's receive buffer
-            self._results.clear()
         try:
             self._loop.call_soon_threadsafe(self._finish_on_loop, ok)
         except RuntimeError:  # the loop is closed (interpreter exit): nothing to give back

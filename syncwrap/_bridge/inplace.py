@@ -6,56 +6,33 @@ would otherwise receive into a buffer and copy into a fresh ``bytes``. An
 its value (``getvalue()``, no copy, when it is exactly filled and no longer lent), so
 the receives can fill the result itself.
 
-Cost model (CPython), per result of ``n`` bytes: a fresh buffer is zero-filled once (a
-write, cheaper than a copy, and new memory is faulted in); a result the caller has
-dropped by the time its buffer comes round again is reused as it is, with no zero-fill
-and warm pages. Two buffers take turns, since a ``for chunk in ...`` loop still holds the
-previous result while it asks for the next. The buffer is reused only when nothing but
-the builder holds it; if something else still does, ``BytesIO`` itself copies it before
-lending it (its copy-on-write), so a result a caller kept never changes. Other Pythons
-may copy on :meth:`InPlaceBytes.finish`: correct, one copy slower. At most two buffers
-of the largest ``n`` are kept, until :meth:`InPlaceBytes.clear`.
+Cost model (CPython), per result of ``n`` bytes: one allocation of ``n`` bytes, zero-filled
+once (a write, cheaper than a copy), then only the receives' own copies. Every result is a
+fresh object: a ``bytes`` handed out is never written again, even once the caller dropped
+it, because a dropped object could still carry its cached ``hash()`` into a reuse (measured:
+a reused object then compares equal to its new contents but hashes as the old ones). Other
+Pythons may copy in :meth:`InPlaceBytes.finish`: correct, one copy slower.
 """
 
 from __future__ import annotations
 
 import io
-import sys
 
 __all__ = ["InPlaceBytes"]
 
-#: The references to a kept result when only the builder holds it: the BytesIO's buffer,
-#: the builder's slot, and ``sys.getrefcount``'s argument.
-_UNSHARED = 3
-
 
 class InPlaceBytes:
-    """Builds ``bytes`` results by filling them in place; one user at a time.
+    """Builds ``bytes`` results by filling them in place; one result at a time.
 
     :meth:`start` lends a writable view of exactly ``n`` bytes; :meth:`finish` takes the
     view back and returns the result (the first ``filled`` bytes).
     """
 
-    __slots__ = ("_buffers", "_results", "_turn")
-
-    def __init__(self) -> None:
-        self._buffers: list[io.BytesIO | None] = [None, None]
-        self._results: list[bytes | None] = [None, None]
-        self._turn = 0
+    __slots__ = ()
 
     def start(self, n: int) -> tuple[io.BytesIO, memoryview]:
         """A buffer for a result of ``n`` (> 0) bytes and a writable view of it."""
-        turn = self._turn = self._turn ^ 1
-        buffer = self._buffers[turn]
-        kept = self._results[turn] is not None and len(self._results[turn]) == n  # type: ignore
-        reuse = kept and sys.getrefcount(self._results[turn]) <= _UNSHARED
-        self._buffers[turn] = self._results[turn] = None
-        if not reuse or buffer is None:
-            buffer = io.BytesIO()
-            if n > 1:  # two writes: the buffer ends up exactly n bytes (see finish())
-                buffer.seek(n - 2)
-                buffer.write(b"\0")
-            buffer.write(b"\0")
+        buffer = io.BytesIO(bytes(n))  # the BytesIO holds the only reference: no copy to lend
         return buffer, buffer.getbuffer()
 
     def finish(self, buffer: io.BytesIO, view: memoryview, filled: int) -> bytes:
@@ -64,14 +41,4 @@ class InPlaceBytes:
         view.release()
         if filled < size:
             buffer.truncate(filled)
-            return buffer.getvalue()
-        result = buffer.getvalue()
-        turn = self._turn
-        self._buffers[turn] = buffer
-        self._results[turn] = result
-        return result
-
-    def clear(self) -> None:
-        """Drop the kept buffers."""
-        self._buffers = [None, None]
-        self._results = [None, None]
+        return buffer.getvalue()
