@@ -41,9 +41,10 @@ while reads fill it, up to 1 MiB) takes many chunks a ``recv``, each byte copied
 more. Each result is a fresh object, zero-filled once (a write, not a copy; a handed-out
 ``bytes`` is never written again, see ``inplace``). Reads under ``DIRECT_CHUNK`` and
 "what has arrived" (``iter_content(None)``, ``read1``; chunk data straight into a fresh
-``bytes`` when ``DIRECT_CHUNK`` of it is coming) join what the scratch buffer framed. Body bytes beyond what a read asked for wait
-in memory (at most one scratch buffer's worth). The facade knows no chunk rule:
-malformed framing and the limits raise the engine's ClientPayloadError.
+``bytes`` when ``DIRECT_CHUNK`` of it is coming) join what the scratch buffer framed.
+Body bytes beyond what a read asked for wait in memory (at most one scratch buffer's
+worth). The facade knows no chunk rule: malformed framing and the limits raise the
+engine's ClientPayloadError.
 """
 
 from __future__ import annotations
