@@ -224,7 +224,7 @@ class TLSTransport(asyncio.Transport):
             data = bytes(data)  # the caller may reuse its buffer
         if not data or self._closing:
             return
-        if not self._pending_size and not self._write_wants_read:
+        if not self._pending_size and not self._write_wants_read and not self._lent:
             try:  # the common case: the socket takes it all at once
                 sent = self._tls.write(data)
                 if sent == len(data):
@@ -243,7 +243,7 @@ class TLSTransport(asyncio.Transport):
                 return
         self._pending.append(data)
         self._pending_size += len(data)
-        if not self._writer_on and not self._write_wants_read:
+        if not self._writer_on and not self._write_wants_read and not self._lent:
             self._flush()
         self._check_pause()
 
@@ -270,6 +270,37 @@ class TLSTransport(asyncio.Transport):
         """Close at once: nothing pending is written, no close_notify."""
         self._closing = True
         self._shut(None, notify=False)
+
+    # -- lending the session ----------------------------------------------------------
+
+    def lend(self) -> ssl.SSLSocket:
+        """The SSLSocket, for a reader on another thread (``direct.py``'s thread mode):
+        the loop stops watching it until :meth:`take_back`. Nothing may be pending to
+        write. The borrower may change its blocking mode and timeout, and must restore
+        non-blocking mode before giving it back; it never closes it. Decrypted bytes
+        OpenSSL holds are the borrower's first read."""
+        if self._lent or self._closing or self._pending_size:
+            raise RuntimeError("TLSTransport.lend(): closing, lent, or writes pending")
+        self._lent = True
+        self._watch_reads(False)
+        self._watch_writes(False)
+        return self._tls
+
+    def take_back(self) -> None:
+        """On the loop, from the borrower done with the SSLSocket: the transport reads it
+        again (unless paused), or closes it now if it was closed while lent."""
+        if not self._lent:
+            return
+        self._lent = False
+        if self._lost_sent:  # closed or failed meanwhile: the socket waited for us
+            self._tls.close()
+            return
+        if self._pending_size:  # written while lent (OpenSSL takes one thread at a time)
+            self._flush()
+        if not self._paused and not self._closing:
+            self._watch_reads(True)
+            if self._tls.pending():
+                self._loop.call_soon(self._on_readable)
 
     # -- reading ---------------------------------------------------------------------
 
@@ -447,6 +478,9 @@ class TLSTransport(asyncio.Transport):
         self._pending.clear()
         self._pending_size = 0
         self._retry = None
+        if self._lent:  # another thread may be inside a read: take_back() closes it
+            self._loop.call_soon(self._lost, exc)
+            return
         if notify:
             try:
                 tls.unwrap()
