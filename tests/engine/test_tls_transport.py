@@ -398,7 +398,8 @@ def test_close_sends_close_notify_and_abort_does_not(raw_server, server_ssl_cont
             assert transport.is_closing()
             await protocol.lost
             assert protocol.events == ["lost"]
+            # the server's verdict on this connection before the next one
+            assert await asyncio.get_running_loop().run_in_executor(None, server.join, 5)
 
     run_on(loop, main())
-    server.join(5)
     assert seen == ["b''", "cut"]
