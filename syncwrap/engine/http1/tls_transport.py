@@ -15,21 +15,23 @@ reads the socket itself and decrypts into the protocol's buffer, and the session
 object (the SSLSocket) that can be lent to a reader on another thread and taken back
 (:meth:`TLSTransport.lend`, for ``direct.py``'s thread mode).
 
-Cost model, per readiness callback: ``SSLSocket.read`` into the protocol's buffer
-(a ``BufferedProtocol``: :class:`~.tls_reads.TLSReader`, asked for a buffer as big as
-the last read got, twice that when it filled it) record by record, each record
-OpenSSL's two ``read`` calls (header, body: no read-ahead, so OpenSSL never holds
-ciphertext beyond the record it is decrypting and the socket's readiness tells the
-whole story) and its decryption straight into the buffer: the kernel's copy into
-OpenSSL's record buffer is the only other one. After a record that did not fill the
-buffer, one ``FIONREAD`` says whether another has come in; when none has, reading stops
-there instead of asking OpenSSL once more for the ``SSLWantReadError`` that a Python
-exception costs. A full buffer is handed on and the next one filled. A plain protocol
-gets its bytes copied out of one reused buffer (one copy more). Writes: one
-``SSL_write`` per ``write()`` when nothing is pending; what the socket does not take is
-kept (the caller's bytes, joined up to 256 KiB per ``SSL_write``) and sent when the loop
-says the socket is writable, the same bytes retried after ``SSLWantWriteError`` as
-OpenSSL requires.
+Cost model, per readiness callback: one buffer from the protocol (a
+``BufferedProtocol``, :class:`~.tls_reads.TLSReader`, is asked for one as big as the last
+read got, twice that when it filled it), filled by ``SSLSocket.read`` record by record:
+per record, OpenSSL's two ``read`` calls (header, body; OpenSSL has no read-ahead here,
+so it never holds ciphertext beyond the record it decrypts and the socket's readiness
+tells the whole story) and its decryption straight into the buffer, the kernel's copy
+into OpenSSL's record buffer being the only other one. After a record that did not fill
+the buffer, one ``FIONREAD`` says whether another has come in; when none has, reading
+stops there instead of asking OpenSSL once more for the ``SSLWantReadError`` that a
+Python exception costs. One buffer per callback: what the read woke (e.g. the hand-off
+of a body to a reading thread) runs before the next read, which the socket's readiness
+brings (or a call_soon, when only decrypted bytes are left). A plain protocol gets its
+bytes copied out of one reused buffer (one copy more). Writes: one ``SSL_write`` per
+``write()`` when nothing is pending; what the socket does not take is kept (the
+caller's bytes, joined up to 256 KiB per ``SSL_write``) and sent when the loop says the
+socket is writable, the same bytes retried after ``SSLWantWriteError`` as OpenSSL
+requires.
 
 Endings: close_notify from the server is ``eof_received`` (the protocol says whether to
 keep the transport open); a connection cut without it (``SSLEOFError``) or reset is
@@ -330,29 +332,37 @@ class TLSTransport(asyncio.Transport):
 
     def _read_buffered(self) -> None:
         protocol = self._protocol
-        while not (self._paused or self._closing):
-            view = memoryview(protocol.get_buffer(self._hint))
-            got, end = self._fill(view)
-            self._hint = 2 * got if got == len(view) else got
-            if got:
-                protocol.buffer_updated(got)
-            if end is not None:
-                return self._at_end(end)
-            if got < len(view) or protocol is not self._protocol:
-                return
+        view = protocol.get_buffer(self._hint)
+        if type(view) is not memoryview:
+            view = memoryview(view)
+        got, end = self._fill(view)
+        self._hint = 2 * got if got == len(view) else got
+        if got:
+            protocol.buffer_updated(got)
+        if end is not None:
+            self._at_end(end)
+        elif got == len(view):
+            self._more()
 
     def _read_plain(self) -> None:
         view = self._plain_view
         if view is None:
             view = self._plain_view = memoryview(bytearray(PLAIN_READ_SIZE))
-        while not (self._paused or self._closing):
-            got, end = self._fill(view)
-            if got:
-                self._protocol.data_received(bytes(view[:got]))
-            if end is not None:
-                return self._at_end(end)
-            if got < len(view):
-                return
+        got, end = self._fill(view)
+        if got:
+            self._protocol.data_received(bytes(view[:got]))
+        if end is not None:
+            self._at_end(end)
+        elif got == len(view):
+            self._more()
+
+    def _more(self) -> None:
+        """After one full buffer: the loop runs what that read woke before this transport
+        reads on (e.g. the hand-off of a body to a reading thread, which then reads
+        the rest). The socket's readiness brings the next read, unless all that is left
+        is decrypted already (then it is asked for)."""
+        if self._tls.pending() and not (self._paused or self._closing or self._lent):
+            self._loop.call_soon(self._on_readable)
 
     def _fill(self, view: memoryview) -> tuple[int, BaseException | bool | None]:
         """Decrypt into ``view`` until it is full or the socket has no more: (bytes
