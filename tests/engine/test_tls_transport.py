@@ -6,7 +6,8 @@ untrusted certificate, a wrong name, a server that closes or says nothing); clos
 ends a body cleanly while a connection cut without it mid-body is a ClientPayloadError,
 and the transport reports a cut as connection_lost(SSLEOFError);
 a server sending tiny records; a large upload under flow control (pause_writing /
-resume_writing); pause_reading / resume_reading, with plaintext left inside OpenSSL.
+resume_writing); pause_reading / resume_reading, with plaintext left inside OpenSSL;
+close sending close_notify and abort not; loops without add_reader keep their own TLS.
 Servers are trustme-certified ssl-wrapped sockets on 127.0.0.1; every wait is bounded.
 """
 
@@ -24,7 +25,7 @@ import uvloop
 
 from syncwrap.engine import ClientSession, ClientTimeout, TCPConnector
 from syncwrap.engine.http1.tls_reads import TLSReader
-from syncwrap.engine.http1.tls_transport import TLSTransport, open_tls
+from syncwrap.engine.http1.tls_transport import TLSTransport, open_tls, own_tls_applies
 from syncwrap.exceptions import (
     ClientConnectorCertificateError,
     ClientConnectorError,
@@ -403,3 +404,16 @@ def test_close_sends_close_notify_and_abort_does_not(raw_server, server_ssl_cont
 
     run_on(loop, main())
     assert seen == ["b''", "cut"]
+
+
+def test_loops_without_add_reader_keep_their_own_tls():
+    class NoReaders(asyncio.AbstractEventLoop):  # as Windows' proactor loop
+        pass
+
+    for factory in (asyncio.new_event_loop, uvloop.new_event_loop):
+        loop = factory()
+        try:
+            assert own_tls_applies(loop)
+        finally:
+            loop.close()
+    assert not own_tls_applies(NoReaders())
