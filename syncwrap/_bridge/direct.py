@@ -47,7 +47,7 @@ a ClientPayloadError; an until-close body ends there, as on the loop. Cost model
 read: ``SSL_read`` record by record (16 KiB at most each: OpenSSL's two ``read`` calls
 and its decryption) into a buffer reused for the whole body, until it holds the size
 asked for (``MSG_WAITALL`` does not exist for TLS) or, for "what has arrived", until
-nothing decrypted is left and ``FIONREAD`` says 0; then one copy out of the buffer into
+``FIONREAD`` says nothing more came in; then one copy out of the buffer into
 the bytes returned. A chunked body's framing is fed from the same reads.
 """
 
@@ -248,8 +248,8 @@ class SocketBody:
     def _recv_into(self, sock: socket.socket, view: memoryview, exact: bool = False) -> int:
         """Bytes received into ``view`` (0: the connection's end). Over TLS, record after
         record (one ``SSL_read`` gives one at most) until ``view`` is full, or with
-        ``exact`` False until nothing more has arrived (nothing decrypted is left and
-        ``FIONREAD`` says 0)."""
+        ``exact`` False until nothing more has arrived (``FIONREAD`` says 0 after a
+        record that did not fill it)."""
         if self._give_back is None:
             return self._received(0, sock.recv_into, view)  # type: ignore[no-any-return]
         size = len(view)
@@ -259,9 +259,8 @@ class SocketBody:
             if not n:
                 break  # the end: the next call returns 0
             got += n
-            if exact or got == size or sock.pending():  # type: ignore[attr-defined]
-                continue
-            if not waiting(sock.fileno()):
+            # less than asked: that record is used up; go on only if another came in
+            if not exact and got < size and not waiting(sock.fileno()):
                 break
         return got
 
