@@ -1,4 +1,4 @@
-"""A plain streamed body received by the calling thread itself, straight from the socket.
+"""A streamed body received by the calling thread itself, straight from the socket.
 
 The engine hands the rest of such a body off (``syncwrap.engine.http1.direct``, thread
 mode): a dup of the connection's socket, the bytes left, what arrived before. The
@@ -45,6 +45,23 @@ more. Each result is a fresh object, zero-filled once (a write, not a copy; a ha
 Body bytes beyond what a read asked for wait in memory (at most one scratch buffer's
 worth). The facade knows no chunk rule: malformed framing and the limits raise the
 engine's ClientPayloadError.
+
+Over TLS (the engine's own transport, ``engine/http1/tls_transport.py``) no dup can share
+the TLS session: the engine lends the connection's own ``ssl.SSLSocket``
+(``RawBody.give_back``), which is handed back on the loop at the end, non-blocking again
+and never closed here. ``sock_read`` is the socket's own timeout (Python polls before an
+``SSL_read`` that would wait), Ctrl-C interrupts the wait, and an early close or the
+loop's ``stop()`` shuts the TCP connection down under a blocked reader (the plain
+socket's ``shutdown``: the SSLSocket's own would drop its TLS state). A cut without
+close_notify ends the body as an EOF does: a Content-Length or chunked body cut short is
+a ClientPayloadError; an until-close body ends there, as on the loop. Cost model, per
+read: ``SSL_read`` record by record (16 KiB at most each: OpenSSL's two ``read`` calls
+and its decryption) into a buffer reused for the whole body, until it holds the size
+asked for (``MSG_WAITALL`` does not exist for TLS) or, for "what has arrived", until
+``FIONREAD`` says nothing more came in; then one copy out of the buffer into
+the bytes returned. A chunked body's framing is fed from the same reads, and its exact
+reads are filled in place as on a plain socket, record by record instead of
+``MSG_WAITALL``.
 """
 
 from __future__ import annotations
@@ -132,6 +149,8 @@ class SocketBody:
             self._spare.append(self.buffered)  # a first exact read is filled in place too
             self._spare_size = len(self.buffered)
             self.buffered = b""
+        self._view: memoryview | None = None  # over TLS: the receive buffer of a plain body
+        self._give_back = raw.give_back  # over TLS: the connection's SSLSocket, lent
 
     # -- the loop side -------------------------------------------------------------------
 
@@ -185,6 +204,8 @@ class SocketBody:
     def _receive(self, sock: socket.socket, n: int, exact: bool) -> bytes:
         if self._framing is not None:
             return self._receive_framed(sock, n, exact)
+        if self._give_back is not None:
+            return self._receive_tls(sock, n, exact)
         left = self._left
         want = n if left == UNTIL_CLOSE else min(n, left)
         if not exact:
@@ -217,7 +238,7 @@ class SocketBody:
         connection_lost), and an error :meth:`stop` set (the total timeout) wins."""
         try:
             data = receive(*args)
-        except BlockingIOError:
+        except (BlockingIOError, TimeoutError):  # SO_RCVTIMEO; over TLS, the socket timeout
             raise ReadTimeout(
                 f"No data from the server for {self._read_timeout} s (sock_read timeout)"
             ) from None
@@ -238,8 +259,8 @@ class SocketBody:
         assert framing is not None
         while not framing.done:
             direct = min(framing.data_left, n)
-            if direct >= DIRECT_CHUNK:  # chunk data: received straight into a fresh bytes
-                data = self._received(b"", _recv_arrived, sock, direct)
+            if direct >= DIRECT_CHUNK and self._give_back is None:  # chunk data: received
+                data = self._received(b"", _recv_arrived, sock, direct)  # into a fresh bytes
                 if not data:
                     self._at_eof(b"")  # raises: the chunk had not ended
                 framing.skip(len(data))
@@ -280,8 +301,7 @@ class SocketBody:
             want = n - filled
             direct = min(framing.data_left, want)
             if direct >= DIRECT_CHUNK:
-                got = self._received(0, sock.recv_into, view[filled:filled + direct], direct,
-                                     socket.MSG_WAITALL)
+                got = self._recv_into(sock, view[filled:filled + direct], exact=True)
                 if not got:
                     self._at_eof(b"")  # raises: the chunk had not ended
                 framing.skip(got)
@@ -308,7 +328,7 @@ class SocketBody:
         if large and want >= DIRECT_CHUNK:  # the chunk's short rest, the next size line
             size = min(size, framing.data_left + FRAMING_READ)
         view = memoryview(scratch)
-        got = self._received(0, sock.recv_into, view, size)
+        got = self._recv_into(sock, view[:size] if size < len(scratch) else view)
         if not got:
             self._at_eof(b"")  # raises: the body had not ended
         pieces = [view[start:stop] for start, stop in framing.feed(scratch, 0, got)]
@@ -338,6 +358,57 @@ class SocketBody:
         """Body bytes beyond what the read asked for: a copy (the scratch is reused)."""
         self._spare.append(bytes(piece))
         self._spare_size += len(piece)
+
+    def _recv_into(self, sock: socket.socket, view: memoryview, exact: bool = False) -> int:
+        """Bytes received into ``view`` (0: the connection's end): with ``exact``, until it
+        is full (``MSG_WAITALL`` on a plain socket), else what has arrived. Over TLS,
+        record after record (one ``SSL_read`` gives one at most) until ``view`` is full,
+        or without ``exact`` until nothing more has arrived (``FIONREAD`` says 0 after a
+        record that did not fill it)."""
+        if self._give_back is None:
+            flags = socket.MSG_WAITALL if exact else 0
+            return self._received(0, sock.recv_into, view, 0, flags)  # type: ignore[no-any-return]
+        size = len(view)
+        got = 0
+        while got < size:
+            n = self._received(0, sock.recv_into, view[got:] if got else view)
+            if not n:
+                break  # the end: the next call returns 0
+            got += n
+            # less than asked: that record is used up; go on only if another came in
+            if not exact and got < size and not waiting(sock.fileno()):
+                break
+        return got
+
+    def _receive_tls(self, sock: socket.socket, n: int, exact: bool) -> bytes:
+        """A Content-Length or until-close body over TLS: decrypted into a reused buffer,
+        copied out as the bytes returned (see the module docstring)."""
+        left = self._left
+        want = n if left == UNTIL_CLOSE else min(n, left)
+        if not exact:
+            want = min(want, THREAD_READ_SIZE)
+        if not self._blocking:
+            self._set_blocking(sock, True)
+        view = self._view
+        if view is None or (len(view) < want and len(view) < THREAD_READ_SIZE):
+            view = self._view = memoryview(bytearray(min(max(want, FRAMED_READ_SIZE),
+                                                         THREAD_READ_SIZE)))
+        parts: list[bytes] = []
+        got = 0
+        while got < want:
+            size = min(want - got, len(view))
+            filled = self._recv_into(sock, view[:size] if size < len(view) else view, exact)
+            if not filled:
+                return self._at_eof(b"".join(parts))
+            parts.append(bytes(view[:filled]))
+            got += filled
+            if not exact:
+                break
+        if left != UNTIL_CLOSE:
+            self._left = left - got
+            if self._left == 0:
+                self._end(ok=True)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def _take_spare(self, n: int, exact: bool) -> bytes:
         """Up to ``n`` of the body bytes framed so far (b"" if none): as many pieces as
@@ -388,6 +459,10 @@ class SocketBody:
     # -- ending ----------------------------------------------------------------------------------
 
     def _set_blocking(self, sock: socket.socket, blocking: bool) -> None:
+        if self._give_back is not None:  # TLS: the socket's own timeout (poll, then read)
+            sock.settimeout((self._read_timeout or None) if blocking else 0.0)
+            self._blocking = blocking
+            return
         sock.setblocking(blocking)
         if self._read_timeout:
             # sock_read as SO_RCVTIMEO (a zero timeval would mean "no timeout": at least 1 us)
@@ -400,8 +475,8 @@ class SocketBody:
         """Wake a reader blocked in recv() (lock held); the connection is dead afterwards."""
         self._shut = True
         if self._sock is not None:
-            try:
-                self._sock.shutdown(socket.SHUT_RDWR)
+            try:  # (the socket's own shutdown: an SSLSocket's would drop its TLS state)
+                socket.socket.shutdown(self._sock, socket.SHUT_RDWR)
             except OSError:
                 pass
 
@@ -416,7 +491,13 @@ class SocketBody:
         except OSError:
             pass
         finally:
-            sock.close()
+            if self._give_back is None:
+                sock.close()
+            else:  # the connection's own SSLSocket: back to its transport, on the loop
+                try:
+                    self._loop.call_soon_threadsafe(self._give_back)
+                except RuntimeError:  # the loop is closed (interpreter exit)
+                    pass
 
     def _end(self, ok: bool) -> None:
         """Close the dup and tell the loop: pool the connection (ok) or close it."""

@@ -6,11 +6,12 @@ a round trip to the loop per read. When the channel holds 8 MiB the pump waits
 (so the socket is paused by the StreamReader's own flow control) until the
 caller drains it below 4 MiB. Memory stays bounded.
 
-A large plain body (no TLS, no Content-Encoding), or a chunked one not yet
-whole, skips all that: :class:`DirectChannel` has the calling thread receive it
-straight from the socket (``direct.py``, the engine's thread-mode hand-off; a
-chunked body framed by the engine's parser), so the loop thread is not involved
-per chunk and an exact-size read of a Content-Length body is the kernel's one copy.
+A large plain body (no Content-Encoding; over TLS too, on the engine's own TLS
+transport), or a chunked one not yet whole, skips all that: :class:`DirectChannel`
+has the calling thread receive it straight from the socket (``direct.py``, the
+engine's thread-mode hand-off; a chunked body framed by the engine's parser), so
+the loop thread is not involved per chunk and an exact-size read of a plain
+Content-Length body is the kernel's one copy.
 """
 
 from __future__ import annotations

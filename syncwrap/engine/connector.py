@@ -25,6 +25,7 @@ from . import tracing as _tracing
 from .http1.connection import ResponseHandler
 from .http1.state import State
 from .http1.tls_reads import TLSReader
+from .http1.tls_transport import open_tls, own_tls_applies
 from .resolver import DefaultResolver, DNSCache
 from .tls import resolve_ssl
 from .tunnel import open_via_proxy
@@ -562,20 +563,24 @@ class TCPConnector(BaseConnector):
     async def start_protocol(self, sock: socket.socket, host: str, port: int, ssl: Any = None,
                              factory: Any = None) -> Any:
         """Run the HTTP/1.1 protocol (or ``factory()``) on the connected ``sock``, over TLS
-        to ``host`` when ``ssl`` (an SSLConfig, pin included) is given. The socket is closed
-        on failure: SSLError or ClientConnectorError naming ``host:port``."""
+        to ``host`` when ``ssl`` (an SSLConfig, pin included) is given: the engine's own
+        TLS transport (``http1/tls_transport.py``) where the loop allows it; a ``factory``
+        (the CONNECT handshake) keeps the loop's TLS, which ``loop.start_tls`` can wrap.
+        The socket is closed on failure: SSLError or
+        ClientConnectorError naming ``host:port``."""
         loop = self._get_loop()
         sslcontext = await ssl.loaded_context() if ssl is not None else None
+        server_hostname = (ssl.server_hostname or host) if sslcontext is not None else None
+        own_tls = factory is None and sslcontext is not None and own_tls_applies(loop)
         if factory is None:  # over TLS, a TLSReader fills the handler's buffers
             factory = ((lambda: ResponseHandler(loop)) if sslcontext is None
                        else (lambda: TLSReader(ResponseHandler(loop))))
         try:
-            _, protocol = await loop.create_connection(
-                factory,
-                sock=sock,
-                ssl=sslcontext,
-                server_hostname=(ssl.server_hostname or host) if sslcontext is not None else None,
-            )
+            if own_tls:  # our TLS transport (tls_transport.py); the loop's for a tunnel
+                _, protocol = await open_tls(loop, sock, sslcontext, server_hostname, factory)
+            else:
+                _, protocol = await loop.create_connection(
+                    factory, sock=sock, ssl=sslcontext, server_hostname=server_hostname)
         except ssl_module.SSLError as exc:
             sock.close()
             raise ssl_error(host, port, exc) from exc

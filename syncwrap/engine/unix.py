@@ -16,6 +16,7 @@ as written. Give such URLs as str: a ``yarl.URL`` made from one without
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl as ssl_module
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -24,6 +25,8 @@ from yarl import URL
 
 from ..exceptions import ConnectTimeout, UnixClientConnectorError, ssl_error
 from .http1.connection import ResponseHandler
+from .http1.tls_reads import TLSReader
+from .http1.tls_transport import open_tls, own_tls_applies
 
 __all__ = [
     "UNIX_SCHEME",
@@ -72,10 +75,13 @@ async def open_unix_socket(path: str, key: Any, timeout: Any = None) -> Response
     """
     loop = asyncio.get_running_loop()
     sslcontext = await key.ssl.loaded_context() if key.is_ssl else None
-    opening = loop.create_unix_connection(
-        lambda: ResponseHandler(loop), path, ssl=sslcontext,
-        server_hostname=(key.ssl.server_hostname or key.host) if sslcontext is not None else None,
-    )
+    if sslcontext is not None and own_tls_applies(loop) and hasattr(socket, "AF_UNIX"):
+        opening = _open_tls(loop, path, sslcontext, key.ssl.server_hostname or key.host)
+    else:
+        opening = loop.create_unix_connection(
+            lambda: ResponseHandler(loop), path, ssl=sslcontext,
+            server_hostname=(key.ssl.server_hostname or key.host) if sslcontext else None,
+        )
     sock_connect = getattr(timeout, "sock_connect", None)
     try:
         if sock_connect:
@@ -91,6 +97,23 @@ async def open_unix_socket(path: str, key: Any, timeout: Any = None) -> Response
         raise UnixClientConnectorError(path, key.host, key.port, exc) from exc
     except ValueError as exc:  # e.g. a NUL inside the path
         raise UnixClientConnectorError(path, key.host, key.port, str(exc)) from None
+    if isinstance(protocol, TLSReader):
+        protocol = protocol.handler
     if sslcontext is not None:
         key.ssl.check(protocol.transport, key.host, key.port)
     return protocol
+
+
+async def _open_tls(loop: asyncio.AbstractEventLoop, path: str, context: ssl_module.SSLContext,
+                    server_hostname: str) -> tuple[asyncio.Transport, TLSReader]:
+    """TLS over a new connection to the socket at ``path``, on the engine's own TLS
+    transport (``http1/tls_transport.py``)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        await loop.sock_connect(sock, path)
+    except BaseException:
+        sock.close()
+        raise
+    return await open_tls(loop, sock, context, server_hostname,
+                          lambda: TLSReader(ResponseHandler(loop)))

@@ -6,8 +6,8 @@ Checked: exact bytes by sha256 for many chunk shapes and every way of reading, t
 the body split across receives, connection reuse after a complete body, bytes after the
 end (no reuse, as on the loop), early close, sock_read and total timeouts, a server cut
 mid-chunk, hostile framing (ClientPayloadError in bounded time and memory), Ctrl-C, and the
-bodies that keep the pump (already whole, gzip, TLS). Real servers on 127.0.0.1; every wait
-is bounded.
+bodies that keep the pump (already whole, gzip; TLS ones are read directly too). Real servers
+on 127.0.0.1; every wait is bounded.
 """
 
 from __future__ import annotations
@@ -352,7 +352,7 @@ def test_other_chunked_bodies_keep_the_loop(raw_server, kind):
     assert server.connections == 1
 
 
-def test_tls_chunked_bodies_keep_the_pump(raw_server, server_ssl_context, ca_pem_path):
+def test_tls_chunked_bodies_are_read_directly_too(raw_server, server_ssl_context, ca_pem_path):
     gate = Gate()
     framed = frame(BODY, lambda i: 100_000)
 
@@ -366,7 +366,7 @@ def test_tls_chunked_bodies_keep_the_pump(raw_server, server_ssl_context, ca_pem
     with syncwrap.Session(verify=ca_pem_path) as s:
         for _ in range(2):
             with s.get(url, stream=True, timeout=WAIT) as r:
-                assert isinstance(r._channel, ByteChannel)
+                assert isinstance(r._channel, DirectChannel)  # over our TLS transport
                 gate.open()
                 assert hashlib.sha256(b"".join(r.iter_content(MIB))).hexdigest() == DIGEST
     assert server.connections == 1

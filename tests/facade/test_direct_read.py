@@ -4,7 +4,8 @@ thread straight from the socket (syncwrap._bridge.direct, thread mode; DirectCha
 Checked: exact bytes for every way of reading, the hand-over from bytes received before the
 take-over to bytes read from the socket, connection reuse afterwards, errors (short body,
 sock_read and total timeouts, Ctrl-C), early close and garbage collection (connection closed,
-nothing leaked or printed), and the paths that keep the pump (gzip, TLS, small).
+nothing leaked or printed), and the paths that keep the pump (gzip, small); TLS bodies are
+read directly too (their own tests: tests/facade/test_tls_direct.py).
 Real servers on 127.0.0.1; every wait is bounded.
 """
 
@@ -426,7 +427,7 @@ def test_other_bodies_keep_the_pump(raw_server, kind):
     assert server.connections == 1
 
 
-def test_tls_bodies_keep_the_pump(raw_server, server_ssl_context, ca_pem_path):
+def test_tls_bodies_are_read_directly_too(raw_server, server_ssl_context, ca_pem_path):
     gate = Gate()
 
     def handler(conn: socket.socket) -> None:
@@ -439,7 +440,7 @@ def test_tls_bodies_keep_the_pump(raw_server, server_ssl_context, ca_pem_path):
     with syncwrap.Session(verify=ca_pem_path) as s:
         for _ in range(2):
             with s.get(url, stream=True, timeout=WAIT) as r:
-                assert isinstance(r._channel, BodyChannel)
+                assert isinstance(r._channel, DirectChannel)  # over our TLS transport
                 gate.open()
                 assert hashlib.sha256(b"".join(r.iter_content(MIB))).digest() == DIGEST
     assert server.connections == 1

@@ -1,5 +1,7 @@
-"""Streamed HTTPS bodies through the blocking API (the pump path: asyncio's SSL transport ->
-parser -> StreamReader -> pump -> ByteChannel -> caller; see syncwrap/_bridge/downloads.py).
+"""Streamed HTTPS bodies through the blocking API: large ones are read by the calling thread
+from the connection's own SSLSocket, lent by the engine's TLS transport (DirectChannel; see
+syncwrap/_bridge/direct.py), as plain ones are; once the pump path (SSL transport -> parser
+-> StreamReader -> pump -> ByteChannel -> caller), which small bodies still take.
 
 Checked: exact bytes by sha256 for a Content-Length body, a chunked one and one read until
 the close; the connection pooled after a complete body and not after an early close; a
@@ -30,7 +32,7 @@ from collections.abc import Callable
 import pytest
 
 import syncwrap
-from syncwrap._bridge.channel import ByteChannel
+from syncwrap._bridge.downloads import DirectChannel
 from tests.facade._util import WAIT, interrupt_when_blocked, start_script
 from tests.servers import read_request
 
@@ -103,7 +105,7 @@ def test_content_length_body_exact_and_pooled(tls_server, ca_pem_path):
     with syncwrap.Session(verify=ca_pem_path) as s:
         for _ in range(2):
             with s.get(peer.url, stream=True, timeout=WAIT) as r:
-                assert isinstance(r._channel, ByteChannel)
+                assert isinstance(r._channel, DirectChannel)
                 digest = hashlib.sha256()
                 for chunk in r.iter_content(65536):
                     digest.update(chunk)
@@ -282,10 +284,12 @@ _CTRL_C = """
 import sys, threading, time
 import syncwrap
 
-def waiting_in_channel(frame):
+def waiting_in_channel(frame):  # (a direct read: in the socket receive)
     while frame is not None:
         code = frame.f_code
         if code.co_name in ("get", "get_exact") and code.co_filename.endswith("channel.py"):
+            return True
+        if code.co_name == "_received" and code.co_filename.endswith("direct.py"):
             return True
         frame = frame.f_back
     return False
@@ -323,5 +327,5 @@ def test_ctrl_c_while_reading_closes_the_connection(tls_server, ca_pem_path, tmp
     script = tmp_path / "ctrl_c.py"
     script.write_text(_CTRL_C)
     proc = start_script(str(script), peer.url, ca_pem_path)
-    line = interrupt_when_blocked(proc, stall.closed, "ByteChannel")
+    line = interrupt_when_blocked(proc, stall.closed, "DirectChannel")
     assert line == f"INTERRUPTED {3 * MIB}"

@@ -50,6 +50,7 @@ from .direct import (
 )
 from .parser import ResponseHead, ResponseParser
 from .state import STEPS, Event, State, next_state
+from .tls_transport import TLSTransport
 
 __all__ = ["ResponseHandler", "READ_SIZE"]
 
@@ -546,11 +547,14 @@ class ResponseHandler(asyncio.Protocol):
             return None
         reader = self._body.reader
         transport = self.transport
-        left = self._direct_left(min_size, chunked) if reader is not None else None
+        left = self._direct_left(min_size, chunked, tls=True) if reader is not None else None
         if left is None or transport is None or transport.get_write_buffer_size():
             return None  # (a blocking fd must have nothing to send)
+        give_back = None
         if loop_reader is not None:
             sock = loop_reader.detach_socket()  # loop mode's dup, taken over
+        elif isinstance(transport, TLSTransport):  # its SSLSocket, lent (tls_transport.py)
+            sock, give_back = transport.lend(), transport.take_back
         else:
             sock = dup_socket(transport)
         # Draining the reader can resume reading (its flow control), so pause after it.
@@ -562,11 +566,14 @@ class ResponseHandler(asyncio.Protocol):
         framing = parser.hand_over_chunked() if left == CHUNKED else None  # type: ignore
         head = parser.head  # type: ignore[union-attr]
         raw = RawBody(sock, left, buffered, head.content_length,  # type: ignore[union-attr]
-                      self._read_timeout, self._loop, self.end_hand_off, framing)
+                      self._read_timeout, self._loop, self.end_hand_off, framing, give_back)
         try:
             taker = make_taker(raw)
         except BaseException as exc:
-            sock.close()
+            if give_back is not None:
+                give_back()
+            else:
+                sock.close()
             self.fail(exc)
             raise
         self._direct = taker
@@ -605,14 +612,15 @@ class ResponseHandler(asyncio.Protocol):
         if not self._reading_paused:
             reader.resume_reading()
 
-    def _direct_left(self, min_size: int, chunked: bool = False) -> int | None:
+    def _direct_left(self, min_size: int, chunked: bool = False,
+                     tls: bool = False) -> int | None:
         """Bytes of the plain body still to come (``UNTIL_CLOSE``: unknown; ``CHUNKED``
         if ``chunked`` allows) if at least ``min_size``, when a taker may read them from
-        the socket; else None."""
+        the socket (over TLS too if ``tls``: thread mode); else None."""
         received = self._body.plain_received()
         if received is None:
             return None
-        left = body_left(self.transport, self._parser.head, received)  # type: ignore
+        left = body_left(self.transport, self._parser.head, received, tls)  # type: ignore
         if left is None or 0 <= left < min_size or (left == CHUNKED and not chunked):
             return None
         return left

@@ -2,7 +2,8 @@
 
 Once a response head is parsed, a body that is
 
-- on plain TCP (no TLS) with a real socket under the transport,
+- on plain TCP with a real socket under the transport, or (thread mode only) on the
+  engine's own TLS transport, which lends its SSLSocket (``tls_transport.py``),
 - not transformed (no Content-Encoding decoder stands before its StreamReader),
 - length-delimited (Content-Length) or read until the server closes, or (thread mode
   only, when the taker asks for it) chunked,
@@ -66,6 +67,13 @@ off; whoever takes it is a *body taker* (:class:`BodyTaker`):
   StreamReader and every hop between threads; a chunked body has no
   known size, so the taker decides when it pays (``hand_off(chunked=True)``: the
   facade's rule is in ``syncwrap/_bridge/direct.py``).
+
+  Over TLS there is no dup (the TLS session lives in one object): the taker gets the
+  connection's own ``ssl.SSLSocket``, lent (``TLSTransport.lend``: the loop stops
+  watching it; decrypted bytes OpenSSL still holds are the taker's first read), and
+  hands it back through :attr:`RawBody.give_back`, on the loop, non-blocking again.
+  Cost: OpenSSL reads the socket and decrypts into the taker's buffer on the taker's
+  thread; the loop's transport, its buffers and every hop between threads drop out.
 
 Both end before the connection's normal completion runs: the duplicate is closed and
 the transport reads again, so a finished connection is pooled exactly as without
@@ -162,17 +170,23 @@ class RawBody(NamedTuple):
     complete: Callable[[BodyTaker], bool]
     #: A chunked body's framing: feed it every byte received, deliver what it returns.
     framing: ChunkedDecoder | None = None
+    #: Over TLS: ``sock`` is the connection's own ``ssl.SSLSocket``, lent (no dup can
+    #: share a TLS session); the taker never closes it but, done with it and its
+    #: non-blocking mode restored, calls this on the loop. None for a plain dup.
+    give_back: Callable[[], None] | None = None
 
 
 def body_left(transport: asyncio.Transport | None, head: ResponseHead | None,
-              received: int) -> int | None:
+              received: int, tls: bool = False) -> int | None:
     """Bytes of the body still to come (``UNTIL_CLOSE`` if unknown, ``CHUNKED``) after
-    ``received``, or None when it cannot be read directly (see the module docstring). The
+    ``received``, or None when it cannot be read directly (see the module docstring;
+    with ``tls``, also over a TLS transport that lends its socket: thread mode). The
     caller has checked that the body is plain and not finished."""
     if (not POSIX or transport is None or transport.is_closing() or head is None
             or head.upgrade):
         return None
-    if transport.get_extra_info("sslcontext") is not None:
+    if transport.get_extra_info("sslcontext") is not None and not (
+            tls and callable(getattr(transport, "lend", None))):
         return None
     sock = transport.get_extra_info("socket")
     if sock is None or sock.type != socket.SOCK_STREAM:

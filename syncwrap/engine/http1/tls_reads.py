@@ -9,20 +9,24 @@ its ``get_buffer()`` returns. uvloop only takes that path for a protocol that is
 it is and a :class:`TLSReader` stands between the transport and it, passing every other
 event on unchanged.
 
-Cost model, per byte of a body that is not decoded: the transport's copy into its memory
-BIO, the decryption into a fresh buffer sized to what is pending, up to 120 KiB
-(``bytearray(n)`` zero-fills it first: a write, not a copy), and no other copy until a
-reader needs bytes: the facade's channel joins the views into the chunks it hands out,
-and an engine reader (``StreamReader``) turns a view into bytes. A head, a decoded body's
-input, or a read that fills less than half its buffer is copied out as bytes, so that a
-view never holds more than twice its bytes (a server sending tiny records cannot make
-memory balloon).
+On the engine's own TLS transport (``tls_transport.py``, every TLS connection the
+connector opens from a socket) the same protocol is given buffers by that transport;
+on a loop without ``add_reader`` the loop's SSL transport gives them: :class:`TLSReader`
+serves both. (TLS inside a CONNECT tunnel, ``loop.start_tls``, feeds the connection
+directly.)
+
+Cost model, per byte of a body that is not decoded: on our transport, OpenSSL's read of
+the record from the socket and its decryption into a buffer sized to the last read, up
+to 120 KiB (``bytearray(n)`` zero-fills it first: a write, not a copy); on the loops'
+transports, one more copy into their memory BIO. No other copy until a reader needs
+bytes: the facade's channel joins the views into the chunks it hands out, and an engine
+reader (``StreamReader``) turns a view into bytes. A head, a decoded body's input, or a
+read that fills less than half its buffer is copied out as bytes, so that a view never
+holds more than twice its bytes (a server sending tiny records cannot make memory
+balloon).
 
 A direct TLS read by the facade's calling thread (as ``_bridge/direct.py`` does for plain
-bodies) would need the TLS session out of the transport: its ``SSLObject`` and the bytes
-already in its incoming BIO, which neither asyncio nor uvloop exposes (no public seam to
-take a TLS stream over and hand it back). It would take a TLS layer of our own around
-``ssl.MemoryBIO`` and ``SSLObject`` instead of the loops' SSL transports.
+bodies) takes the SSLSocket itself from our transport (``TLSTransport.lend``).
 """
 
 from __future__ import annotations
