@@ -391,7 +391,11 @@ def run(
         error = call.error
         call.error = None
         raise error
-    return call.result  # type: ignore[no-any-return]
+    # The loop thread may still hold ``call`` (its task's last step, after the wake-up):
+    # the caller alone keeps the result, so dropping it frees it (a dropped streamed
+    # response closes its connection then, not at some later collection).
+    result, call.result = call.result, None
+    return result  # type: ignore[no-any-return]
 
 
 def _cancel_and_wait(loop: asyncio.AbstractEventLoop, call: _Call, wait: float = 1.0) -> None:

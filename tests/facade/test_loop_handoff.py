@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 import signal
+import sys
 import threading
 import time
+import weakref
 
 import pytest
 
@@ -61,6 +63,50 @@ def test_many_threads_finishing_in_one_pass_each_get_their_own_result():
     results = _in_threads(call)
     assert all(isinstance(r, tuple) and r[0] == r[1] for r in results), results
     assert arrived == THREADS
+
+
+def test_the_result_is_the_callers_alone_once_run_returns():
+    """The loop thread may finish its task's last step after the caller woke up; meanwhile
+    it must not keep the result alive: a dropped streamed response closes its connection
+    when the caller drops it, not at some later garbage collection."""
+
+    class Result:
+        pass
+
+    async def produce() -> Result:
+        return Result()
+
+    coro = produce()
+    at_end = threading.Event()  # the loop thread is in the step that woke the caller
+    go_on = threading.Event()
+
+    def at_return(frame, event, arg):
+        if event == "return":  # the call's task ends its last step: hold the loop thread
+            at_end.set()
+            go_on.wait(WAIT)
+        return at_return
+
+    def tracer(frame, event, arg):  # on the loop thread: only the frame running ``coro``
+        runner = frame.f_locals.get("self")
+        if frame.f_code.co_flags & inspect.CO_COROUTINE and getattr(runner, "coro", 0) is coro:
+            return at_return
+        return None
+
+    async def set_trace(fn):
+        previous = sys.gettrace()
+        sys.settrace(fn)
+        return previous
+
+    previous = syncwrap.loop.run(set_trace(tracer))
+    try:
+        result = syncwrap.loop.run(coro, timeout=WAIT)
+        assert at_end.wait(WAIT)
+        dropped = weakref.ref(result)
+        del result
+        assert dropped() is None, "the loop thread still holds the result run() returned"
+    finally:
+        go_on.set()
+        syncwrap.loop.run(set_trace(previous), timeout=WAIT)
 
 
 def test_calls_from_many_threads_are_all_started_and_answered():
