@@ -200,3 +200,27 @@ def abandon_early(r: Any, how: str) -> None:
         r.raw.close()
     else:
         r.raw.read(10)
+
+
+def close_under_blocked_reader(r: Any, n: int, server_closed: threading.Event
+                               ) -> tuple[list[bytes], list[BaseException]]:
+    """Read ``r.iter_content(n)`` on a thread that the server leaves blocked (a stalled
+    body: ``server_closed`` must stay unset), close ``r`` from this thread, and return
+    what the reader received and raised once it has ended (bounded by ``WAIT``)."""
+    received: list[bytes] = []
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            for chunk in r.iter_content(n):
+                received.append(chunk)
+        except BaseException as exc:  # noqa: BLE001 - returned to the test
+            errors.append(exc)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    assert server_closed.wait(0.2) is False  # the reader is stuck: the server stalls
+    r.close()
+    reader.join(WAIT)
+    assert not reader.is_alive()
+    return received, errors

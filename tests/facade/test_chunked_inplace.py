@@ -25,7 +25,12 @@ import syncwrap
 from syncwrap._bridge.direct import DIRECT_CHUNK, FRAMING_READ, MAX_IN_PLACE
 from syncwrap._bridge.downloads import DirectChannel
 from syncwrap._bridge.inplace import InPlaceBytes
-from tests.facade._util import WAIT, interrupt_when_blocked, start_script
+from tests.facade._util import (
+    WAIT,
+    close_under_blocked_reader,
+    interrupt_when_blocked,
+    start_script,
+)
 from tests.facade.test_direct_chunked import (
     _CTRL_C,
     BODY,
@@ -247,22 +252,7 @@ def test_close_from_another_thread_wakes_a_reader_waiting_for_framing(raw_server
     r = syncwrap.get(server.url, stream=True, timeout=None)
     assert isinstance(r._channel, DirectChannel)
     gate.open()
-    errors: list[BaseException] = []
-    received: list[bytes] = []
-
-    def read() -> None:
-        try:
-            for chunk in r.iter_content(300_000):
-                received.append(chunk)
-        except BaseException as exc:  # noqa: BLE001 - checked below
-            errors.append(exc)
-
-    reader = threading.Thread(target=read)
-    reader.start()
-    assert handler.closed.wait(0.2) is False  # the reader is stuck: the server stalls
-    r.close()
-    reader.join(WAIT)
-    assert not reader.is_alive()
+    received, errors = close_under_blocked_reader(r, 300_000, handler.closed)
     assert [type(e) for e in errors] == [syncwrap.ClientPayloadError]
     assert received == [BODY[:300_000]]
     assert handler.closed.wait(WAIT)

@@ -35,7 +35,13 @@ from syncwrap.engine.http1.parser import DEFAULT_LIMITS, ResponseParser
 from syncwrap.engine.http1.state import State
 from tests.engine._util import run
 from tests.engine.test_connection_state import REQUEST, connect
-from tests.facade._util import WAIT, abandon_early, interrupt_when_blocked, start_script
+from tests.facade._util import (
+    WAIT,
+    abandon_early,
+    close_under_blocked_reader,
+    interrupt_when_blocked,
+    start_script,
+)
 from tests.facade.test_direct_read import open_sockets, pool_stats
 from tests.servers import Gate, read_request, wait_client_close
 
@@ -414,22 +420,7 @@ def test_close_from_another_thread_wakes_a_blocked_reader(raw_server):
     r = syncwrap.get(server.url, stream=True, timeout=None)
     assert isinstance(r._channel, DirectChannel)
     gate.open()
-    errors: list[BaseException] = []
-    received: list[bytes] = []
-
-    def read() -> None:
-        try:
-            for chunk in r.iter_content(MIB):
-                received.append(chunk)
-        except BaseException as exc:  # noqa: BLE001 - checked below
-            errors.append(exc)
-
-    reader = threading.Thread(target=read)
-    reader.start()
-    assert handler.closed.wait(0.2) is False  # the reader is stuck: the server stalls
-    r.close()
-    reader.join(WAIT)
-    assert not reader.is_alive()
+    received, errors = close_under_blocked_reader(r, MIB, handler.closed)
     assert [type(e) for e in errors] == [syncwrap.ClientPayloadError]
     assert BODY[: 2 * MIB].startswith(b"".join(received))
     assert handler.closed.wait(WAIT)

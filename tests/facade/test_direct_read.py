@@ -27,7 +27,13 @@ import syncwrap
 from syncwrap._bridge.channel import ByteChannel as BodyChannel
 from syncwrap._bridge.downloads import DirectChannel
 from syncwrap.engine.http1.direct import MIN_BODY
-from tests.facade._util import WAIT, abandon_early, interrupt_when_blocked, start_script
+from tests.facade._util import (
+    WAIT,
+    abandon_early,
+    close_under_blocked_reader,
+    interrupt_when_blocked,
+    start_script,
+)
 from tests.servers import Gate, read_request, wait_client_close
 
 MIB = 1024 * 1024
@@ -378,24 +384,9 @@ def test_close_from_another_thread_wakes_a_blocked_reader(raw_server):
     r = syncwrap.get(server.url, stream=True, timeout=None)
     assert isinstance(r._channel, DirectChannel)
     gate.open()
-    errors: list[BaseException] = []
-    received: list[int] = []
-
-    def read() -> None:
-        try:
-            for chunk in r.iter_content(MIB):
-                received.append(len(chunk))
-        except BaseException as exc:  # noqa: BLE001 - checked below
-            errors.append(exc)
-
-    reader = threading.Thread(target=read)
-    reader.start()
-    assert handler.closed.wait(0.2) is False  # the reader is stuck: the server stalls
-    r.close()
-    reader.join(WAIT)
-    assert not reader.is_alive()
+    received, errors = close_under_blocked_reader(r, MIB, handler.closed)
     assert [type(e) for e in errors] == [syncwrap.ClientPayloadError]
-    assert sum(received) < len(BODY)
+    assert sum(map(len, received)) < len(BODY)
     assert handler.closed.wait(WAIT)
 
 
