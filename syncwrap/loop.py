@@ -34,8 +34,10 @@ import math
 import os
 import select
 import threading
+from _thread import get_ident
 from collections import deque
 from collections.abc import Callable, Coroutine
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from .exceptions import Timeout
@@ -222,14 +224,13 @@ class Waiter(Protocol):
 class EventWaiter:
     """One thread's eventfd: ``acquire`` blocks in ``read``, ``release`` writes."""
 
-    __slots__ = ("fd", "_poll")
+    __slots__ = ("fd", "_poll", "release")
 
     def __init__(self) -> None:
         self.fd = os.eventfd(0, os.EFD_CLOEXEC)
         self._poll: select.poll | None = None
-
-    def release(self) -> None:  # on the loop thread
-        os.eventfd_write(self.fd, 1)
+        #: Wake the waiting caller (on the loop thread): a C call, no Python frame.
+        self.release: Callable[[], object] = partial(os.eventfd_write, self.fd, 1)
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         """Wait for the wake-up (at most ``timeout`` seconds unless it is -1); Ctrl-C
@@ -291,16 +292,21 @@ def _forget_waiter() -> None:
 class _Call:
     """One submitted coroutine and the waiter its caller waits on (``lock``)."""
 
-    __slots__ = ("coro", "lock", "result", "error", "task", "running", "dropped")
+    # Defaults on the class: a call sets only what differs (one store each, per request).
+    result: Any = None
+    error: BaseException | None = None
+    task: asyncio.Task[Any] | None = None
+    running = False  # its coroutine has begun
+    dropped = False  # cancelled while still queued: never started
 
     def __init__(self, coro: Coroutine[Any, Any, Any]) -> None:
         self.coro = coro
-        self.lock = take_waiter()
-        self.result: Any = None
-        self.error: BaseException | None = None
-        self.task: asyncio.Task[Any] | None = None
-        self.running = False  # its coroutine has begun
-        self.dropped = False  # cancelled while still queued: never started
+        waiter = getattr(_waiters, "waiter", None)  # take_waiter()'s common case, inline
+        if waiter is None:
+            waiter = take_waiter()
+        else:
+            _waiters.waiter = None
+        self.lock: Waiter = waiter
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:  # on the loop thread
         if not self.dropped:
@@ -354,8 +360,10 @@ def run(
     the coroutine is submitted, before the wait; an exception it raises cancels the
     coroutine, as Ctrl-C does, and is raised here.
     """
-    current = _loop_thread()
-    if current.ident == threading.get_ident():
+    current = _current
+    if current is None or not (_FORK_HOOK or current.pid == os.getpid()):  # _ours(), inline
+        current = _start()
+    if current.ident == get_ident():
         coro.close()
         raise RuntimeError(
             "syncwrap: a blocking call was made on syncwrap's own event-loop thread "
@@ -372,21 +380,26 @@ def run(
     except BaseException:  # Ctrl-C while submitting: the call may be queued already
         _cancel_and_wait(loop, call)
         raise
+    lock = call.lock
     try:
         if while_waiting is not None:
             while_waiting()
         if timeout is None:
-            call.lock.acquire()
+            if type(lock) is EventWaiter:
+                os.eventfd_read(lock.fd)  # EventWaiter.acquire() without its frame
+            else:
+                lock.acquire()
             timed_out = False
         else:
-            timed_out = not call.lock.acquire(timeout=max(timeout, 0))
+            timed_out = not lock.acquire(timeout=max(timeout, 0))
     except BaseException:  # KeyboardInterrupt and other async exceptions
         _cancel_and_wait(loop, call)
         raise
     if timed_out:  # outside the try: cancelling twice would wait out the whole grace period
         _cancel_and_wait(loop, call)
         raise Timeout(f"syncwrap.run(): no result within {timeout} s")
-    give_back_waiter(call.lock)  # its one wake-up is read: free for this thread's next call
+    if type(lock) is EventWaiter:  # its one wake-up is read: free for this thread's next call
+        _waiters.waiter = lock
     if call.error is not None:
         error = call.error
         call.error = None
