@@ -55,6 +55,10 @@ _TLS = ("ssl", "verify", "cert", "fingerprint")
 def request_call(engine: ClientSession, method: str, url: Any, kwargs: dict[str, Any], *,
           session_hooks: Any = None) -> Response:
     """One facade request on ``engine``, in the calling thread (see the module docs)."""
+    if not kwargs and type(method) is str:
+        bare = _bare_call(engine, session_hooks)
+        if bare is not None:  # what prepare_call() would give, without its steps
+            return loop_thread.run(_perform(engine, method, url, bare, False))
     call = prepare_call(engine, method, url, kwargs, session_hooks=session_hooks)
     if not call.user_code:  # no user code to run: just wait (call.perform(), inline)
         return loop_thread.run(_perform(engine, call.method, url, call.kwargs, call.stream,
@@ -131,6 +135,21 @@ def prepare_call(engine: ClientSession, method: str, url: Any, kwargs: dict[str,
                  or isinstance(call_kwargs.get("auth", default_auth), SyncAuth)
                  or (runs_user_code(chain) if chain else False))
     return PreparedCall(engine, method, url, call_kwargs, stream, after, user_code, finish)
+
+
+def _bare_call(engine: ClientSession, session_hooks: Any) -> dict[str, Any] | None:
+    """The engine arguments of a call given no keyword arguments, when it needs nothing
+    but the engine call (no hooks, no user code, no help with raise_for_status), as
+    :func:`prepare_call` translates it; else None."""
+    if session_hooks and session_hooks.get("response"):
+        return None
+    auth = engine.auth
+    if isinstance(auth, SyncAuth) or engine.raise_for_status is True:
+        return None
+    chain = engine.middlewares
+    if chain and runs_user_code(chain):
+        return None
+    return {"auth": auth} if isinstance(auth, BasicAuth) else {}
 
 
 def _requests_arguments(method: Any, url: Any, kwargs: dict[str, Any]) -> Any:
