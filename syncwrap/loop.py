@@ -289,15 +289,13 @@ def _forget_waiter() -> None:
     _waiters.waiter = None
 
 
+_TASK_NAME = "syncwrap.run"  # the name of every call's task
+
+
 class _Call:
     """One submitted coroutine and the waiter its caller waits on (``lock``)."""
 
-    # Defaults on the class: a call sets only what differs (one store each, per request).
-    result: Any = None
-    error: BaseException | None = None
-    task: asyncio.Task[Any] | None = None
-    running = False  # its coroutine has begun
-    dropped = False  # cancelled while still queued: never started
+    __slots__ = ("coro", "lock", "result", "error", "task", "running", "dropped")
 
     def __init__(self, coro: Coroutine[Any, Any, Any]) -> None:
         self.coro = coro
@@ -307,10 +305,18 @@ class _Call:
         else:
             _waiters.waiter = None
         self.lock: Waiter = waiter
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.task: asyncio.Task[Any] | None = None
+        self.running = False  # its coroutine has begun
+        self.dropped = False  # cancelled while still queued: never started
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:  # on the loop thread
         if not self.dropped:
-            self.task = loop.create_task(self._run())
+            # The Task itself, named: loop.create_task() would format a "Task-N" name for
+            # each call (and, on asyncio's loop, add a Python frame); this loop has no
+            # task factory.
+            self.task = asyncio.Task(self._run(), loop=loop, name=_TASK_NAME)
 
     async def _run(self) -> None:
         # The caller is released from inside the task's last step: no done callback, so
