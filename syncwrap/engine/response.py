@@ -436,7 +436,8 @@ class ClientResponse:
 
     def _finish(self) -> None:
         self._released = True
-        self._release_connection()
+        if self._connection is not None or self._timer is not None:  # often released already
+            self._release_connection()
 
     def release(self) -> Awaitable[None]:
         """Done with the response: its connection goes back to the pool if the body was

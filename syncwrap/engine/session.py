@@ -430,7 +430,12 @@ class ClientSession:
                         prepared = self._prepare(req, auth, traces, proxy)
                         if prepared.auth_flow is not None:
                             prepared = await self._authorize(req, prepared, proxy)
-                    resp, policy = await self._send(prepared, hop_state, policy)
+                    if policy is None:  # _send() without its coroutine layer
+                        resp = await send(self._connector, prepared, timer, req.timeouts,
+                                          req.exchange, tuple(history) if history else (),
+                                          self, bool(traces))
+                    else:
+                        resp, policy = await self._send(prepared, hop_state, policy)
                 # (A WebSocket upgrade branches off here: a 101 response to an Upgrade.)
                 if resp.has_header(b"set-cookie"):
                     if not public_suffixes_ready():  # a file read: not on the loop
