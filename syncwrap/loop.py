@@ -12,12 +12,17 @@ Cost model of one ``run()`` (the hand-off every blocking call pays; Linux):
 * submit: the call goes on the loop thread's queue; the first call queued since the loop
   last drained it writes one eventfd wake-up, with the GIL released (so the loop thread it
   wakes finds the GIL free); calls queued while a wake-up is on its way add no system call.
-  The loop starts every queued call in one pass (one reader callback, one task each).
+  The loop starts every queued call in one pass (one reader callback, one task each,
+  made directly with a fixed name: ``loop.create_task`` would format a "Task-N" name per
+  call, 2.5 k instructions, and add a Python frame on asyncio's loop).
 * wait: the caller blocks reading its thread's eventfd (``EventWaiter``); the task
   writes it from its own last step, with no done callback and no further pass of the
   loop. Both sides hold no GIL in those calls, so the woken caller does not preempt a
   loop thread that holds it (without eventfd: a bare lock, one futex each way).
 * no getpid() per call: a fork hook forgets the parent's loop thread in the child.
+* in the caller, ``run`` takes its thread's waiter, waits and gives it back inline, and the
+  loop wakes it through a C partial (no Python frame); about 22 k instructions per call
+  with 16 threads, 26.5 k one after another (``run`` of an empty coroutine, uvloop).
   Without ``os.eventfd`` (not Linux) each call is scheduled with ``call_soon_threadsafe``.
 
 uvloop is used when installed (the ``speedups`` extra) unless the environment
