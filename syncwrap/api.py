@@ -247,8 +247,11 @@ class Session:
 
     def request(self, method: str, url: Any, **kwargs: Any) -> Response:
         """Send a request and wait for the response (see the module docs for arguments)."""
-        return request_call(self._engine_session(), method, url,
-                            self._call_arguments(method, url, kwargs), session_hooks=self.hooks)
+        if self.params or self.adapters:
+            kwargs = self._call_arguments(method, url, kwargs)
+        engine = (self._engine if self._generation == loop_thread.generation()
+                  else self._engine_session())
+        return request_call(engine, method, url, kwargs, session_hooks=self.hooks)
 
     def _call_arguments(self, method: str, url: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
         """A call's keyword arguments with the session's params and mounted retries added."""

@@ -31,6 +31,16 @@ __all__ = ["Response"]
 class Response:
     """A response. Non-streamed responses are fully read; ``stream=True`` ones read on demand."""
 
+    # Defaults on the class: one store fewer each per response (the instance's own
+    # value replaces it when set).
+    _url: str | None = None  # url and elapsed are built when first read
+    _channel: ByteReader | None = None
+    _pump: Any = None
+    _raw: RawBody | None = None
+    _encoding: str | None = None
+    _consumed = False
+    _history: list[Response] | None = None
+
     def __init__(
         self,
         engine_response: ClientResponse,
@@ -43,16 +53,12 @@ class Response:
         self._resp = engine_response
         self.status_code: int = engine_response.status
         self.reason: str = engine_response.reason
-        self._url: str | None = None  # url and elapsed are built when first read
         self.request_info = engine_response.request_info
         self._elapsed: float | timedelta = elapsed
         self._content = content
-        self._channel = channel
-        self._pump = pump
-        self._raw: RawBody | None = None
-        self._encoding: str | None = None
-        self._consumed = False
-        self._history: list[Response] | None = None
+        if channel is not None:
+            self._channel = channel
+            self._pump = pump
 
     # -- metadata --------------------------------------------------------------
 

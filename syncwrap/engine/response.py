@@ -118,6 +118,11 @@ class ClientResponse:
     #: not counted), set by the exchange. An upload the server answered before its end
     #: was stopped there, so this is all that will ever be sent.
     output_size: int = 0
+    # Set later, if ever: defaults on the class save a store per response.
+    _body: bytes | None = None
+    _cookies: SimpleCookie | None = None
+    _released = False
+    _let_go = False  # release() or close() was called: reads fail, as aiohttp's
 
     @property
     def upload_complete(self) -> asyncio.Future[None]:
@@ -155,10 +160,6 @@ class ClientResponse:
         self._timer = timer
         self._session = session
         self._connection = connection
-        self._body: bytes | None = None
-        self._cookies: SimpleCookie | None = None
-        self._released = False
-        self._let_go = False  # release() or close() was called: reads fail, as aiohttp's
         if connection is None:
             self._content: StreamReader | None = EMPTY_PAYLOAD
             self._whole_body: bytes | None = None
@@ -436,7 +437,8 @@ class ClientResponse:
 
     def _finish(self) -> None:
         self._released = True
-        self._release_connection()
+        if self._connection is not None or self._timer is not None:  # often released already
+            self._release_connection()
 
     def release(self) -> Awaitable[None]:
         """Done with the response: its connection goes back to the pool if the body was

@@ -350,35 +350,37 @@ class ClientSession:
 
     def request(self, method: str, url: str | URL, **kwargs: Any) -> _RequestContextManager:
         """Send a request; use with ``await`` or ``async with``."""
-        return _RequestContextManager(self._request(method, url, **kwargs))
+        return _RequestContextManager(self.fetch(method, url, **kwargs))
 
     def get(self, url: str | URL, **kwargs: Any) -> _RequestContextManager:
-        return _RequestContextManager(self._request("GET", url, **kwargs))
+        return _RequestContextManager(self.fetch("GET", url, **kwargs))
 
     def options(self, url: str | URL, **kwargs: Any) -> _RequestContextManager:
-        return _RequestContextManager(self._request("OPTIONS", url, **kwargs))
+        return _RequestContextManager(self.fetch("OPTIONS", url, **kwargs))
 
     def head(self, url: str | URL, **kwargs: Any) -> _RequestContextManager:
         kwargs.setdefault("allow_redirects", False)
-        return _RequestContextManager(self._request("HEAD", url, **kwargs))
+        return _RequestContextManager(self.fetch("HEAD", url, **kwargs))
 
     def post(self, url: str | URL, *, data: Any = None, **kwargs: Any) -> _RequestContextManager:
-        return _RequestContextManager(self._request("POST", url, data=data, **kwargs))
+        return _RequestContextManager(self.fetch("POST", url, data=data, **kwargs))
 
     def put(self, url: str | URL, *, data: Any = None, **kwargs: Any) -> _RequestContextManager:
-        return _RequestContextManager(self._request("PUT", url, data=data, **kwargs))
+        return _RequestContextManager(self.fetch("PUT", url, data=data, **kwargs))
 
     def patch(self, url: str | URL, *, data: Any = None, **kwargs: Any) -> _RequestContextManager:
-        return _RequestContextManager(self._request("PATCH", url, data=data, **kwargs))
+        return _RequestContextManager(self.fetch("PATCH", url, data=data, **kwargs))
 
     def delete(self, url: str | URL, **kwargs: Any) -> _RequestContextManager:
-        return _RequestContextManager(self._request("DELETE", url, **kwargs))
+        return _RequestContextManager(self.fetch("DELETE", url, **kwargs))
 
     # -- the request -------------------------------------------------------------
 
-    async def _request(self, method: str, str_or_url: str | URL, **kwargs: Any) -> ClientResponse:
+    async def fetch(self, method: str, str_or_url: str | URL, **kwargs: Any) -> ClientResponse:
         """Send a request, following its redirects and an AuthFlow's retry; the response
-        comes back with its body unread. ``kwargs``: :func:`~.options.request_options`."""
+        comes back with its body unread. ``kwargs``: :func:`~.options.request_options`.
+        The coroutine :meth:`request` wraps (for ``async with``), for callers that only
+        await it."""
         if self._closed:
             raise RuntimeError("Session is closed")
         retries = kwargs.pop("retries", UNSET)
@@ -428,7 +430,12 @@ class ClientSession:
                         prepared = self._prepare(req, auth, traces, proxy)
                         if prepared.auth_flow is not None:
                             prepared = await self._authorize(req, prepared, proxy)
-                    resp, policy = await self._send(prepared, hop_state, policy)
+                    if policy is None:  # _send() without its coroutine layer
+                        resp = await send(self._connector, prepared, timer, req.timeouts,
+                                          req.exchange, tuple(history) if history else (),
+                                          self, bool(traces))
+                    else:
+                        resp, policy = await self._send(prepared, hop_state, policy)
                 # (A WebSocket upgrade branches off here: a 101 response to an Upgrade.)
                 if resp.has_header(b"set-cookie"):
                     if not public_suffixes_ready():  # a file read: not on the loop
