@@ -156,7 +156,13 @@ def _bare_call(engine: ClientSession, session_hooks: Any) -> dict[str, Any] | No
     chain = engine.middlewares
     if chain and runs_user_code(chain):
         return None
-    return {"auth": auth} if isinstance(auth, BasicAuth) else {}
+    return _no_arguments(auth)
+
+
+def _no_arguments(default_auth: Any) -> dict[str, Any]:
+    """The engine arguments of a call given none: the session's BasicAuth, passed so that
+    it meets an Authorization header as requests lets it (see :func:`_translate`)."""
+    return {"auth": default_auth} if isinstance(default_auth, BasicAuth) else {}
 
 
 def _requests_arguments(method: Any, url: Any, kwargs: dict[str, Any]) -> Any:
@@ -189,7 +195,7 @@ def _translate(engine: ClientSession, kwargs: dict[str, Any],
     so that the engine session's defaults (and its prepared-head cache) apply.
     ``default_auth`` is the engine session's ``auth``."""
     if not kwargs:
-        return False, {"auth": default_auth} if isinstance(default_auth, BasicAuth) else {}
+        return False, _no_arguments(default_auth)
     stream = bool(kwargs.pop("stream", False))
     out = {name: kwargs.pop(name) for name in [n for n in kwargs if n in _PASSED]}
     if "headers" in out and out["headers"] is None:
