@@ -38,8 +38,9 @@ and copied into the result. With large chunks a framing read asks for the chunk'
 rest and ``FRAMING_READ`` (512) bytes more: two ``recv`` calls a chunk, at most ~512 bytes
 a chunk copied twice. With small chunks the scratch buffer (64 KiB at first, doubled
 while reads fill it, up to 1 MiB) takes many chunks a ``recv``, each byte copied once
-more. Each result is a fresh object, zero-filled once (a write, not a copy; a handed-out
-``bytes`` is never written again, see ``inplace``). Reads under ``DIRECT_CHUNK`` and
+more. Each result is a fresh object, allocated without a zero-fill where CPython allows
+(else zero-filled once: a write, not a copy); a handed-out ``bytes`` is never written
+again (see ``inplace``). Reads under ``DIRECT_CHUNK`` and
 "what has arrived" (``iter_content(None)``, ``read1``; chunk data straight into a fresh
 ``bytes`` when ``DIRECT_CHUNK`` of it is coming) join what the scratch buffer framed.
 Body bytes beyond what a read asked for wait in memory (at most one scratch buffer's
@@ -61,8 +62,8 @@ stdlib's ``recv_into`` a record, no other per-record step). An exact read
 (``iter_content(n)``, ``raw.read(n)``) is filled in place (``inplace.InPlaceBytes``, in
 parts of at most ``MAX_IN_PLACE``): the records are decrypted straight into the result
 until it is full (``MSG_WAITALL`` does not exist for TLS), so OpenSSL's copy is the
-only one and no buffer lives beside the result (the price: the result's zero-fill, a
-write, about 2/3 of a copy). "What has arrived" reads records into a buffer reused for
+only one and no buffer lives beside the result (the allocation alone: no zero-fill,
+see ``inplace``). "What has arrived" reads records into a buffer reused for
 the whole body until ``FIONREAD`` says nothing more came in, then copies them out into
 the bytes returned (its size is not known before). A chunked body's framing is fed from
 the same reads, and its exact reads are filled in place as on a plain socket, record by
