@@ -57,8 +57,8 @@ socket's ``shutdown``: the SSLSocket's own would drop its TLS state). A cut with
 close_notify ends the body as an EOF does: a Content-Length or chunked body cut short is
 a ClientPayloadError; an until-close body ends there, as on the loop. Cost model, per
 read: ``SSL_read`` record by record (16 KiB at most each: OpenSSL's two ``read`` calls,
-its decryption into its own buffer and its copy out of it; one Python call of the
-stdlib's ``recv_into`` a record, no other per-record step). An exact read
+its decryption into its own buffer and its copy out of it; in Python, the stdlib's
+``recv_into`` and a slice of the view, nothing more). An exact read
 (``iter_content(n)``, ``raw.read(n)``) is filled in place (``inplace.InPlaceBytes``, in
 parts of at most ``MAX_IN_PLACE``): the records are decrypted straight into the result
 until it is full (``MSG_WAITALL`` does not exist for TLS), so OpenSSL's copy is the
