@@ -1,8 +1,10 @@
-"""Costs of a plain download per MiB, from the process's own counters (issue 16).
+"""Costs of a download per MiB, from the process's own counters (issue 16).
 
     python bench/download_counts.py URL [--client C] [--count N] [--variant V] [--cpu N]
+                                        [--ca CA_FILE]
 
-URL is a large plain body (e.g. ``/big`` of ``python bench/nginx.py``). The client downloads
+URL is a large body (e.g. ``/big`` or ``/big.chunked`` of ``python bench/nginx.py``; an
+``https://`` URL of ``nginx.py --tls`` with ``--ca`` its CA file). The client downloads
 ``/warm`` (URL with ``/big`` replaced) once, then URL ``--count`` times, the way the bench
 cases do (``clients.py``: ``iter_any`` or ``iter_chunked`` (``--variant``) for the engine and
 aiohttp, ``iter_content(1 MiB)`` for the facade, ``recv_into`` for the raw floor), and prints
@@ -14,8 +16,11 @@ servers to another CPU: ``taskset -pc`` nginx's processes to compare like with l
 client is then the bottleneck, and CPU time per MiB is what a download costs.
 
 Clients: ``engine-asyncio``, ``engine-uvloop``, ``aiohttp-asyncio``, ``aiohttp-uvloop``,
-``facade``, ``raw``. The syncwrap measured is the one on ``PYTHONPATH`` (or installed), so
-two checkouts compare with ``PYTHONPATH=<checkout> python bench/download_counts.py ...``.
+``facade``, ``urllib3`` (``stream(1 MiB)``, as the bench), ``raw``. The syncwrap measured
+is the one on ``PYTHONPATH`` (or installed), so two checkouts compare with
+``PYTHONPATH=<checkout> python bench/download_counts.py ...``. Syscalls per MiB: run it
+under ``strace -f -c``; instructions: under ``valgrind --tool=callgrind`` (``--count`` 1
+and 2, the difference).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 MIB = 1 << 20
 CLIENTS = ("engine-asyncio", "engine-uvloop", "aiohttp-asyncio", "aiohttp-uvloop", "facade",
-           "raw")
+           "urllib3", "raw")
 
 
 def snapshot() -> tuple[float, ...]:
@@ -57,13 +62,16 @@ def report(client: str, before: tuple[float, ...], after: tuple[float, ...], siz
             f"{size / wall / 1e6:,.0f} MB/s")
 
 
-def run_sync(client: str, url: str, count: int) -> str:
+def run_sync(client: str, url: str, count: int, ca_file: str) -> str:
     if client == "facade":
         from clients import SyncwrapSession
-        session = SyncwrapSession(1)
+        session = SyncwrapSession(1, ca_file=ca_file)
+    elif client == "urllib3":
+        from clients import Urllib3
+        session = Urllib3(1, ca_file=ca_file)
     else:
         from raw import raw_client
-        session = raw_client(1)
+        session = raw_client(1, ca_file=ca_file)
     session.download(url.replace("/big", "/warm"), "recv_into")
     before = snapshot()
     size = sum(session.download(url, "recv_into") for _ in range(count))
@@ -72,10 +80,10 @@ def run_sync(client: str, url: str, count: int) -> str:
     return line
 
 
-async def run_async(client: str, url: str, count: int, variant: str) -> str:
+async def run_async(client: str, url: str, count: int, variant: str, ca_file: str) -> str:
     from clients import AiohttpStyle
     library = "syncwrap.engine" if client.startswith("engine") else "aiohttp"
-    session = AiohttpStyle(library, 1)
+    session = AiohttpStyle(library, 1, ca_file=ca_file)
     await session.open()
     try:
         await session.download(url.replace("/big", "/warm"), variant)
@@ -96,16 +104,18 @@ def main() -> None:
     parser.add_argument("--variant", choices=("iter_any", "iter_chunked"), default="iter_any",
                         help="the engine's and aiohttp's way of reading the body")
     parser.add_argument("--cpu", type=int, default=-1, help="pin the client to this CPU")
+    parser.add_argument("--ca", default="", help="CA file trusted for an https:// URL")
     args = parser.parse_args()
     if args.cpu >= 0:
         os.sched_setaffinity(0, {args.cpu})
-    if args.client in ("facade", "raw"):
-        print(run_sync(args.client, args.url, args.count))
+    if args.client in ("facade", "urllib3", "raw"):
+        print(run_sync(args.client, args.url, args.count, args.ca))
         return
     if args.client.endswith("uvloop"):
         import uvloop
         uvloop.install()
-    print(asyncio.run(run_async(args.client, args.url, args.count, args.variant)))
+    print(asyncio.run(run_async(args.client, args.url, args.count, args.variant,
+                                        args.ca)))
 
 
 if __name__ == "__main__":

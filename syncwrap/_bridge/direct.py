@@ -38,8 +38,9 @@ and copied into the result. With large chunks a framing read asks for the chunk'
 rest and ``FRAMING_READ`` (512) bytes more: two ``recv`` calls a chunk, at most ~512 bytes
 a chunk copied twice. With small chunks the scratch buffer (64 KiB at first, doubled
 while reads fill it, up to 1 MiB) takes many chunks a ``recv``, each byte copied once
-more. Each result is a fresh object, zero-filled once (a write, not a copy; a handed-out
-``bytes`` is never written again, see ``inplace``). Reads under ``DIRECT_CHUNK`` and
+more. Each result is a fresh object, allocated without a zero-fill where CPython allows
+(else zero-filled once: a write, not a copy); a handed-out ``bytes`` is never written
+again (see ``inplace``). Reads under ``DIRECT_CHUNK`` and
 "what has arrived" (``iter_content(None)``, ``read1``; chunk data straight into a fresh
 ``bytes`` when ``DIRECT_CHUNK`` of it is coming) join what the scratch buffer framed.
 Body bytes beyond what a read asked for wait in memory (at most one scratch buffer's
@@ -55,13 +56,18 @@ loop's ``stop()`` shuts the TCP connection down under a blocked reader (the plai
 socket's ``shutdown``: the SSLSocket's own would drop its TLS state). A cut without
 close_notify ends the body as an EOF does: a Content-Length or chunked body cut short is
 a ClientPayloadError; an until-close body ends there, as on the loop. Cost model, per
-read: ``SSL_read`` record by record (16 KiB at most each: OpenSSL's two ``read`` calls
-and its decryption) into a buffer reused for the whole body, until it holds the size
-asked for (``MSG_WAITALL`` does not exist for TLS) or, for "what has arrived", until
-``FIONREAD`` says nothing more came in; then one copy out of the buffer into
-the bytes returned. A chunked body's framing is fed from the same reads, and its exact
-reads are filled in place as on a plain socket, record by record instead of
-``MSG_WAITALL``.
+read: ``SSL_read`` record by record (16 KiB at most each: OpenSSL's two ``read`` calls,
+its decryption into its own buffer and its copy out of it; in Python, the stdlib's
+``recv_into`` and a slice of the view, nothing more). An exact read
+(``iter_content(n)``, ``raw.read(n)``) is filled in place (``inplace.InPlaceBytes``, in
+parts of at most ``MAX_IN_PLACE``): the records are decrypted straight into the result
+until it is full (``MSG_WAITALL`` does not exist for TLS), so OpenSSL's copy is the
+only one and no buffer lives beside the result (the allocation alone: no zero-fill,
+see ``inplace``). "What has arrived" reads records into a buffer reused for
+the whole body until ``FIONREAD`` says nothing more came in, then copies them out into
+the bytes returned (its size is not known before). A chunked body's framing is fed from
+the same reads, and its exact reads are filled in place as on a plain socket, record by
+record instead of ``MSG_WAITALL``.
 """
 
 from __future__ import annotations
@@ -368,39 +374,54 @@ class SocketBody:
         if self._give_back is None:
             flags = socket.MSG_WAITALL if exact else 0
             return self._received(0, sock.recv_into, view, 0, flags)  # type: ignore[no-any-return]
+        return self._received(0, self._tls_fill, sock, view, exact)  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _tls_fill(sock: socket.socket, view: memoryview, exact: bool) -> int:
+        """The TLS loop of :meth:`_recv_into`, one ``SSL_read`` a step. A first read's
+        error propagates; a later one's waits for the next call (what came is kept)."""
+        recv_into = sock.recv_into
         size = len(view)
-        got = 0
-        while got < size:
-            n = self._received(0, sock.recv_into, view[got:] if got else view)
-            if not n:
-                break  # the end: the next call returns 0
-            got += n
-            # less than asked: that record is used up; go on only if another came in
-            if not exact and got < size and not waiting(sock.fileno()):
-                break
+        got = recv_into(view)
+        try:
+            while got and got < size:
+                # less than asked: that record is used up; go on only if another came in
+                if not exact and not waiting(sock.fileno()):
+                    break
+                n = recv_into(view[got:])
+                if not n:
+                    break  # the end: the next call returns 0
+                got += n
+        except (BlockingIOError, TimeoutError):
+            raise
+        except OSError:  # a reset: as an EOF, once the bytes before it are delivered
+            pass
         return got
 
     def _receive_tls(self, sock: socket.socket, n: int, exact: bool) -> bytes:
-        """A Content-Length or until-close body over TLS: decrypted into a reused buffer,
-        copied out as the bytes returned (see the module docstring)."""
+        """A Content-Length or until-close body over TLS: an exact read decrypted straight
+        into its result (filled in place), "what has arrived" into a reused buffer and
+        copied out (see the module docstring)."""
         left = self._left
         want = n if left == UNTIL_CLOSE else min(n, left)
         if not exact:
             want = min(want, THREAD_READ_SIZE)
         if not self._blocking:
             self._set_blocking(sock, True)
-        view = self._view
-        if view is None or (len(view) < want and len(view) < THREAD_READ_SIZE):
-            view = self._view = memoryview(bytearray(min(max(want, FRAMED_READ_SIZE),
-                                                         THREAD_READ_SIZE)))
         parts: list[bytes] = []
         got = 0
         while got < want:
-            size = min(want - got, len(view))
-            filled = self._recv_into(sock, view[:size] if size < len(view) else view, exact)
+            if exact:
+                size = min(want - got, MAX_IN_PLACE)
+                result, view = self._results.start(size)
+                filled = self._recv_into(sock, view, exact=True)
+                data = self._results.finish(result, view, filled)
+            else:
+                data = self._arrived_tls(sock, want)
+                filled = len(data)
             if not filled:
                 return self._at_eof(b"".join(parts))
-            parts.append(bytes(view[:filled]))
+            parts.append(data)
             got += filled
             if not exact:
                 break
@@ -409,6 +430,17 @@ class SocketBody:
             if self._left == 0:
                 self._end(ok=True)
         return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _arrived_tls(self, sock: socket.socket, most: int) -> bytes:
+        """What has arrived over TLS, up to ``most`` bytes: decrypted into the buffer reused
+        for the whole body, then copied out (b"": the connection's end)."""
+        view = self._view
+        if view is None or (len(view) < most and len(view) < THREAD_READ_SIZE):
+            view = self._view = memoryview(bytearray(min(max(most, FRAMED_READ_SIZE),
+                                                         THREAD_READ_SIZE)))
+        size = min(most, len(view))
+        filled = self._recv_into(sock, view[:size] if size < len(view) else view)
+        return bytes(view[:filled])
 
     def _take_spare(self, n: int, exact: bool) -> bytes:
         """Up to ``n`` of the body bytes framed so far (b"" if none): as many pieces as

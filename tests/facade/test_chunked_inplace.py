@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import random
 import socket
+import sys
 import threading
 import time
 
@@ -24,7 +25,7 @@ import pytest
 import syncwrap
 from syncwrap._bridge.direct import DIRECT_CHUNK, FRAMING_READ, MAX_IN_PLACE
 from syncwrap._bridge.downloads import DirectChannel
-from syncwrap._bridge.inplace import InPlaceBytes
+from syncwrap._bridge.inplace import UNINITIALISED, InPlaceBytes
 from tests.facade._util import (
     WAIT,
     close_under_blocked_reader,
@@ -83,6 +84,22 @@ def test_a_short_result_and_tiny_sizes():
     assert builder.finish(buffer, view, 3) == b"abc"
     for n in (1, 2, 3):
         assert _fill(builder, b"z" * n) == b"z" * n
+
+
+@pytest.mark.skipif(sys.implementation.name != "cpython", reason="CPython's C API")
+def test_results_are_allocated_without_a_zero_fill_on_cpython():
+    assert UNINITIALISED
+
+
+def test_only_the_bytes_written_are_ever_seen():
+    # Without a zero-fill a result's memory holds whatever was there: a short result
+    # keeps exactly what was written, and a full one is all written.
+    builder = InPlaceBytes()
+    for i in range(8):
+        buffer, view = builder.start(MIB)
+        view[: 1000 + i] = bytes([i + 1]) * (1000 + i)
+        assert builder.finish(buffer, view, 1000 + i) == bytes([i + 1]) * (1000 + i)
+        assert _fill(builder, bytes([i]) * MIB) == bytes([i]) * MIB
 
 
 # -- exact bytes ---------------------------------------------------------------------------------

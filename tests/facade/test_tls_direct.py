@@ -322,3 +322,46 @@ def test_direct_tls_reads_with_the_loop_thread_on_asyncio(peer, ca_pem_path, tmp
             proc.wait(WAIT)
     assert proc.stderr is not None and proc.stderr.read() == ""
     assert p.server.connections == 1
+
+
+def test_exact_reads_are_decrypted_straight_into_their_results(peer, ca_pem_path):
+    """An exact read over TLS allocates its result and nothing beside it: the records are
+    decrypted into the result itself (no receive buffer, no copy out of one)."""
+    import tracemalloc
+
+    gate = Gate()
+    data = wire("content-length")
+    head = len(HEAD % len(BODY))  # the head alone first: no body bytes read by the loop
+    p = peer(lambda tls: gate.send(tls, data[:head], data[head:]))
+    with syncwrap.Session(verify=ca_pem_path) as s:
+        with s.get(p.url, stream=True, timeout=WAIT) as r:
+            assert isinstance(r._channel, DirectChannel)
+            digest = hashlib.sha256()
+            gate.open()
+            tracemalloc.start()
+            try:
+                while part := r.raw.read(MIB):
+                    digest.update(part)
+                    del part  # dropped before the next read: at most one result alive
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+    assert digest.digest() == DIGEST
+    assert peak < 1.5 * MIB, peak
+
+
+@pytest.mark.parametrize("framing", ["content-length", "until close"])
+def test_exact_reads_larger_than_one_in_place_part(peer, ca_pem_path, framing):
+    # 6 MiB asked for: built from parts of MAX_IN_PLACE (4 MiB); the body (5 MiB and a
+    # bit) ends first: one short result, then the end. (The order of the reads is the
+    # user's: the first may come from what the loop read before the hand-off.)
+    p = peer(lambda tls: tls.sendall(wire(framing)) or "notify")
+    with syncwrap.Session(verify=ca_pem_path) as s:
+        with s.get(p.url, stream=True, timeout=WAIT) as r:
+            assert isinstance(r._channel, DirectChannel)
+            first = r.raw.read(1001)
+            rest = r.raw.read(6 * MIB)
+            assert r.raw.read(6 * MIB) == b""
+    assert len(first) == 1001
+    assert len(rest) == len(BODY) - 1001
+    assert hashlib.sha256(first + rest).digest() == DIGEST
