@@ -33,7 +33,6 @@ from tests.facade._util import (
     start_script,
 )
 from tests.facade.test_direct_chunked import (
-    _CTRL_C,
     BODY,
     CHUNKED_HEAD,
     DIGEST,
@@ -289,11 +288,9 @@ def test_closing_after_a_direct_read_closes_the_connection(raw_server):
         assert pool_stats(s) == {"acquired": 0, "idle": 0, "waiting": 0}
 
 
-def test_ctrl_c_while_waiting_for_framing_closes_the_connection(raw_server, tmp_path):
+def test_ctrl_c_while_waiting_for_framing_closes_the_connection(raw_server):
     gate = Gate()
     handler = Stalling(gate, CUT_AFTER_CHUNK, "hang")
     server = raw_server(handler)
-    script = tmp_path / "ctrl_c.py"
-    script.write_text(_CTRL_C)
-    proc = start_script(str(script), server.url)
-    interrupt_when_blocked(proc, handler.closed, "DIRECT", gate.open)
+    proc = start_script("read_until_ctrl_c.py", server.url)
+    interrupt_when_blocked(proc, handler.closed, "DirectChannel", gate.open)

@@ -544,37 +544,9 @@ def test_hostile_framing_read_whole_raises_the_same_error_on_the_loop(raw_server
 
 # -- Ctrl-C --------------------------------------------------------------------------------------
 
-_CTRL_C = """
-import sys, threading, time
-import syncwrap
-
-def watch(main):  # BLOCKED once the main thread waits inside the socket receive
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        frame = sys._current_frames().get(main)
-        if frame is not None and frame.f_code.co_name == "_received":
-            print("BLOCKED", flush=True)
-            return
-        time.sleep(0.002)  # polling another thread's frame, not synchronisation
-
-r = syncwrap.get(sys.argv[1], stream=True, timeout=30)
-print("DIRECT" if type(r._channel).__name__ == "DirectChannel" else "PUMP", flush=True)
-threading.Thread(target=watch, args=(threading.main_thread().ident,), daemon=True).start()
-try:
-    for chunk in r.iter_content(1 << 20):
-        pass
-except KeyboardInterrupt:
-    print("INTERRUPTED", flush=True)
-sys.stdin.readline()
-print("LAST", flush=True)
-"""
-
-
-def test_ctrl_c_while_receiving_closes_the_connection(raw_server, tmp_path):
+def test_ctrl_c_while_receiving_closes_the_connection(raw_server):
     gate = Gate()
     handler = Stalling(gate, CUT_MID_CHUNK, "hang")
     server = raw_server(handler)
-    script = tmp_path / "ctrl_c.py"
-    script.write_text(_CTRL_C)
-    proc = start_script(str(script), server.url)
-    interrupt_when_blocked(proc, handler.closed, "DIRECT", gate.open)
+    proc = start_script("read_until_ctrl_c.py", server.url)
+    interrupt_when_blocked(proc, handler.closed, "DirectChannel", gate.open)

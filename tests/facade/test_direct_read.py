@@ -439,42 +439,13 @@ def test_tls_bodies_are_read_directly_too(raw_server, server_ssl_context, ca_pem
 
 # -- other processes: Ctrl-C, and the loop thread on asyncio's own loop ------------------------
 
-_CTRL_C = """
-import sys, threading, time
-import syncwrap
-from syncwrap._bridge import direct
-
-def watch(main):  # BLOCKED once the main thread waits inside the socket receive
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        frame = sys._current_frames().get(main)
-        if frame is not None and frame.f_code.co_name in ("_received", "_arrived"):
-            print("BLOCKED", flush=True)
-            return
-        time.sleep(0.002)  # polling another thread's frame, not synchronisation
-
-r = syncwrap.get(sys.argv[1], stream=True, timeout=30)
-print("DIRECT" if type(r._channel).__name__ == "DirectChannel" else "PUMP", flush=True)
-threading.Thread(target=watch, args=(threading.main_thread().ident,), daemon=True).start()
-try:
-    for chunk in r.iter_content(int(sys.argv[2]) or None):
-        pass
-except KeyboardInterrupt:
-    print("INTERRUPTED", flush=True)
-sys.stdin.readline()
-print("LAST", flush=True)
-"""
-
-
 @pytest.mark.parametrize("size", [1 << 20, 0], ids=["iter_content(MIB)", "iter_content(None)"])
-def test_ctrl_c_while_receiving_closes_the_connection(raw_server, tmp_path, size):
+def test_ctrl_c_while_receiving_closes_the_connection(raw_server, size):
     gate = Gate()
     handler = Partial(gate, "hang")
     server = raw_server(handler)
-    script = tmp_path / "ctrl_c.py"
-    script.write_text(_CTRL_C)
-    proc = start_script(str(script), server.url, str(size))
-    interrupt_when_blocked(proc, handler.closed, "DIRECT", gate.open)
+    proc = start_script("read_until_ctrl_c.py", server.url, "--size", str(size))
+    interrupt_when_blocked(proc, handler.closed, "DirectChannel", gate.open)
 
 
 _ON_ASYNCIO = """

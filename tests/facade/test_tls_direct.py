@@ -238,51 +238,11 @@ def test_a_stalling_server_is_a_read_timeout(peer, ca_pem_path, framing, timeout
         assert pool_stats(s) == {"acquired": 0, "idle": 0, "waiting": 0}
 
 
-_CTRL_C = """
-import sys, threading, time
-import syncwrap
-
-def in_receive(frame):
-    while frame is not None:
-        if frame.f_code.co_name == "_received":
-            return True
-        frame = frame.f_back
-    return False
-
-def asleep(native_id):  # in the kernel's wait: a signal now interrupts it (EINTR)
-    with open(f"/proc/self/task/{native_id}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0] == "S"
-
-def watch(main):  # BLOCKED once the main thread has all 3 MiB and waits for more
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if got == 3 << 20 and in_receive(sys._current_frames().get(main.ident)) \\
-                and asleep(main.native_id):
-            print("BLOCKED", flush=True)
-            return
-        time.sleep(0.002)  # polling another thread's state, not synchronisation
-
-r = syncwrap.get(sys.argv[1], stream=True, timeout=float(sys.argv[3]) or None,
-                 verify=sys.argv[2])
-print(type(r._channel).__name__, flush=True)
-got = 0
-threading.Thread(target=watch, args=(threading.main_thread(),), daemon=True).start()
-try:
-    for chunk in r.iter_content(1 << 20):
-        got += len(chunk)
-except KeyboardInterrupt:
-    print("INTERRUPTED", got, flush=True)
-sys.stdin.readline()
-print("LAST", flush=True)
-"""
-
-
 @pytest.mark.parametrize("timeout", [30, 0], ids=["with a read timeout", "no timeout"])
-def test_ctrl_c_while_reading_closes_the_connection(peer, ca_pem_path, tmp_path, timeout):
+def test_ctrl_c_while_reading_closes_the_connection(peer, ca_pem_path, timeout):
     p = peer(lambda tls: tls.sendall(wire("content-length")[: 3 * MIB + len(HEAD) + 5]) or False)
-    script = tmp_path / "ctrl_c.py"
-    script.write_text(_CTRL_C)
-    proc = start_script(str(script), p.url, ca_pem_path, str(timeout))
+    proc = start_script("read_until_ctrl_c.py", p.url, "--verify", ca_pem_path,
+                        "--timeout", str(timeout), "--expect", str(3 * MIB))
     line = interrupt_when_blocked(proc, p.closed, "DirectChannel")
     assert line == f"INTERRUPTED {3 * MIB}"
 

@@ -280,52 +280,10 @@ def test_server_stalling_mid_body_raises_read_timeout(tls_server, ca_pem_path, r
 
 # -- Ctrl-C in a child process --------------------------------------------------------------
 
-_CTRL_C = """
-import sys, threading, time
-import syncwrap
-
-def waiting_in_channel(frame):  # (a direct read: in the socket receive)
-    while frame is not None:
-        code = frame.f_code
-        if code.co_name in ("get", "get_exact") and code.co_filename.endswith("channel.py"):
-            return True
-        if code.co_name == "_received" and code.co_filename.endswith("direct.py"):
-            return True
-        frame = frame.f_back
-    return False
-
-def asleep(native_id):  # in the kernel's wait: a signal now interrupts it (EINTR)
-    with open(f"/proc/self/task/{native_id}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0] == "S"
-
-def watch(main):  # BLOCKED once the main thread has all 3 MiB and sleeps for more
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        frame = sys._current_frames().get(main.ident)
-        if got == 3 << 20 and waiting_in_channel(frame) and asleep(main.native_id):
-            print("BLOCKED", flush=True)
-            return
-        time.sleep(0.002)  # polling another thread's state, not synchronisation
-
-r = syncwrap.get(sys.argv[1], stream=True, timeout=30, verify=sys.argv[2])
-print(type(r._channel).__name__, flush=True)
-got = 0
-threading.Thread(target=watch, args=(threading.main_thread(),), daemon=True).start()
-try:
-    for chunk in r.iter_content(1 << 20):
-        got += len(chunk)
-except KeyboardInterrupt:
-    print("INTERRUPTED", got, flush=True)
-sys.stdin.readline()
-print("LAST", flush=True)
-"""
-
-
-def test_ctrl_c_while_reading_closes_the_connection(tls_server, ca_pem_path, tmp_path):
+def test_ctrl_c_while_reading_closes_the_connection(tls_server, ca_pem_path):
     stall = Stalling()
     peer = tls_server(stall)
-    script = tmp_path / "ctrl_c.py"
-    script.write_text(_CTRL_C)
-    proc = start_script(str(script), peer.url, ca_pem_path)
+    proc = start_script("read_until_ctrl_c.py", peer.url, "--verify", ca_pem_path,
+                        "--expect", str(3 * MIB))
     line = interrupt_when_blocked(proc, stall.closed, "DirectChannel")
     assert line == f"INTERRUPTED {3 * MIB}"
