@@ -210,22 +210,17 @@ class SocketBody:
     def _receive(self, sock: socket.socket, n: int, exact: bool) -> bytes:
         if self._framing is not None:
             return self._receive_framed(sock, n, exact)
-        if self._give_back is not None:
-            return self._receive_tls(sock, n, exact)
         left = self._left
         want = n if left == UNTIL_CLOSE else min(n, left)
         if not exact:
             want = min(want, THREAD_READ_SIZE)
         if not self._blocking:
             self._set_blocking(sock, True)
+        receive = self._part if self._give_back is None else self._part_tls
         parts: list[bytes] = []
         got = 0
         while got < want:
-            if exact:
-                data = self._received(b"", sock.recv, min(want - got, _MAX_EXACT),
-                                      socket.MSG_WAITALL)
-            else:
-                data = self._received(b"", lambda: sock.recv(_arrived(sock, want)))
+            data = receive(sock, want - got, exact)
             if not data:
                 return self._at_eof(b"".join(parts))
             got += len(data)
@@ -237,6 +232,23 @@ class SocketBody:
             if self._left == 0:
                 self._end(ok=True)
         return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _part(self, sock: socket.socket, most: int, exact: bool) -> bytes:
+        """One receive of a plain body: exactly ``most`` bytes (``MSG_WAITALL``, at most
+        ``_MAX_EXACT`` at once), or what has arrived, up to ``most`` (b"": the end)."""
+        if exact:
+            return self._received(b"", sock.recv, min(most, _MAX_EXACT),  # type: ignore[no-any-return]
+                                  socket.MSG_WAITALL)
+        return self._received(b"", lambda: sock.recv(_arrived(sock, most)))  # type: ignore[no-any-return]
+
+    def _part_tls(self, sock: socket.socket, most: int, exact: bool) -> bytes:
+        """The same over TLS: an exact part decrypted straight into its result (filled in
+        place, at most ``MAX_IN_PLACE`` at once), "what has arrived" into a reused buffer
+        and copied out (see the module docstring)."""
+        if not exact:
+            return self._arrived_tls(sock, most)
+        result, view = self._results.start(min(most, MAX_IN_PLACE))
+        return self._results.finish(result, view, self._recv_into(sock, view, exact=True))
 
     def _received(self, empty: Any, receive: Callable[..., Any], *args: Any) -> Any:
         """One ``receive(*args)`` from the socket: ``SO_RCVTIMEO`` expiring without a byte
@@ -397,39 +409,6 @@ class SocketBody:
         except OSError:  # a reset: as an EOF, once the bytes before it are delivered
             pass
         return got
-
-    def _receive_tls(self, sock: socket.socket, n: int, exact: bool) -> bytes:
-        """A Content-Length or until-close body over TLS: an exact read decrypted straight
-        into its result (filled in place), "what has arrived" into a reused buffer and
-        copied out (see the module docstring)."""
-        left = self._left
-        want = n if left == UNTIL_CLOSE else min(n, left)
-        if not exact:
-            want = min(want, THREAD_READ_SIZE)
-        if not self._blocking:
-            self._set_blocking(sock, True)
-        parts: list[bytes] = []
-        got = 0
-        while got < want:
-            if exact:
-                size = min(want - got, MAX_IN_PLACE)
-                result, view = self._results.start(size)
-                filled = self._recv_into(sock, view, exact=True)
-                data = self._results.finish(result, view, filled)
-            else:
-                data = self._arrived_tls(sock, want)
-                filled = len(data)
-            if not filled:
-                return self._at_eof(b"".join(parts))
-            parts.append(data)
-            got += filled
-            if not exact:
-                break
-        if left != UNTIL_CLOSE:
-            self._left = left - got
-            if self._left == 0:
-                self._end(ok=True)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def _arrived_tls(self, sock: socket.socket, most: int) -> bytes:
         """What has arrived over TLS, up to ``most`` bytes: decrypted into the buffer reused
