@@ -313,12 +313,7 @@ class _Call:
 
     def __init__(self, coro: Coroutine[Any, Any, Any]) -> None:
         self.coro = coro
-        waiter = getattr(_waiters, "waiter", None)  # take_waiter()'s common case, inline
-        if waiter is None or waiter.busy:
-            waiter = take_waiter()
-        else:
-            waiter.busy = True
-        self.lock: Waiter = waiter
+        self.lock: Waiter = take_waiter()
         self.result: Any = None
         self.error: BaseException | None = None
         self.task: asyncio.Task[Any] | None = None
