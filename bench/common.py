@@ -58,6 +58,7 @@ class Spec:
     pin_cpu: int = -1  # pin the worker to this CPU (-1: no pinning)
     proxy: str = ""  # the proxy group: URL of the forward proxy every request goes through
     ca_file: str = ""  # an https:// target (https, proxy groups): the CA to check it with
+    server_pids: list[int] = dataclasses.field(default_factory=list)  # their CPU time is read
 
     @property
     def label(self) -> str:
@@ -77,6 +78,8 @@ class Sample:
     ops: int = 0  # requests completed (or loop round trips for "rtt")
     nbytes: int = 0  # body bytes transferred
     rss_base: int = 0  # RSS in bytes right before the timed section
+    cpu: float = 0.0  # this process's CPU time (user + system, all threads), seconds
+    server_cpu: float = -1.0  # the servers' CPU time, seconds (-1: not known)
 
 
 # --------------------------------------------------------------------------- memory
@@ -112,15 +115,65 @@ def peak_rss() -> int:
 # --------------------------------------------------------------------------- timing
 
 
+def process_family(pid: int) -> list[int]:
+    """``pid`` and its children's process ids (a server's master and workers)."""
+    pids = [pid]
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # gone meanwhile
+            if parent == pid:
+                pids.append(int(entry))
+    return pids
+
+
+#: The server processes whose CPU time a Stopwatch reads (set by the worker from its Spec).
+SERVER_PIDS: list[int] = []
+
+
+def server_cpu_time() -> float:
+    """CPU time of the processes in SERVER_PIDS (every thread), seconds; -1 if unknown.
+    Read from ``schedstat`` (nanoseconds: the tick counts of ``stat`` are too coarse for a
+    run of a second)."""
+    if not SERVER_PIDS:
+        return -1.0
+    total = 0
+    try:
+        for pid in SERVER_PIDS:
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                    total += int(f.read().split()[0])
+    except (OSError, IndexError, ValueError):
+        return -1.0
+    return total / 1e9
+
+
+def cpu_time() -> float:
+    """This process's CPU time (user + system, every thread), seconds."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 class Stopwatch:
-    """Records the RSS and the time at the start of the timed section."""
+    """Records the RSS, the time and the CPU times (this process's, the servers') at the
+    start of the timed section. The servers' CPU time says whether a case measured the
+    client or the server: a server busy all the time bounds every client alike."""
 
     def __init__(self) -> None:
         self.rss_base = current_rss()
+        self.server0 = server_cpu_time()
+        self.cpu0 = cpu_time()
         self.t0 = time.perf_counter()
 
     def sample(self, ops: int = 0, nbytes: int = 0) -> Sample:
-        return Sample(time.perf_counter() - self.t0, ops, nbytes, self.rss_base)
+        elapsed = time.perf_counter() - self.t0
+        cpu = cpu_time() - self.cpu0
+        server = server_cpu_time()
+        server = server - self.server0 if server >= 0 and self.server0 >= 0 else -1.0
+        return Sample(elapsed, ops, nbytes, self.rss_base, cpu, server)
 
 
 class Budget:

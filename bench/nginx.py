@@ -46,6 +46,7 @@ import urllib.request
 import zlib
 from pathlib import Path
 
+from common import process_family
 from tls import TlsFiles
 
 SMALL_BODY = ("syncwrap-bench " * 7)[:100]  # exactly 100 ASCII bytes, no quotes/escapes
@@ -360,6 +361,10 @@ http {{
             if path.exists():
                 out.append(path.read_text(errors="replace")[-2000:])
         return "\n".join(out)
+
+    def pids(self) -> list[int]:
+        """The master's and its workers' process ids (the bench reads their CPU time)."""
+        return process_family(self.proc.pid) if self.proc is not None else []
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None

@@ -24,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import process_family
 from nginx import Nginx, apt_install, free_ports
 from tls import make_tls_files
 
@@ -120,6 +121,10 @@ ConnectPort {self.connect_port}
         return "\n".join((self.prefix / name).read_text(errors="replace")[-2000:]
                          for name in ("stderr.log", "tinyproxy.log")
                          if (self.prefix / name).exists())
+
+    def pids(self) -> list[int]:
+        """This server's process ids (the bench reads their CPU time)."""
+        return process_family(self.proc.pid) if self.proc is not None else []
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None

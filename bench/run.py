@@ -181,6 +181,25 @@ class Outcome:
         return (max(values) - min(values)) / max(values)
 
     @property
+    def cpu_per_op(self) -> float | None:
+        """Median CPU time of the client process (user + system, all threads), in µs per MiB
+        (byte cases) or per request / round trip."""
+        costs = []
+        for r in self.ok_runs:
+            if "cpu" in r:
+                amount = r["nbytes"] / MIB if self.spec.case in BYTES_CASES else r["ops"]
+                costs.append(r["cpu"] * 1e6 / amount if amount else 0.0)
+        return statistics.median(costs) if costs else None
+
+    @property
+    def server_busy(self) -> float | None:
+        """Median share of the timed section the servers spent on a CPU (1.0: a server was
+        busy all the time, so the server set the pace, not the client)."""
+        busy = [r["server_cpu"] / r["elapsed"] for r in self.ok_runs
+                if r.get("server_cpu", -1) >= 0]
+        return statistics.median(busy) if busy else None
+
+    @property
     def rss_peak(self) -> int | None:
         return max((r["rss_peak"] for r in self.ok_runs), default=None)
 
@@ -499,7 +518,12 @@ def render(headers: list[str], rows: list[list[str]]) -> str:
 def stats_cells(o: Outcome) -> list[str]:
     median = "" if o.median is None or len(o.values) < 2 else (
         f"{o.median:,.{1 if o.spec.case == 'rtt' else 0}f}")
-    return [fmt_value(o), median, fmt_spread(o), fmt_mib(o.rss_peak), fmt_mib(o.rss_delta)]
+    cpu = o.cpu_per_op
+    cost = "-" if cpu is None else (
+        f"{cpu:,.0f} µs/MiB" if o.spec.case in BYTES_CASES else f"{cpu:,.1f} µs/op")
+    busy = "-" if o.server_busy is None else f"{o.server_busy * 100:.0f}%"
+    return [fmt_value(o), median, fmt_spread(o), fmt_mib(o.rss_peak), fmt_mib(o.rss_delta),
+            cost, busy]
 
 
 def problems_text(outcomes: Iterable[Outcome]) -> str:
@@ -538,6 +562,17 @@ def _target(a: Outcome | None, b: Outcome | None, target: float) -> str:
             f"{result}")
 
 
+def _cost_line(a: Outcome | None, b: Outcome | None) -> str:
+    """The client's own cost beside a wall-clock target: CPU per MiB (or per request) of
+    ``a`` and ``b``, and how busy the server was (near 100 %: the server set the pace)."""
+    if a is None or b is None or a.cpu_per_op is None or b.cpu_per_op is None:
+        return "client CPU: n/a"
+    busy = [f"{o.server_busy * 100:.0f}%" if o.server_busy is not None else "-" for o in (a, b)]
+    per = "MiB" if a.spec.case in BYTES_CASES else "op"
+    return (f"client CPU per {per}: {a.cpu_per_op:,.0f} µs vs {b.cpu_per_op:,.0f} µs "
+            f"(theirs / ours {b.cpu_per_op / a.cpu_per_op:.2f}); server busy {busy[0]} / {busy[1]}")
+
+
 def _best(outcomes: Iterable[Outcome | None]) -> Outcome | None:
     present = [o for o in outcomes if o is not None and o.value is not None]
     return max(present, key=lambda o: o.value or 0.0, default=None)
@@ -561,6 +596,7 @@ class Report:
 
     def engine(self) -> str:
         headers = ["case", "client", "loop", "result", "median", "spread", "peak RSS", "ΔRSS",
+                   "client CPU", "server busy",
                    "vs aiohttp", "vs raw"]
         rows, shown = [], []
         for case in ("seq", "conc", "download"):
@@ -595,6 +631,7 @@ class Report:
 
     def facade(self) -> str:
         headers = ["case", "client", "result", "median", "spread", "peak RSS", "ΔRSS",
+                   "client CPU", "server busy",
                    "vs requests", "vs httpx", "vs raw"]
         rows, shown = [], []
         for case in ("seq", "threads", "download"):
@@ -643,6 +680,7 @@ class Report:
 
     def gzip(self) -> str:
         headers = ["client", "loop", "decoded", "median", "spread", "peak RSS", "ΔRSS",
+                   "client CPU", "server busy",
                    "vs best peer", "median vs peer"]
         rows, shown, targets = [], [], []
         for loop in (*LOOPS, ""):
@@ -669,6 +707,7 @@ class Report:
     def users(self, group: str) -> str:
         """One table for the https (or chunked) group; the targets of issue 16 under it."""
         headers = ["case", "client", "loop", "result", "median", "spread", "peak RSS", "ΔRSS",
+                   "client CPU", "server busy",
                    "vs aiohttp", "vs fastest peer", "vs raw"]
         rows, shown, targets = [], [], []
         for case in HTTPS_CASES if group == "https" else CHUNKED_CASES:
@@ -701,6 +740,7 @@ class Report:
         name = client_label(other.spec) if other is not None else "n/a"
         lines.append(f"  syncwrap.Session {label} / {goal} ({name}): "
                      f"{_target(facade, other, 1.0)}")
+        lines.append(f"    {_cost_line(facade, other)}")
         for o in family:
             if _own(o):
                 lines.append(f"  {o.spec.client} ({o.spec.loop or 'sync'}) {label}: vs fastest "
@@ -729,6 +769,7 @@ class Report:
 
     def upload(self) -> str:
         headers = ["source", "client", "result", "median", "spread", "peak RSS", "ΔRSS",
+                   "client CPU", "server busy",
                    "vs best other", "vs raw"]
         rows, shown, targets = [], [], []
         for case in ("upload_gen", "upload_file"):
@@ -752,6 +793,7 @@ class Report:
 
     def proxy(self) -> str:
         headers = ["case", "client", "loop", "result", "median", "spread", "peak RSS", "ΔRSS",
+                   "client CPU", "server busy",
                    "vs fastest peer", "vs proxy limit"]
         rows, shown, targets, limits = [], [], [], []
         for case in (f"{r}_{k}" for r in PROXY_ROUTES for k in ("seq", "download")):
@@ -777,6 +819,7 @@ class Report:
 
     def ws(self) -> str:
         headers = ["case", "client", "loop", "result", "median", "spread", "peak RSS", "ΔRSS",
+                   "client CPU", "server busy",
                    "vs peer", "peer"]
         rows, shown, targets = [], [], []
         for case in WS_CASES:
@@ -949,10 +992,13 @@ def main(argv: list[str] | None = None) -> int:
             proxy = stack.enter_context(Tinyproxy(server.tls_port, cpu=server_cpu))
             setup = ProxySetup(proxy.url, server.proxied_url, server.tls_url, str(tls.ca_file))
         upload_url, upload_exact = "", True
+        upload_pids: list[int] = []
         if uploads and args.sink == "python":
-            upload_url = stack.enter_context(UploadSink(cpu=server_cpu)).url
+            sink = stack.enter_context(UploadSink(cpu=server_cpu))
+            upload_url, upload_pids = sink.url, sink.pids()
         elif uploads and server is not None and server.can_upload:
             upload_url, upload_exact = server.base_url + "/upload", False
+            upload_pids = server.pids()
         ws_echo = stack.enter_context(WSEcho(cpu=server_cpu)) if "ws" in groups else None
         servers = []
         if server is not None:
@@ -979,17 +1025,21 @@ def main(argv: list[str] | None = None) -> int:
                                     pin_cpu=client_cpu)
         if server is not None:
             base.update(base_url=server.base_url, data_file=str(server.big_file),
-                        warm_file=str(server.warm_file))
+                        warm_file=str(server.warm_file), server_pids=server.pids())
         results: dict[tuple[str, str, str, str], Outcome] = {}
         report = Report(results)
         plan: list[tuple[str, Callable[[Profile, dict[str, Any]], list[Spec]],
                          Callable[[], str]]] = [
             ("engine", engine_specs, report.engine),
             ("facade", facade_specs, report.facade),
-            ("upload", upload_specs, report.upload),
+            ("upload", lambda p, b: upload_specs(p, dict(b, server_pids=upload_pids)),
+             report.upload),
             ("gzip", gzip_specs, report.gzip),
-            ("proxy", lambda p, b: proxy_specs(p, b, setup) if setup else [], report.proxy),
-            ("ws", lambda p, b: ws_specs(p, dict(b, base_url=ws_echo.url)) if ws_echo else [],
+            ("proxy", lambda p, b: proxy_specs(p, dict(b, server_pids=[
+                *b.get("server_pids", []), *proxy.pids()]), setup) if setup else [],
+             report.proxy),
+            ("ws", lambda p, b: ws_specs(p, dict(b, base_url=ws_echo.url,
+                                                 server_pids=ws_echo.pids())) if ws_echo else [],
              report.ws),
             ("fanout", fanout.specs, lambda: fanout.render(results.values())),
             ("https", lambda p, b: user_specs("https", HTTPS_CASES, p, dict(

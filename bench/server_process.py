@@ -19,6 +19,8 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+from common import process_family
+
 
 class ServerProcess:
     """Run ``script``; ``url`` is ``url_for(port)`` once the server listens."""
@@ -52,6 +54,10 @@ class ServerProcess:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         return self
+
+    def pids(self) -> list[int]:
+        """This server's process ids (the bench reads their CPU time)."""
+        return process_family(self.proc.pid) if self.proc is not None else []
 
     def __exit__(self, *exc: object) -> None:
         proc, self.proc = self.proc, None

@@ -11,6 +11,7 @@ import os
 import sys
 import traceback
 
+import common
 from common import REPO_ROOT, RESULT_MARKER, Spec, Unavailable, peak_rss
 
 
@@ -23,11 +24,13 @@ def main() -> None:
 
     import cases  # after the path set-up: it imports the clients
 
+    common.SERVER_PIDS[:] = spec.server_pids
+
     result: dict[str, object] = {"status": "ok"}
     try:
         sample = cases.run(spec)
         result.update(elapsed=sample.elapsed, ops=sample.ops, nbytes=sample.nbytes,
-                      rss_base=sample.rss_base)
+                      rss_base=sample.rss_base, cpu=sample.cpu, server_cpu=sample.server_cpu)
     except Unavailable as e:
         result.update(status="n/a", reason=str(e))
     except Exception as e:
