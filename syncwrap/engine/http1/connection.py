@@ -10,7 +10,8 @@ the transitions of ``state.py``. Other modules use its public seam only:
 - the body: :meth:`take_body` gives it to the response object (whole, or a
   :class:`StreamReader` whose buffer pauses the socket when full),
   :meth:`discard_body` drops it, :meth:`hand_off` gives it to a reader of the socket
-  itself (``direct.py``), and :attr:`on_complete` is called when it is whole;
+  itself (``direct.py``), and :attr:`on_complete` is called when it is whole (or
+  when the connection is lost first: the response gives the connection back at once);
 - the end: :meth:`fail` (the exchange fails with an error), :meth:`abandon` (the
   request could not be sent whole: never reuse), :meth:`close` / :meth:`abort`;
 - a switch of protocols: after a ``101`` head the connection stops reading, and
@@ -86,7 +87,8 @@ class ResponseHandler(asyncio.Protocol):
         self._head_waiter: asyncio.Future[ResponseHead] | None = None
         self._continue_waiter: asyncio.Future[bool] | None = None
         self._body = IncomingBody(loop)  # where the parser's body bytes go
-        #: Called once when the current response is whole (set by the response object).
+        #: Called once when the current response is whole, or when the connection is
+        #: lost before it is (set by the response object: it gives the connection back).
         self.on_complete: Callable[[], None] | None = None
         self._write_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
@@ -198,6 +200,7 @@ class ResponseHandler(asyncio.Protocol):
             self._spare_parser.close()
             self._spare_parser = None
         self.transport = None
+        switched = self._state is _SWITCHED  # a 101's response keeps it (upgrade() raises)
         self._advance(_CLOSE)  # first: a body that the close ends is whole (MUST_CLOSE)
         if self._direct is not None:  # direct body reads: close the dup, wake its reader
             self._end_direct(None)
@@ -217,6 +220,12 @@ class ResponseHandler(asyncio.Protocol):
         self._drain_waiters.clear()
         if self._continue_waiter is not None and not self._continue_waiter.done():
             self._continue_waiter.set_result(False)
+        callback = self.on_complete
+        if callback is not None and not switched:
+            # A response still holds the connection, its body never to be whole: it gives
+            # the connection (closed, never pooled) back to its pool now, not at its close.
+            self.on_complete = None
+            callback()
 
     # -- flow control --------------------------------------------------------
 
