@@ -5,8 +5,8 @@ Targets, on keep-alive connections (plain, or TLS with ``ssl_context``):
 
 - ``/part/<framing>/<size>/<then>``: a head announcing ``size`` body bytes
   (``framing``: ``length`` for a Content-Length, ``chunked``), a first piece of the
-  body, then ``then``: ``stall`` (nothing more, until the client closes), ``cut`` (FIN)
-  or ``reset`` (RST);
+  body, then ``then``: ``stall`` (nothing more, until the client closes: then
+  ``peer.client_closed`` is set), ``cut`` (FIN) or ``reset`` (RST);
 - ``/ok``: ``200 ok`` at once;
 - ``/slow``: ``200 slow`` once the test opens ``peer.gate`` (``peer.slow_arrived`` is set,
   and ``peer.slow_now``/``peer.slow_most`` count the /slow requests in flight).
@@ -36,7 +36,7 @@ class SlotPeer:
         self.ssl_context = ssl_context
         self.gate = threading.Event()
         self.slow_arrived = threading.Event()
-        self.parts_sent = threading.Event()
+        self.client_closed = threading.Event()
         self._lock = threading.Lock()
         self.slow_now = 0
         self.slow_most = 0
@@ -69,9 +69,9 @@ class SlotPeer:
             head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size
             first = b"x" * FIRST
         stream.sendall(head + first)
-        self.parts_sent.set()
         if then == "stall":
-            wait_client_close(raw, 10)
+            if wait_client_close(raw, 10):
+                self.client_closed.set()
         elif then == "reset":
             raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         else:  # cut: FIN (the handler's return closes the socket)
