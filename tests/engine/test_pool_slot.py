@@ -7,7 +7,9 @@ slot at once: its connect timeout (the wait for a slot) is short, so a slot stil
 by the dead connection fails it with ConnectTimeout. The response's late ``close()``
 then changes no count: one request at a time still. Bodies read by the transport (small)
 and in loop mode (``http1/direct.py``, >= 1 MiB), plain and TLS (the engine's TLS
-transport), on asyncio's loop and on uvloop. Real servers on 127.0.0.1; waits bounded.
+transport), on asyncio's loop and on uvloop; the next request made after the failed
+read, or before anyone reads (it waits for the slot until the connection fails).
+Real servers on 127.0.0.1; waits bounded.
 """
 
 from __future__ import annotations
@@ -46,8 +48,11 @@ def run_on(loop: str, coro) -> object:
 
 
 async def fail_then_next(connector: TCPConnector, peer: SlotPeer, base: str, size: int,
-                         failure: str, ssl_context: ssl.SSLContext | None = None) -> None:
-    """The failure under an unclosed response, then one request at a time still."""
+                         failure: str, ssl_context: ssl.SSLContext | None = None,
+                         next_first: bool = False) -> None:
+    """The failure under an unclosed response, then one request at a time still.
+    ``next_first``: the next request is made before anyone reads the first body (it
+    waits for the slot until the connection fails), then the read fails."""
     timeout, then, error = FAILURES[failure]
     extra = {} if ssl_context is None else {"ssl": ssl_context}
     queued = asyncio.Event()
@@ -57,6 +62,9 @@ async def fail_then_next(connector: TCPConnector, peer: SlotPeer, base: str, siz
         resp = await s.get(part_url(base, "length", size, then), timeout=timeout, **extra)
         if size >= MIN_BODY and ssl_context is None:  # loop mode took the body over
             assert isinstance(resp.connection.protocol._direct, LoopReader)
+        if next_first:
+            async with s.get(base + "/ok", timeout=NEXT, **extra) as nxt:
+                assert await nxt.read() == b"ok"
         with pytest.raises(error):
             await resp.content.read()
         # resp is kept, unclosed: the next request must not wait for its slot
@@ -92,6 +100,16 @@ def test_a_torn_down_connection_gives_its_slot_back(raw_server, loop, size, fail
     peer = SlotPeer()
     server = raw_server(peer.handler)
     run_on(loop, fail_then_next(TCPConnector(limit=1), peer, server.url, size, failure))
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+@pytest.mark.parametrize("size", [SMALL, LARGE], ids=["transport", "loop_mode"])
+@pytest.mark.parametrize("failure", sorted(FAILURES))
+def test_the_next_request_before_anyone_reads(raw_server, loop, size, failure):
+    peer = SlotPeer()
+    server = raw_server(peer.handler)
+    run_on(loop, fail_then_next(TCPConnector(limit=1), peer, server.url, size, failure,
+                                next_first=True))
 
 
 @pytest.mark.parametrize("failure", ["total", "cut"])

@@ -206,7 +206,10 @@ class ResponseHandler(asyncio.Protocol):
             self._end_direct(None)
         self._cancel_read_timer()
         parser = self._parser
-        if parser is not None and not self.response_complete:
+        reader = self._body.reader
+        if (parser is not None and not self.response_complete
+                and (reader is None or reader.exception() is None)):
+            # (a body that failed keeps its error: a timeout's, not the loss it caused)
             try:
                 parser.feed_eof()
             except Exception as err:
