@@ -23,6 +23,7 @@ from syncwrap.engine import ClientSession, ClientTimeout, TCPConnector, TraceCon
 from syncwrap.engine.http1.direct import MIN_BODY, LoopReader
 from syncwrap.exceptions import ClientPayloadError, ReadTimeout
 from tests.engine._util import Event
+from tests.servers import read_request, wait_client_close
 from tests.slot_peers import SlotPeer, part_url
 
 uvloop = pytest.importorskip("uvloop")
@@ -128,3 +129,37 @@ def test_tls_too(raw_server, server_ssl_context, client_ssl_context, loop, failu
     base = server.url.replace("http://", "https://")
     run_on(loop, fail_then_next(TCPConnector(limit=1), peer, base, LARGE, failure,
                                 client_ssl_context))
+
+
+SWITCH = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+
+
+def switch_then_wait(conn) -> None:
+    read_request(conn)
+    conn.sendall(SWITCH)
+    wait_client_close(conn, 10)
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_lost_101_response_frees_its_slot_too(raw_server, loop):
+    # Lost before upgrade(), a 101's connection is freed like any other; upgrade() then
+    # raises (as it did for a lost connection before), and the late close changes nothing.
+    server = raw_server(switch_then_wait)
+
+    async def main() -> None:
+        connector = TCPConnector(limit=1)
+        async with ClientSession(connector=connector) as s:
+            resp = await s.get(server.url, timeout=NEXT,
+                               headers={"Connection": "Upgrade", "Upgrade": "websocket"})
+            assert resp.status == 101
+            protocol = resp.connection.protocol
+            protocol.abort()
+            while not protocol.closed:  # connection_lost comes on a next loop iteration
+                await asyncio.sleep(0)
+            assert connector.stats() == {"acquired": 0, "idle": 0, "waiting": 0}
+            with pytest.raises(RuntimeError):
+                resp.upgrade()
+            resp.close()
+            assert connector.stats() == {"acquired": 0, "idle": 0, "waiting": 0}
+
+    run_on(loop, main())

@@ -200,7 +200,6 @@ class ResponseHandler(asyncio.Protocol):
             self._spare_parser.close()
             self._spare_parser = None
         self.transport = None
-        switched = self._state is _SWITCHED  # a 101's response keeps it (upgrade() raises)
         self._advance(_CLOSE)  # first: a body that the close ends is whole (MUST_CLOSE)
         if self._direct is not None:  # direct body reads: close the dup, wake its reader
             self._end_direct(None)
@@ -224,7 +223,7 @@ class ResponseHandler(asyncio.Protocol):
         if self._continue_waiter is not None and not self._continue_waiter.done():
             self._continue_waiter.set_result(False)
         callback = self.on_complete
-        if callback is not None and not switched:
+        if callback is not None:
             # A response still holds the connection, its body never to be whole: it gives
             # the connection (closed, never pooled) back to its pool now, not at its close.
             self.on_complete = None
