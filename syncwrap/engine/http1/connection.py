@@ -10,7 +10,8 @@ the transitions of ``state.py``. Other modules use its public seam only:
 - the body: :meth:`take_body` gives it to the response object (whole, or a
   :class:`StreamReader` whose buffer pauses the socket when full),
   :meth:`discard_body` drops it, :meth:`hand_off` gives it to a reader of the socket
-  itself (``direct.py``), and :attr:`on_complete` is called when it is whole;
+  itself (``direct.py``), and :attr:`on_complete` is called when it is whole (or
+  when the connection is lost first: the response gives the connection back at once);
 - the end: :meth:`fail` (the exchange fails with an error), :meth:`abandon` (the
   request could not be sent whole: never reuse), :meth:`close` / :meth:`abort`;
 - a switch of protocols: after a ``101`` head the connection stops reading, and
@@ -86,7 +87,8 @@ class ResponseHandler(asyncio.Protocol):
         self._head_waiter: asyncio.Future[ResponseHead] | None = None
         self._continue_waiter: asyncio.Future[bool] | None = None
         self._body = IncomingBody(loop)  # where the parser's body bytes go
-        #: Called once when the current response is whole (set by the response object).
+        #: Called once when the current response is whole, or when the connection is
+        #: lost before it is (set by the response object: it gives the connection back).
         self.on_complete: Callable[[], None] | None = None
         self._write_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
@@ -203,7 +205,10 @@ class ResponseHandler(asyncio.Protocol):
             self._end_direct(None)
         self._cancel_read_timer()
         parser = self._parser
-        if parser is not None and not self.response_complete:
+        reader = self._body.reader
+        if (parser is not None and not self.response_complete
+                and (reader is None or reader.exception() is None)):
+            # (a body that failed keeps its error: a timeout's, not the loss it caused)
             try:
                 parser.feed_eof()
             except Exception as err:
@@ -217,6 +222,12 @@ class ResponseHandler(asyncio.Protocol):
         self._drain_waiters.clear()
         if self._continue_waiter is not None and not self._continue_waiter.done():
             self._continue_waiter.set_result(False)
+        callback = self.on_complete
+        if callback is not None:
+            # A response still holds the connection, its body never to be whole: it gives
+            # the connection (closed, never pooled) back to its pool now, not at its close.
+            self.on_complete = None
+            callback()
 
     # -- flow control --------------------------------------------------------
 
