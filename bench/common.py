@@ -80,6 +80,7 @@ class Sample:
     rss_base: int = 0  # RSS in bytes right before the timed section
     cpu: float = 0.0  # this process's CPU time (user + system, all threads), seconds
     server_cpu: float = -1.0  # the servers' CPU time, seconds (-1: not known)
+    steal: float = -1.0  # CPU time the hypervisor took from the machine, seconds (-1: not known)
 
 
 # --------------------------------------------------------------------------- memory
@@ -151,6 +152,17 @@ def server_cpu_time() -> float:
     return total / 1e9
 
 
+def steal_time() -> float:
+    """CPU time the hypervisor took from this machine's CPUs (every CPU), seconds; -1 if
+    unknown. A run during which it took much measured the host, not the client."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")  # cpu user nice system idle ... steal
+    except (OSError, IndexError, ValueError):
+        return -1.0
+
+
 def cpu_time() -> float:
     """This process's CPU time (user + system, every thread), seconds."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -165,6 +177,7 @@ class Stopwatch:
     def __init__(self) -> None:
         self.rss_base = current_rss()
         self.server0 = server_cpu_time()
+        self.steal0 = steal_time()
         self.cpu0 = cpu_time()
         self.t0 = time.perf_counter()
 
@@ -173,7 +186,9 @@ class Stopwatch:
         cpu = cpu_time() - self.cpu0
         server = server_cpu_time()
         server = server - self.server0 if server >= 0 and self.server0 >= 0 else -1.0
-        return Sample(elapsed, ops, nbytes, self.rss_base, cpu, server)
+        steal = steal_time()
+        steal = steal - self.steal0 if steal >= 0 and self.steal0 >= 0 else -1.0
+        return Sample(elapsed, ops, nbytes, self.rss_base, cpu, server, steal)
 
 
 class Budget:

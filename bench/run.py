@@ -36,6 +36,9 @@ from common import BENCH_DIR, MIB, REPO_ROOT, RESULT_MARKER, Spec
 WORKER = BENCH_DIR / "worker.py"
 MEMORY_CAP = 4 << 30  # a worker above this RSS is killed (a client buffering without bound)
 RSS_TARGET = 64 * MIB
+STEAL_NOTED = 0.02  # a run whose machine lost this share of its CPU time to the host is noted
+STEAL_REPEAT = 0.05  # ... and one that lost this much is run again (the host, not the client,
+STEAL_RETRIES = 2  # was measured), at most this many times; the last attempt counts anyway
 LOOPS = ("asyncio", "uvloop")
 GROUPS = ("engine", "facade", "upload", "gzip", "proxy", "ws", "https", "chunked", "fanout")
 ASYNC_DOWNLOAD_VARIANTS = {
@@ -151,6 +154,7 @@ class Outcome:
 
     spec: Spec
     runs: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    repeated: int = 0  # runs thrown away and run again: the host took the CPUs (steal)
 
     @property
     def ok_runs(self) -> list[dict[str, Any]]:
@@ -198,6 +202,11 @@ class Outcome:
         busy = [r["server_cpu"] / r["elapsed"] for r in self.ok_runs
                 if r.get("server_cpu", -1) >= 0]
         return statistics.median(busy) if busy else None
+
+    @property
+    def stolen_runs(self) -> int:
+        """Runs during which the hypervisor took at least STEAL_NOTED of the CPUs' time."""
+        return sum(1 for r in self.ok_runs if (steal_share(r) or 0.0) >= STEAL_NOTED)
 
     @property
     def rss_peak(self) -> int | None:
@@ -303,6 +312,19 @@ def ensure_psutil() -> None:
     _PSUTIL = psutil
 
 
+def steal_share(run: dict[str, Any]) -> float | None:
+    """The share of the machine's CPU time the hypervisor took during a timed section."""
+    steal, elapsed = run.get("steal", -1), run.get("elapsed", 0)
+    if steal < 0 or not elapsed:
+        return None
+    return float(steal / (elapsed * (os.cpu_count() or 1)))
+
+
+def _steal_note(run: dict[str, Any]) -> str:
+    share = steal_share(run)
+    return "" if share is None or share < STEAL_NOTED else f", host steal {share:.0%}"
+
+
 def reps_for(spec: Spec, profile: Profile) -> int:
     """The raw floors take well under a second and every ratio leans on them: they run more
     often so that one unlucky run does not set the floor."""
@@ -325,11 +347,19 @@ def run_group(name: str, specs: list[Spec], profile: Profile,
             if rep >= reps_for(spec, profile) or (rep and outcome.status == "n/a"):
                 continue  # done, or not available: no point asking again
             done += 1
-            run = run_worker(spec, profile.timeout)
+            for attempt in range(1 + STEAL_RETRIES):
+                run = run_worker(spec, profile.timeout)
+                stolen = run["status"] == "ok" and (steal_share(run) or 0.0) >= STEAL_REPEAT
+                if stolen and attempt < STEAL_RETRIES:
+                    outcome.repeated += 1
+                    print(f"  [{name} {done}/{total}] {spec.label}: repeated, the host took "
+                          f"{steal_share(run):.0%} of the CPUs' time", file=sys.stderr, flush=True)
+                    continue
+                break
             outcome.runs.append(run)
             if run["status"] == "ok":
                 shown = (f"{metric(spec, run):,.1f} {unit(spec)}, "
-                         f"peak RSS {fmt_mib(run['rss_peak'])}")
+                         f"peak RSS {fmt_mib(run['rss_peak'])}{_steal_note(run)}")
             else:
                 shown = f"{run['status']}: {run.get('reason', '')}"[:120]
             print(f"  [{name} {done}/{total}] {spec.label}: {shown}", file=sys.stderr, flush=True)
@@ -527,11 +557,20 @@ def stats_cells(o: Outcome) -> list[str]:
 
 
 def problems_text(outcomes: Iterable[Outcome]) -> str:
-    lines = []
+    lines, stolen = [], []
     for o in outcomes:
         for problem in o.problems:
             lines.append(f"  {o.spec.label}: {problem}")
-    return ("not measured / failed:\n" + "\n".join(lines)) if lines else ""
+        if o.stolen_runs or o.repeated:
+            stolen.append(f"{o.spec.label} {o.stolen_runs}/{len(o.ok_runs)}"
+                          + (f" ({o.repeated} repeated)" if o.repeated else ""))
+    text = ("not measured / failed:\n" + "\n".join(lines)) if lines else ""
+    if stolen:
+        text += ("\n" if text else "") + (
+            f"runs during which the host took >= {STEAL_NOTED:.0%} of the CPUs' time (steal; "
+            f"repeated at >= {STEAL_REPEAT:.0%}): "
+            + ", ".join(stolen))
+    return text
 
 
 def verdict(ratio: float | None, target: float, more_is_better: bool = True) -> str:

@@ -30,7 +30,8 @@ def main() -> None:
     try:
         sample = cases.run(spec)
         result.update(elapsed=sample.elapsed, ops=sample.ops, nbytes=sample.nbytes,
-                      rss_base=sample.rss_base, cpu=sample.cpu, server_cpu=sample.server_cpu)
+                      rss_base=sample.rss_base, cpu=sample.cpu, server_cpu=sample.server_cpu,
+                      steal=sample.steal)
     except Unavailable as e:
         result.update(status="n/a", reason=str(e))
     except Exception as e:
