@@ -97,20 +97,15 @@ async def _set(event: asyncio.Event) -> None:
 @pytest.mark.parametrize("loop", LOOPS)
 @pytest.mark.parametrize("size", [SMALL, LARGE], ids=["transport", "loop_mode"])
 @pytest.mark.parametrize("failure", sorted(FAILURES))
-def test_a_torn_down_connection_gives_its_slot_back(raw_server, loop, size, failure):
-    peer = SlotPeer()
-    server = raw_server(peer.handler)
-    run_on(loop, fail_then_next(TCPConnector(limit=1), peer, server.url, size, failure))
-
-
-@pytest.mark.parametrize("loop", LOOPS)
-@pytest.mark.parametrize("size", [SMALL, LARGE], ids=["transport", "loop_mode"])
-@pytest.mark.parametrize("failure", sorted(FAILURES))
-def test_the_next_request_before_anyone_reads(raw_server, loop, size, failure):
+@pytest.mark.parametrize("next_first", [False, True], ids=["after_the_error",
+                                                           "before_anyone_reads"])
+def test_a_torn_down_connection_gives_its_slot_back(raw_server, loop, size, failure,
+                                                    next_first):
+    """The next request comes after the first body's error, or before anyone read it."""
     peer = SlotPeer()
     server = raw_server(peer.handler)
     run_on(loop, fail_then_next(TCPConnector(limit=1), peer, server.url, size, failure,
-                                next_first=True))
+                                next_first=next_first))
 
 
 @pytest.mark.parametrize("failure", ["total", "cut"])
