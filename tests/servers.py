@@ -265,6 +265,12 @@ TRUNCATED_CHUNKED = (  # a 5-byte chunk, then 7 of the 16 bytes announced, then 
 SHORT_BODY = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly twenty bytes..."
 
 
+def chunk_framed(data: bytes, size: int) -> bytes:
+    """``data`` framed as a chunked body, in chunks of ``size`` bytes (the last shorter)."""
+    pieces = [data[i : i + size] for i in range(0, len(data), size)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+
+
 def http_response(body: bytes = b"ok", status=200, reason="OK", headers=None) -> bytes:
     """Build a well-formed HTTP/1.1 response with a Content-Length."""
     lines = [f"HTTP/1.1 {status} {reason}", f"Content-Length: {len(body)}"]

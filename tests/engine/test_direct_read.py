@@ -33,7 +33,7 @@ from syncwrap.engine import (
 )
 from syncwrap.engine.http1.direct import MIN_BODY, LoopReader
 from tests.engine._util import SHORT
-from tests.servers import Gate, read_request, wait_client_close
+from tests.servers import Gate, chunk_framed, read_request, wait_client_close
 
 uvloop = pytest.importorskip("uvloop")
 
@@ -467,9 +467,7 @@ def test_head_responses_never_start_loop_mode(raw_server, loop_name, monkeypatch
 
 
 def _chunked(data: bytes) -> bytes:
-    step = 100_000
-    pieces = [data[i : i + step] for i in range(0, len(data), step)]
-    return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+    return chunk_framed(data, 100_000)
 
 
 @pytest.mark.parametrize("kind", ["gzip", "chunked"])

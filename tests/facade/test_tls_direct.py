@@ -33,7 +33,7 @@ from tests.facade._util import (
     interrupt_when_blocked,
     start_script,
 )
-from tests.servers import Gate, read_request
+from tests.servers import Gate, chunk_framed, read_request
 
 MIB = 1024 * 1024
 BODY = os.urandom(5 * MIB + 4321)
@@ -43,9 +43,8 @@ UNTIL_CLOSE = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n"
 CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 
 
-def chunked(data: bytes, size: int = 70_001) -> bytes:
-    pieces = [data[i : i + size] for i in range(0, len(data), size)]
-    return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+def chunked(data: bytes) -> bytes:
+    return chunk_framed(data, 70_001)
 
 
 def wire(framing: str, body: bytes = BODY) -> bytes:

@@ -34,7 +34,7 @@ import pytest
 import syncwrap
 from syncwrap._bridge.downloads import DirectChannel
 from tests.facade._util import WAIT, interrupt_when_blocked, start_script
-from tests.servers import read_request
+from tests.servers import chunk_framed, read_request
 
 MIB = 1024 * 1024
 BODY = os.urandom(12 * MIB + 4321)  # more than the channel holds (8 MiB): flow control runs
@@ -44,9 +44,8 @@ UNTIL_CLOSE = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n"
 CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 
 
-def chunked(data: bytes, size: int = 100_000) -> bytes:
-    pieces = [data[i : i + size] for i in range(0, len(data), size)]
-    return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+def chunked(data: bytes) -> bytes:
+    return chunk_framed(data, 100_000)
 
 
 def pool_stats(s: syncwrap.Session) -> dict[str, int]:
