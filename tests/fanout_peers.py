@@ -67,6 +67,8 @@ class FanoutPeer:
 
         self._loop.call_soon_threadsafe(shut)
         self._thread.join(5)
+        if not self._thread.is_alive():
+            self._loop.close()
 
     # -- the loop side ---------------------------------------------------------------------
 
