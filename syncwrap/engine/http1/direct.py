@@ -51,6 +51,11 @@ off; whoever takes it is a *body taker* (:class:`BodyTaker`):
   but not the CPU time per MiB, and the extra live blocks bring faults back; a larger
   ``SO_RCVBUF`` or a 2-4 MiB cap do not make reads larger (about 1 MiB is waiting
   when the reader wakes, with the client pinned to one CPU as the bench does).
+  ``SO_RCVLOWAT`` (the kernel wakes the loop only once 256 KiB-1 MiB waits, lowered
+  to the bytes left near the body's end) cut the wake-ups 2-3x and the user time per
+  MiB with them, but the kernel's time rose more (~70 us per MiB: larger batches,
+  copied from colder memory) and the throughput fell on both loops; it would also
+  hold back the bytes of a body that trickles.
 - **Thread mode** (the blocking facade's reader): ``ResponseHandler.hand_off`` gives a
   taker a :class:`RawBody` (the dup, the bytes left, what arrived before); it receives
   the body on its own thread and, back on the loop, calls :attr:`RawBody.complete`.
