@@ -93,7 +93,7 @@ class SSLConfig:
     """
 
     __slots__ = ("context", "fingerprint", "verify", "cert", "key_password",
-                 "server_hostname", "user_context")
+                 "server_hostname", "user_context", "_hash")
 
     def __init__(
         self,
@@ -115,6 +115,8 @@ class SSLConfig:
         self.key_password = key_password
         self.server_hostname = server_hostname
         self.user_context = user_context
+        # Computed once: the pool hashes its key (and so this) several times per request.
+        self._hash = hash((id(context), fingerprint, server_hostname))
 
     @property
     def ready(self) -> bool:
@@ -181,7 +183,7 @@ class SSLConfig:
         )
 
     def __hash__(self) -> int:
-        return hash((id(self.context), self.fingerprint, self.server_hostname))
+        return self._hash
 
     def __repr__(self) -> str:  # never shows the key password
         extra = "".join(
@@ -265,6 +267,7 @@ class _LazyDefault(SSLConfig):
         self.fingerprint = None
         self.server_hostname = server_hostname
         self.user_context = False
+        self._hash = hash((_LazyDefault, verify, server_hostname))
 
     def with_server_hostname(self, server_hostname: str | None) -> SSLConfig:
         if server_hostname == self.server_hostname:
@@ -286,8 +289,7 @@ class _LazyDefault(SSLConfig):
             and other.server_hostname == self.server_hostname
         )
 
-    def __hash__(self) -> int:
-        return hash((_LazyDefault, self.verify, self.server_hostname))
+    __hash__ = SSLConfig.__hash__  # (a class that defines __eq__ must name it again)
 
 
 _DEFAULT = _LazyDefault(True)
