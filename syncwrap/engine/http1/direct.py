@@ -60,7 +60,9 @@ off; whoever takes it is a *body taker* (:class:`BodyTaker`):
   a row before it waits on the loop) took 80 % of the reads off the loop's wait and cut
   the user time per MiB by a third on asyncio's loop, but the reads came smaller and
   more often, and the kernel's time rose by as much: the same CPU per MiB and
-  throughput (ten alternating pairs).
+  throughput (ten alternating pairs). Three more alternating runs on a busy host (64 or
+  256 KiB at least, 4 or 8 in a row) moved the CPU per MiB by -20 % to +7 %, either way
+  from run to run: not taken until a quiet machine shows a gain.
 - **Thread mode** (the blocking facade's reader): ``ResponseHandler.hand_off`` gives a
   taker a :class:`RawBody` (the dup, the bytes left, what arrived before); it receives
   the body on its own thread and, back on the loop, calls :attr:`RawBody.complete`.
