@@ -14,7 +14,7 @@ import pytest
 
 import syncwrap
 import syncwrap.loop
-from tests.facade._util import WAIT, request_then_wait_close, run_script
+from tests.facade._util import WAIT, collect_earlier_garbage, request_then_wait_close, run_script
 from tests.servers import keep_alive
 
 # -- point 1: one named daemon loop thread, get_loop(), run() ---------------------------------
@@ -236,7 +236,7 @@ def test_works_inside_asyncio_run_without_warnings(counting_server, httpbin_url)
                 body = b"".join(streamed.iter_content(100))
         return r.status_code, j, body
 
-    gc.collect()  # earlier tests' garbage must not warn inside this window
+    collect_earlier_garbage()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         status, j, body = asyncio.run(main(), debug=True)
@@ -260,6 +260,7 @@ def test_works_from_a_callback_of_a_foreign_running_loop(counting_server):
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     try:
+        collect_earlier_garbage()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             loop.call_soon_threadsafe(callback)

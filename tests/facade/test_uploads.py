@@ -24,7 +24,7 @@ from multidict import MultiDict
 
 import syncwrap
 from syncwrap import BodyNotReplayableError, FormData, MultipartWriter
-from tests.facade._util import WAIT, LineReader, script_env
+from tests.facade._util import WAIT, LineReader, collect_earlier_garbage, script_env
 from tests.servers import http_response, read_request, wait_client_close
 from tests.upload_servers import ExpectServer, Sink, read_head_unbuffered
 
@@ -677,6 +677,7 @@ def test_generator_upload_from_the_loop_thread_is_refused_untouched(sink):
         with pytest.raises(RuntimeError, match="event-loop thread"):
             syncwrap.post(sink.url, data=gen())
 
+    collect_earlier_garbage()
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no "coroutine was never awaited" either
         syncwrap.run(on_the_loop())
