@@ -36,9 +36,12 @@ from common import BENCH_DIR, MIB, REPO_ROOT, RESULT_MARKER, Spec
 WORKER = BENCH_DIR / "worker.py"
 MEMORY_CAP = 4 << 30  # a worker above this RSS is killed (a client buffering without bound)
 RSS_TARGET = 64 * MIB
-STEAL_NOTED = 0.02  # a run whose machine lost this share of its CPU time to the host is noted
-STEAL_REPEAT = 0.05  # ... and one that lost this much is run again (the host, not the client,
-STEAL_RETRIES = 2  # was measured), at most this many times; the last attempt counts anyway
+# A run whose machine lost STEAL_NOTED of its CPU time to the host (steal) is noted; one that
+# lost STEAL_REPEAT measured the host, not the client, and is run again, at most
+# STEAL_RETRIES times (the last attempt counts anyway).
+STEAL_NOTED = 0.02
+STEAL_REPEAT = 0.05
+STEAL_RETRIES = 2
 LOOPS = ("asyncio", "uvloop")
 GROUPS = ("engine", "facade", "upload", "gzip", "proxy", "ws", "https", "chunked", "fanout")
 ASYNC_DOWNLOAD_VARIANTS = {

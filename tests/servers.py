@@ -14,7 +14,7 @@ import ssl
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
@@ -265,10 +265,15 @@ TRUNCATED_CHUNKED = (  # a 5-byte chunk, then 7 of the 16 bytes announced, then 
 SHORT_BODY = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly twenty bytes..."
 
 
+def chunked_body(pieces: Iterable[bytes], trailers: bytes = b"") -> bytes:
+    """Frame ``pieces`` as a chunked body (with optional raw trailer lines)."""
+    out = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces)
+    return out + b"0\r\n" + trailers + b"\r\n"
+
+
 def chunk_framed(data: bytes, size: int) -> bytes:
     """``data`` framed as a chunked body, in chunks of ``size`` bytes (the last shorter)."""
-    pieces = [data[i : i + size] for i in range(0, len(data), size)]
-    return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+    return chunked_body(data[i : i + size] for i in range(0, len(data), size))
 
 
 def http_response(body: bytes = b"ok", status=200, reason="OK", headers=None) -> bytes:

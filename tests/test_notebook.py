@@ -10,7 +10,6 @@ without raising and without emitting a single warning.
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import threading
 import time
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 
 import syncwrap
+from tests.facade._util import collect_earlier_garbage
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "syncwrap_tour.ipynb"
 TIME_LIMIT = 30.0
@@ -70,9 +70,7 @@ def test_notebook_runs_in_a_thread_with_a_running_loop() -> None:
     cells = _code_cells()
     assert cells, "the notebook has no code cells"
     namespace: dict[str, Any] = {"__name__": "__main__"}
-    with warnings.catch_warnings():  # leftovers of earlier tests are not the notebook's
-        warnings.simplefilter("ignore")
-        gc.collect()
+    collect_earlier_garbage()  # leftovers of earlier tests are not the notebook's
     started = time.monotonic()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

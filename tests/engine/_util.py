@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from syncwrap.engine import ClientTimeout
@@ -59,12 +59,6 @@ def recording(answer: bytes | Callable[[ParsedRequest], bytes],
             conn.sendall(data)
 
     return handler
-
-
-def chunked_body(pieces: Iterable[bytes], trailers: bytes = b"") -> bytes:
-    """Frame ``pieces`` as a chunked body (with optional raw trailer lines)."""
-    out = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces)
-    return out + b"0\r\n" + trailers + b"\r\n"
 
 
 class Event(threading.Event):

@@ -22,8 +22,15 @@ from syncwrap.engine import (
 )
 from syncwrap.engine.http1.decoders import DECODE_STEP
 from tests.bombs import MIB, bomb, frame
-from tests.engine._util import SHORT, Event, canned, chunked_body, recording, run
-from tests.servers import http_response, keep_alive, read_request, respond, wait_client_close
+from tests.engine._util import SHORT, Event, canned, recording, run
+from tests.servers import (
+    chunked_body,
+    http_response,
+    keep_alive,
+    read_request,
+    respond,
+    wait_client_close,
+)
 
 rnd = random.Random(9)
 WORDS = [bytes(rnd.choice(b"abcdefghij") for _ in range(rnd.randint(2, 8))) for _ in range(400)]

@@ -12,8 +12,8 @@ import pytest
 import zstandard
 
 from syncwrap.engine import ClientSession, ContentDecodingError
-from tests.engine._util import SHORT, canned, chunked_body, run
-from tests.servers import http_response
+from tests.engine._util import SHORT, canned, run
+from tests.servers import chunked_body, http_response
 
 PLAIN = b"syncwrap decodes this transparently. " * 2000 + os.urandom(3000).hex().encode()
 

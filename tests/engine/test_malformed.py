@@ -20,7 +20,7 @@ from syncwrap.engine import (
     ReadTimeout,
     ServerDisconnectedError,
 )
-from tests.engine._util import SHORT, canned, chunked_body, run
+from tests.engine._util import SHORT, canned, run
 from tests.servers import (
     BAD_STATUS_LINE,
     HEADER_WITHOUT_COLON,
@@ -28,6 +28,7 @@ from tests.servers import (
     SHORT_BODY,
     TRUNCATED_CHUNKED,
     ParsedRequest,
+    chunked_body,
     http_response,
     keep_alive,
     never_respond,

@@ -11,10 +11,11 @@ import time
 import pytest
 
 from syncwrap.engine import ClientSession, ClientTimeout, TCPConnector, ThreadedResolver
-from tests.engine._util import SHORT, Event, canned, chunked_body, run
+from tests.engine._util import SHORT, Event, canned, run
 from tests.servers import (
     CountingServer,
     ParsedRequest,
+    chunked_body,
     http_response,
     keep_alive,
     parse_request,

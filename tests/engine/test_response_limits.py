@@ -15,8 +15,8 @@ import pytest
 import syncwrap
 from syncwrap.engine import ClientSession, MalformedResponseError
 from syncwrap.engine.http1.parser import HeaderLimits, ResponseParser
-from tests.engine._util import SHORT, canned, chunked_body, run
-from tests.servers import http_response, read_request
+from tests.engine._util import SHORT, canned, run
+from tests.servers import chunked_body, http_response, read_request
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"

@@ -24,8 +24,8 @@ from syncwrap.engine import (
     StreamReader,
 )
 from syncwrap.engine.http1 import connection as protocol_module
-from tests.engine._util import SHORT, canned, chunked_body, run
-from tests.servers import http_response, read_request
+from tests.engine._util import SHORT, canned, run
+from tests.servers import chunked_body, http_response, read_request
 
 HEADERS_RESPONSE = (
     b"HTTP/1.1 201 Created Just Now\r\n"

@@ -25,8 +25,7 @@ import uvloop
 
 from syncwrap.engine import ClientSession, ClientTimeout, TCPConnector
 from syncwrap.engine.http1.tls_reads import TLSReader
-from tests.engine._util import chunked_body
-from tests.servers import read_request
+from tests.servers import chunked_body, read_request
 
 MIB = 1024 * 1024
 BODY = os.urandom(3 * MIB + 777)
