@@ -41,6 +41,7 @@ from .tls import Fingerprint
 from .tracing import *  # noqa: F403
 from .tracing import __all__ as _tracing_all
 from .websocket import ClientWebSocketResponse, ClientWSTimeout, WSCloseCode, WSMessage, WSMsgType
+from .zlib_backend import set_zlib_backend
 
 __all__ = [
     "AbstractResolver",
@@ -90,6 +91,7 @@ __all__ = [
     "get_payload",
     "request",
     "encode_basic_auth",
+    "set_zlib_backend",
     *_exc_all,
     *_tracing_all,
 ]

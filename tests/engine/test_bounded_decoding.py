@@ -90,6 +90,7 @@ TWO_GZ = b"".join(gzip.compress(m) for m in MEMBERS)
 FIRST = len(gzip.compress(MEMBERS[0]))
 
 
+@pytest.mark.usefixtures("zlib_lib")
 def test_multi_member_gzip_decodes_fully(raw_server):
     server = raw_server(canned(encoded_response(TWO_GZ, "gzip"),
                                encoded_response(TWO_GZ, "gzip", "chunked")))
@@ -102,6 +103,7 @@ def test_multi_member_gzip_decodes_fully(raw_server):
     (1,), (9,), (10,), (FIRST - 8,), (FIRST - 1,), (FIRST,), (FIRST + 1,), (FIRST + 10,),
     (FIRST - 4, FIRST + 3, FIRST + 25), tuple(range(7, len(TWO_GZ), 4093)),
 ], ids=lambda o: f"cuts{len(o)}@{o[0]}")
+@pytest.mark.usefixtures("zlib_lib")
 def test_multi_member_gzip_split_at_awkward_offsets(raw_server, offsets):
     """Each piece is its own HTTP chunk, so the decoder gets them as separate inputs: cuts
     inside the header, the trailer and the boundary between members."""
@@ -112,6 +114,7 @@ def test_multi_member_gzip_split_at_awkward_offsets(raw_server, offsets):
     assert run(whole_then_streamed(server.url, 777)) == (TEXT, TEXT)
 
 
+@pytest.mark.usefixtures("zlib_lib")
 @pytest.mark.parametrize("encoding", ["gzip", "deflate"])
 def test_trailing_zero_padding_is_accepted(raw_server, encoding):
     body = encode(encoding, TEXT) + bytes(600)
@@ -122,6 +125,7 @@ def test_trailing_zero_padding_is_accepted(raw_server, encoding):
     assert run(whole_then_streamed(server.url, 5000)) == (TEXT, TEXT)
 
 
+@pytest.mark.usefixtures("zlib_lib")
 @pytest.mark.parametrize("garbage", [b"garbage", b"\x00\x00\x01", b"\x1f"])
 @pytest.mark.parametrize("encoding", ["gzip", "deflate"])
 def test_trailing_garbage_raises(raw_server, encoding, garbage):
@@ -138,6 +142,7 @@ def test_content_decoding_error_is_a_payload_error():
     assert issubclass(ContentDecodingError, ClientPayloadError)
 
 
+@pytest.mark.usefixtures("zlib_lib")
 @pytest.mark.parametrize("cut", ["half", "last-byte"])
 @pytest.mark.parametrize("framing", ["length", "chunked"])
 @pytest.mark.parametrize("encoding", ["gzip", "deflate", "br", "zstd"])
@@ -161,6 +166,7 @@ def test_truncated_stream_raises(raw_server, encoding, framing, cut):
     run(main())
 
 
+@pytest.mark.usefixtures("zlib_lib")
 @pytest.mark.parametrize("encoding", ["gzip", "deflate", "zstd"])
 def test_corruption_in_the_middle_raises_when_streamed(raw_server, encoding):
     """Flipped bytes half-way through (gzip/deflate/zstd carry a checksum)."""
@@ -198,6 +204,7 @@ def test_zstd_window_larger_than_8_mib_is_refused(raw_server):
 # -- flow control counts decoded bytes --------------------------------------------------------
 
 
+@pytest.mark.usefixtures("zlib_lib")
 @pytest.mark.parametrize("encoding", ["gzip", "deflate", "br", "zstd"])
 def test_reader_buffer_stays_bounded_while_a_bomb_is_streamed(raw_server, encoding):
     """With read_bufsize=64 KiB, the decoded bytes buffered never pass the high-water mark
@@ -296,6 +303,7 @@ def test_known_content_length_over_the_limit_fails_at_once(raw_server):
     run(main(), timeout=3)
 
 
+@pytest.mark.usefixtures("zlib_lib")
 @pytest.mark.parametrize("encoding", ["gzip", "deflate", "br", "zstd"])
 def test_limit_counts_decoded_bytes(raw_server, encoding):
     """A 64 MiB bomb under a 1 MiB limit: refused once 1 MiB is decoded, with about that

@@ -37,6 +37,7 @@ def _header(name: str) -> str:
     return "deflate" if name == "deflate-raw" else name
 
 
+@pytest.mark.usefixtures("zlib_lib")
 @pytest.mark.parametrize("name", list(ENCODINGS))
 def test_decoded_transparently_httpserver(httpserver, name):
     encoded = ENCODINGS[name](PLAIN)
@@ -74,6 +75,7 @@ def test_auto_decompress_false_gives_raw_bytes(httpserver, name):
     assert run(main()) == (encoded, encoded)
 
 
+@pytest.mark.usefixtures("zlib_lib")
 @pytest.mark.parametrize("name", ["gzip", "deflate", "deflate-raw", "br", "zstd"])
 def test_decoding_across_many_small_chunks(raw_server, name):
     """A chunked, compressed body split into tiny chunks decodes the same, read in pieces."""
@@ -97,6 +99,7 @@ def test_decoding_across_many_small_chunks(raw_server, name):
     assert after == b"next" and server.connections == 1
 
 
+@pytest.mark.usefixtures("zlib_lib")
 def test_decoding_with_content_length_over_raw_socket(raw_server):
     server = raw_server(canned(http_response(raw_deflate(PLAIN),
                                              headers={"Content-Encoding": "deflate"})))
@@ -141,6 +144,7 @@ def test_identity_and_unknown_encodings_pass_through(httpserver):
     assert run(main()) == (b"plain", b"\x01\x02")
 
 
+@pytest.mark.usefixtures("zlib_lib")
 @pytest.mark.parametrize("name", ["gzip", "deflate", "br", "zstd"])
 def test_corrupt_body_raises_content_decoding_error(httpserver, name):
     httpserver.expect_request("/bad").respond_with_data(

@@ -334,6 +334,7 @@ async def _agen(data: bytes, piece: int = 65536):
         yield data[start : start + piece]
 
 
+@pytest.mark.usefixtures("zlib_lib")
 @pytest.mark.parametrize("compress", [True, "deflate", "gzip"])
 @pytest.mark.parametrize("source", ["bytes", "async-generator", "file"])
 def test_compress_encodes_the_body(sink, compress, source):

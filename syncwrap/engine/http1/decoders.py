@@ -22,6 +22,7 @@ from typing import Any
 
 from ...exceptions import ContentDecodingError
 from ..streams import StreamReader
+from ..zlib_backend import zlib_backend
 
 try:
     import brotli as _brotli
@@ -54,12 +55,15 @@ class _ZlibDecoder:
     """gzip (any number of members, zero padding after the last) or deflate (zlib-wrapped,
     or raw as some servers send it)."""
 
-    __slots__ = ("_encoding", "_gzip", "_obj", "_tail", "_probe", "_in_member", "needs_input")
+    __slots__ = ("_encoding", "_gzip", "_lib", "_obj", "_tail", "_probe", "_in_member",
+                 "needs_input")
 
     def __init__(self, encoding: str) -> None:
         self._encoding = encoding
         self._gzip = encoding == "gzip"
-        self._obj = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS if self._gzip else zlib.MAX_WBITS)
+        self._lib = zlib_backend()  # kept for the whole body (see zlib_backend.py)
+        self._obj = self._lib.decompressobj(
+            wbits=16 + zlib.MAX_WBITS if self._gzip else zlib.MAX_WBITS)
         self._tail = b""  # input given but not used yet
         # deflate: what came before zlib accepted or refused its header (then: raw deflate)
         self._probe: bytes | None = None if self._gzip else b""
@@ -80,7 +84,7 @@ class _ZlibDecoder:
             self._probe += data
         try:
             out = self._obj.decompress(data, limit)
-        except zlib.error as exc:
+        except self._lib.error as exc:
             if self._probe is None:
                 raise _error(self._encoding, exc) from None
             return self._retry_raw(limit)
@@ -103,7 +107,7 @@ class _ZlibDecoder:
                 return b""
             if not self._gzip:
                 raise _error(self._encoding, "data after the end of the compressed stream")
-            self._obj = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+            self._obj = self._lib.decompressobj(wbits=16 + zlib.MAX_WBITS)
         elif not data:
             return b""
         self._in_member = True
@@ -111,7 +115,7 @@ class _ZlibDecoder:
 
     def _retry_raw(self, limit: int) -> bytes:
         data, self._probe = self._probe or b"", None
-        self._obj = zlib.decompressobj(wbits=-zlib.MAX_WBITS)
+        self._obj = self._lib.decompressobj(wbits=-zlib.MAX_WBITS)
         self._tail = b""
         return self.decompress(data, limit)
 

@@ -7,6 +7,7 @@ import zlib
 from collections.abc import Iterable
 
 from ...exceptions import InvalidHeader, RequestBodyLengthError
+from ..zlib_backend import zlib_backend
 
 __all__ = ["validate_method", "validate_header", "build_request_head", "frame_chunk", "Compressor",
            "check_content_length"]
@@ -79,7 +80,7 @@ class Compressor:
                 f"compress=: unsupported encoding {encoding!r}; use 'deflate' or 'gzip'"
             )
         self.encoding = encoding
-        self._obj = zlib.compressobj(wbits=wbits)
+        self._obj = zlib_backend().compressobj(wbits=wbits)
 
     def compress(self, data: bytes | bytearray | memoryview) -> bytes:
         return self._obj.compress(data)
