@@ -6,6 +6,9 @@ used yet, so a compression bomb never costs more than one step of memory at a ti
 sink decodes only while the StreamReader is below its high-water mark: above it, undecoded
 input waits and the socket is paused; decoding goes on as the reader drains.
 
+gzip and deflate: inflated by the library that ``zlib_backend.py`` names (ISA-L's when
+installed, else zlib), the one current when the body's decoder is made.
+
 zstd: the ``zstandard`` package's C objects inflate a whole input in one call, so the
 decoder drives libzstd's streaming function (with an output limit) through that package's
 cffi binding; without ``cffi`` installed, zstd is not offered. Frames may use a window of
