@@ -4,7 +4,8 @@ By default it is ISA-L's (``isal.isal_zlib``, in the ``speedups`` extra) when in
 else the standard library's ``zlib``. :func:`set_zlib_backend` picks another module with
 zlib's interface, as aiohttp's function of that name does: ``zlib_ng.zlib_ng``, or ``zlib``
 back. The library is read when a body's decoder or an upload's compressor is made, so a
-body already being decoded keeps the one it started with.
+body already being decoded keeps the one it started with. WebSocket permessage-deflate is
+not affected: the ``websockets`` protocol compresses with ``zlib`` itself.
 
 Cost model: with ``zlib``, inflating is nine tenths of a gzip download's CPU time. Per
 decoded MiB of the bench's ``/big.gz`` (2.8:1, fed in 16 KiB TLS records

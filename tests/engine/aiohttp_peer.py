@@ -64,6 +64,12 @@ async def stream(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+async def compressed(request: web.Request) -> web.Response:
+    resp = web.Response(text="".join(f"line {i:03d} {'word ' * 40}\n" for i in range(300)))
+    resp.enable_compression(web.ContentCoding.gzip)
+    return resp
+
+
 async def status(request: web.Request) -> web.Response:
     code = int(request.match_info["code"])
     return web.Response(status=code, text=f"status {code}")
@@ -135,6 +141,7 @@ def make_app() -> web.Application:
     app.router.add_get("/cookies/set", set_cookies)
     app.router.add_get("/cookies", cookies)
     app.router.add_get("/stream", stream)
+    app.router.add_get("/compressed", compressed)
     app.router.add_get("/status/{code}", status)
     app.router.add_get("/slow", slow)
     app.router.add_post("/slow-upload", slow_upload)

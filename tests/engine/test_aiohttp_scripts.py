@@ -135,7 +135,8 @@ EXPECTED = {'auth_params_redirects': ((200, {'user': 'alice', 'query': [['k', '1
                 ('PATCH', 'application/x-www-form-urlencoded', 'a=1&b=two+words'),
                 (200, 'DELETE'),
                 (200, b''),
-                (200, 'OPTIONS')]}
+                (200, 'OPTIONS')],
+ 'zlib_backend': [('gzip', 63000, 'c130ea607a2a3340'), ('gzip', 63000, 'c130ea607a2a3340')]}
 
 
 def test_every_script_has_an_expected_result():
