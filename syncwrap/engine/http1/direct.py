@@ -34,19 +34,9 @@ off; whoever takes it is a *body taker* (:class:`BodyTaker`):
   per MiB measured against ~3 exact-sized).
 
   Memory, per read: none fresh. The reads' objects (up to 1 MiB, of varying sizes)
-  must come from memory the allocator reuses; with glibc's defaults they did not
-  always: a read above the dynamic mmap threshold (128 KiB until a larger block is
-  freed) is a fresh mmap, and the heap's free top is given back to the system
-  whenever it passes the trim threshold (twice the mmap threshold), so the next
-  reads grow it again: 10-30 page faults per MiB measured on both loops (each a
-  kernel entry and a zeroed page, and a copy into cold memory). So the first loop
-  reader of a process raises both thresholds once, as mallopt(3) documents glibc
-  does after freeing a large mmap'd block: it allocates and frees one block of
-  :data:`ALLOCATOR_PRIME` (2 MiB; ``bytes(n)`` is calloc, mmap'd untouched: one
-  mmap and munmap, no page touched). Reads then come from the heap and the heap
-  keeps up to 4 MiB free between reads: 0-1 fault per MiB measured. Elsewhere
-  (another allocator, or thresholds set by the user, which glibc then keeps) this
-  costs one allocation and changes nothing. Measured and left out: more receives per
+  must come from memory the allocator reuses, which glibc's defaults did not always
+  do (10-30 page faults per MiB on both loops): a loop reader primes the allocator
+  (``allocator.py``) and reads then cost 0-1 fault per MiB. Measured and left out: more receives per
   wake-up (while FIONREAD says more is waiting, up to 2 or 4 MiB) halve the wake-ups
   but not the CPU time per MiB, and the extra live blocks bring faults back; a larger
   ``SO_RCVBUF`` or a 2-4 MiB cap do not make reads larger (about 1 MiB is waiting
@@ -103,14 +93,15 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
+from .allocator import prime_allocator
+
 if TYPE_CHECKING:
     from .chunked import ChunkedDecoder
     from .connection import ResponseHandler
     from .parser import ResponseHead
 
 __all__ = ["MIN_BODY", "UNTIL_CLOSE", "CHUNKED", "BodyTaker", "RawBody", "LoopReader",
-           "body_left", "dup_socket", "loop_mode_applies", "prime_allocator", "read_cap",
-           "waiting"]
+           "body_left", "dup_socket", "loop_mode_applies", "read_cap", "waiting"]
 
 #: Smallest body worth the set-up (dup, a reader registration, flags); ``UNTIL_CLOSE``
 #: always qualifies.
@@ -124,8 +115,6 @@ CHUNKED = -2
 LOOP_READ_SIZE = 1024 * 1024
 #: What one transport read takes at most (asyncio's selector transport, uvloop's buffer).
 TRANSPORT_READ_SIZE = 256 * 1024
-#: The block the first loop reader allocates and frees (see "Memory" in the module docstring).
-ALLOCATOR_PRIME = 2 * LOOP_READ_SIZE
 #: dup() of a socket's fd, MSG_WAITALL, FIONREAD and SO_RCVTIMEO as a timeval are POSIX;
 #: elsewhere the transport reads every body.
 POSIX = os.name == "posix" and hasattr(socket, "MSG_WAITALL")
@@ -223,18 +212,6 @@ def read_cap(high_water: int) -> int:
     what sits above the high water stays within one transport-sized read for small
     buffers, and reads of up to 1 MiB amortise the loop's work for large ones."""
     return min(LOOP_READ_SIZE, max(TRANSPORT_READ_SIZE, high_water))
-
-
-_primed = False
-
-
-def prime_allocator() -> None:
-    """Once per process: allocate and free one :data:`ALLOCATOR_PRIME` block, so that
-    glibc's malloc serves loop-mode reads from reused memory (the module docstring)."""
-    global _primed
-    if not _primed:
-        _primed = True
-        bytes(ALLOCATOR_PRIME)  # freed at once
 
 
 def dup_socket(transport: asyncio.Transport) -> socket.socket:
