@@ -150,6 +150,11 @@ def unit(spec: Spec) -> str:
     return "req/s"
 
 
+def counts(run: dict[str, Any]) -> bool:
+    """Whether a run counts: it succeeded and did some work in measurable time."""
+    return run["status"] == "ok" and run.get("elapsed", 0) > 0 and run.get("ops", 0) > 0
+
+
 @dataclasses.dataclass
 class Outcome:
     """All repetitions of one case. value = the best run (highest throughput or lowest
@@ -161,8 +166,7 @@ class Outcome:
 
     @property
     def ok_runs(self) -> list[dict[str, Any]]:
-        return [r for r in self.runs if r["status"] == "ok" and r.get("elapsed", 0) > 0
-                and r.get("ops", 0) > 0]
+        return [r for r in self.runs if counts(r)]
 
     @property
     def values(self) -> list[float]:
@@ -595,13 +599,27 @@ def _median_ratio(a: Outcome | None, b: Outcome | None) -> float | None:
     return a.median / b.median
 
 
+def _paired_ratio(a: Outcome | None, b: Outcome | None) -> float | None:
+    """The median over rounds of ``a``'s result over ``b``'s in the same round. Rounds are
+    interleaved, so a pair saw the same state of the host: on a noisy host this moves less
+    than the ratio of the medians. None when the two were not run in the same rounds (the
+    raw floor is run once per invocation, by the first group that needs it)."""
+    if a is None or b is None or a.spec.group != b.spec.group:
+        return None
+    rounds = zip(a.runs, b.runs, strict=False)  # the raw floor may have more runs
+    pairs = [metric(a.spec, x) / metric(b.spec, y) for x, y in rounds if counts(x) and counts(y)]
+    return statistics.median(pairs) if pairs else None
+
+
 def _target(a: Outcome | None, b: Outcome | None, target: float) -> str:
-    """``best R1, median R2 (target >= T) PASS|MISS`` (PASS when both meet the target)."""
+    """``best R1, median R2 (target >= T) PASS|MISS`` (PASS when both meet the target),
+    then the paired ratio (:func:`_paired_ratio`), shown beside the verdict."""
     best, median = _ratio_value(a, b), _median_ratio(a, b)
     ok = verdict(best, target) == verdict(median, target) == "PASS"
     result = "n/a" if best is None else "PASS" if ok else "MISS"  # n/a: not measured
+    paired = _paired_ratio(a, b)
     return (f"best {_fmt_opt(best)}, median {_fmt_opt(median)} (target >= {target:.2f}) "
-            f"{result}")
+            f"{result}" + ("" if paired is None else f"; paired by round {paired:.2f}"))
 
 
 def _cost_line(a: Outcome | None, b: Outcome | None) -> str:
