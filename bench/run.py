@@ -363,6 +363,7 @@ def run_group(name: str, specs: list[Spec], profile: Profile,
                           f"{steal_share(run):.0%} of the CPUs' time", file=sys.stderr, flush=True)
                     continue
                 break
+            run["round_of"] = name  # the group whose rounds this run was in (_paired_ratio)
             outcome.runs.append(run)
             if run["status"] == "ok":
                 shown = (f"{metric(spec, run):,.1f} {unit(spec)}, "
@@ -602,13 +603,19 @@ def _median_ratio(a: Outcome | None, b: Outcome | None) -> float | None:
 def _paired_ratio(a: Outcome | None, b: Outcome | None) -> float | None:
     """The median over rounds of ``a``'s result over ``b``'s in the same round. Rounds are
     interleaved, so a pair saw the same state of the host: on a noisy host this moves less
-    than the ratio of the medians. None when the two were not run in the same rounds (the
-    raw floor is run once per invocation, by the first group that needs it)."""
-    if a is None or b is None or a.spec.group != b.spec.group:
+    than the ratio of the medians. None when the two were not run in the same group's rounds
+    (the raw floor and aiohttp's sequential runs are run once per invocation, by the first
+    group that needs them)."""
+    if a is None or b is None:
         return None
     rounds = zip(a.runs, b.runs, strict=False)  # the raw floor may have more runs
-    pairs = [metric(a.spec, x) / metric(b.spec, y) for x, y in rounds if counts(x) and counts(y)]
+    pairs = [metric(a.spec, x) / metric(b.spec, y) for x, y in rounds
+             if counts(x) and counts(y) and _round_of(a, x) == _round_of(b, y)]
     return statistics.median(pairs) if pairs else None
+
+
+def _round_of(outcome: Outcome, run: dict[str, Any]) -> str:
+    return run.get("round_of", outcome.spec.group)  # JSON of older runs: the case's group
 
 
 def _target(a: Outcome | None, b: Outcome | None, target: float) -> str:
