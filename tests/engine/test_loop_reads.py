@@ -69,9 +69,9 @@ def test_loop_mode_reads_reuse_memory(raw_server, loop_name):
 
 @pytest.mark.parametrize("loop_name", ["asyncio", "uvloop"])
 def test_tls_reads_reuse_memory(raw_server, server_ssl_context, ca_pem_path, loop_name):
-    # Unprimed, glibc gave the TLS buffers and the bytes made of them fresh pages: 90-250
-    # faults per MiB on asyncio's loop, 90 on uvloop (a 2 MiB prime left 90-180 one run
-    # in two). 0.1-2 measured with the 4 MiB prime.
+    # Unprimed, glibc gave the TLS buffers and the bytes made of them fresh pages: 130-250
+    # faults per MiB on asyncio's loop (a 2 MiB prime left 90-180 one run in two, on both
+    # loops). 0.1-2 measured with the 4 MiB prime.
     body = os.urandom(SIZE)
     server = raw_server(serve(body, tls=server_ssl_context), conn_timeout=60)
     report = run_client(loop_name, f"https://127.0.0.1:{server.port}/", 3, ca_pem_path)
