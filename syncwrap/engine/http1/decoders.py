@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import zlib
 from collections import deque
 from typing import Any
 
@@ -66,7 +65,7 @@ class _ZlibDecoder:
         self._gzip = encoding == "gzip"
         self._lib = zlib_backend()  # kept for the whole body (see zlib_backend.py)
         self._obj = self._lib.decompressobj(
-            wbits=16 + zlib.MAX_WBITS if self._gzip else zlib.MAX_WBITS)
+            wbits=16 + self._lib.MAX_WBITS if self._gzip else self._lib.MAX_WBITS)
         self._tail = b""  # input given but not used yet
         # deflate: what came before zlib accepted or refused its header (then: raw deflate)
         self._probe: bytes | None = None if self._gzip else b""
@@ -110,7 +109,7 @@ class _ZlibDecoder:
                 return b""
             if not self._gzip:
                 raise _error(self._encoding, "data after the end of the compressed stream")
-            self._obj = self._lib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+            self._obj = self._lib.decompressobj(wbits=16 + self._lib.MAX_WBITS)
         elif not data:
             return b""
         self._in_member = True
@@ -118,7 +117,7 @@ class _ZlibDecoder:
 
     def _retry_raw(self, limit: int) -> bytes:
         data, self._probe = self._probe or b"", None
-        self._obj = self._lib.decompressobj(wbits=-zlib.MAX_WBITS)
+        self._obj = self._lib.decompressobj(wbits=-self._lib.MAX_WBITS)
         self._tail = b""
         return self.decompress(data, limit)
 

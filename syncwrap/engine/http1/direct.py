@@ -37,10 +37,10 @@ off; whoever takes it is a *body taker* (:class:`BodyTaker`):
   must come from memory the allocator reuses, which glibc's defaults did not always
   do (10-30 page faults per MiB on both loops): a loop reader primes the allocator
   (``allocator.py``) and reads then cost 0-1 fault per MiB. Measured and left out: more
-  receives per wake-up (while FIONREAD says more is waiting, up to 2 or 4 MiB) halve the wake-ups
-  but not the CPU time per MiB, and the extra live blocks bring faults back; a larger
-  ``SO_RCVBUF`` or a 2-4 MiB cap do not make reads larger (about 1 MiB is waiting
-  when the reader wakes, with the client pinned to one CPU as the bench does).
+  receives per wake-up (while FIONREAD says more is waiting, up to 2 or 4 MiB) halve
+  the wake-ups but not the CPU time per MiB, and the extra live blocks bring faults
+  back; a larger ``SO_RCVBUF`` or a 2-4 MiB cap do not make reads larger (about 1 MiB
+  is waiting when the reader wakes, with the client pinned to one CPU as the bench does).
   ``SO_RCVLOWAT`` (the kernel wakes the loop only once 256 KiB-1 MiB waits, lowered
   to the bytes left near the body's end) cut the wake-ups 2-3x and the user time per
   MiB with them, but the kernel's time rose more (~70 us per MiB: larger batches,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import zlib
 from collections.abc import Iterable
 
 from ...exceptions import InvalidHeader, RequestBodyLengthError
@@ -71,16 +70,14 @@ class Compressor:
     """Compresses a request body for ``Content-Encoding: deflate`` or ``gzip``."""
 
     def __init__(self, encoding: str) -> None:
-        if encoding == "gzip":
-            wbits = 16 + zlib.MAX_WBITS
-        elif encoding == "deflate":
-            wbits = zlib.MAX_WBITS
-        else:
+        if encoding not in ("gzip", "deflate"):
             raise ValueError(
                 f"compress=: unsupported encoding {encoding!r}; use 'deflate' or 'gzip'"
             )
+        lib = zlib_backend()
         self.encoding = encoding
-        self._obj = zlib_backend().compressobj(wbits=wbits)
+        self._obj = lib.compressobj(
+            wbits=16 + lib.MAX_WBITS if encoding == "gzip" else lib.MAX_WBITS)
 
     def compress(self, data: bytes | bytearray | memoryview) -> bytes:
         return self._obj.compress(data)
