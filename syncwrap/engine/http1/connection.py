@@ -52,6 +52,7 @@ from .direct import (
 from .parser import ResponseHead, ResponseParser
 from .state import STEPS, Event, State, next_state
 from .tls_transport import TLSTransport
+from .window import open_window
 
 __all__ = ["ResponseHandler", "READ_SIZE"]
 
@@ -568,6 +569,7 @@ class ResponseHandler(asyncio.Protocol):
             sock, give_back = transport.lend(), transport.take_back
         else:
             sock = dup_socket(transport)
+            open_window(sock)
         # Draining the reader can resume reading (its flow control), so pause after it.
         buffered = reader.read_nowait()  # type: ignore[union-attr]
         if loop_reader is None:
@@ -616,6 +618,7 @@ class ResponseHandler(asyncio.Protocol):
             sock = dup_socket(transport)
         except OSError:  # e.g. out of file descriptors: the transport reads the body
             return
+        open_window(sock)
         reader = LoopReader(self, sock, self._loop_read_cap)
         self._pause_transport()
         self._direct = reader

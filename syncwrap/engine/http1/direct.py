@@ -26,7 +26,8 @@ off; whoever takes it is a *body taker* (:class:`BodyTaker`):
   StreamReader's bookkeeping, for up to 1 MiB: ~45,000 instructions per read on
   asyncio's loop, ~25,000 on uvloop, the loop's own work and an ``iter_any`` consumer
   included (callgrind; the kernel's copy of a MiB costs ~150-200 us, the reads come
-  about one per MiB when the reader is the slower side). What it saves: uvloop
+  about one per MiB when the reader is the slower side and the window is open). What
+  it saves: uvloop
   copies every read once more; asyncio's selector transport reads 256 KiB at a time;
   and both ask for a fixed size, so a read that returns less leaves a shrunk object,
   too small to raise malloc's mmap threshold (glibc): under load, when reads come
@@ -39,8 +40,9 @@ off; whoever takes it is a *body taker* (:class:`BodyTaker`):
   (``allocator.py``) and reads then cost 0-1 fault per MiB. Measured and left out: more
   receives per wake-up (while FIONREAD says more is waiting, up to 2 or 4 MiB) halve
   the wake-ups but not the CPU time per MiB, and the extra live blocks bring faults
-  back; a larger ``SO_RCVBUF`` or a 2-4 MiB cap do not make reads larger (about 1 MiB
-  is waiting when the reader wakes, with the client pinned to one CPU as the bench does).
+  back; a 2-4 MiB cap does not make reads larger. What does: over a short path the
+  kernel's receive buffer stays near 0.8 MiB and reads average 0.3-0.45 MiB, so the
+  connection opens the window for a direct read (``window.py``): ~1 MiB per read.
   ``SO_RCVLOWAT`` (the kernel wakes the loop only once 256 KiB-1 MiB waits, lowered
   to the bytes left near the body's end) cut the wake-ups 2-3x and the user time per
   MiB with them, but the kernel's time rose more (~70 us per MiB: larger batches,
