@@ -26,12 +26,11 @@ off; whoever takes it is a *body taker* (:class:`BodyTaker`):
   StreamReader's bookkeeping, for up to 1 MiB: ~45,000 instructions per read on
   asyncio's loop, ~25,000 on uvloop, the loop's own work and an ``iter_any`` consumer
   included (callgrind; the kernel's copy of a MiB costs ~150-200 us, the reads come
-  about one per MiB when the reader is the slower side and the window is open). What
-  it saves: uvloop
-  copies every read once more; asyncio's selector transport reads 256 KiB at a time;
-  and both ask for a fixed size, so a read that returns less leaves a shrunk object,
-  too small to raise malloc's mmap threshold (glibc): under load, when reads come
-  short, every one was then a fresh mmap, one page fault per 4 KiB received (~290
+  about one per MiB when the reader is the slower side and the window is open). What it
+  saves: uvloop copies every read once more; asyncio's selector transport reads 256 KiB
+  at a time; and both ask for a fixed size, so a read that returns less leaves a shrunk
+  object, too small to raise malloc's mmap threshold (glibc): under load, when reads
+  come short, every one was then a fresh mmap, one page fault per 4 KiB received (~290
   per MiB measured against ~3 exact-sized).
 
   Memory, per read: none fresh. The reads' objects (up to 1 MiB, of varying sizes)

@@ -11,9 +11,9 @@ the parser's and the StreamReader's bookkeeping, ~15 us on this bench's host).
 So before a direct read of a large body over such a path, :func:`open_window` sets the
 buffer to :data:`WINDOW` (the kernel doubles what it is asked for: 4 MiB) when that is
 more than autotuning gave. Reads then take what a whole loop-mode read may (~1 MiB):
-1.0-2.2 reads per MiB, and the engine's ``iter_any`` download against a blocking
-``recv_into`` loop (the bench's raw floor) went from 0.81 to 0.93 paired by round, with
-~15 us less user and system time per MiB.
+1.0-2.2 reads per MiB. The engine's ``iter_any`` download against a blocking
+``recv_into`` loop (the bench's raw floor), paired by round, went from 0.81 to 0.91-0.92
+on asyncio's loop and from 0.80 to 0.92-1.01 on uvloop (``bench/README.md``).
 
 Cost and limits: two ``getsockopt`` and one ``setsockopt`` per large body (none once the
 buffer is set: the connection keeps it, pooled too). Setting a size ends autotuning for
