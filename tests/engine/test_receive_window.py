@@ -138,7 +138,8 @@ def loopback_pair():
 
 def test_the_round_trip_is_read_from_the_kernel(loopback_pair):
     rtt = window.smoothed_rtt(loopback_pair)
-    assert rtt is not None and 0 <= rtt < 100_000  # microseconds, on loopback
+    # Microseconds; loopback's are tens (the neighbouring fields hold e.g. 65,495 or 0).
+    assert rtt is not None and 0 < rtt < window.SHORT_PATH_RTT
 
 
 def test_a_path_that_is_not_short_keeps_autotuning(loopback_pair, monkeypatch):
@@ -154,7 +155,8 @@ def test_a_path_that_is_not_short_keeps_autotuning(loopback_pair, monkeypatch):
 def test_a_larger_buffer_is_never_shrunk(loopback_pair):
     loopback_pair.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, window.WINDOW * 2)
     larger = loopback_pair.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
-    assert larger > OPENED or pytest.skip("rmem_max caps SO_RCVBUF at window.WINDOW")
+    if larger <= OPENED:
+        pytest.skip("net.core.rmem_max caps SO_RCVBUF at window.WINDOW here")
     assert window.open_window(loopback_pair) is False
     assert loopback_pair.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) == larger
 
