@@ -26,6 +26,19 @@ def run(coro: Coroutine[Any, Any, T], timeout: float = 20.0) -> T:
     return asyncio.run(bounded())
 
 
+def run_on(loop_name: str, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+    """Run ``coro`` on a fresh event loop of ``loop_name`` ("asyncio" or "uvloop"), bounded
+    by ``timeout`` seconds."""
+    if loop_name == "uvloop":
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    else:
+        factory = asyncio.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(asyncio.wait_for(coro, timeout))
+
+
 def canned(*responses: bytes, requests: list[ParsedRequest] | None = None,
            linger: float = 10.0) -> Callable[[socket.socket], None]:
     """Handler: answer the n-th request on a connection with ``responses[n]`` verbatim.

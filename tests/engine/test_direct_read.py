@@ -32,7 +32,7 @@ from syncwrap.engine import (
     TraceConfig,
 )
 from syncwrap.engine.http1.direct import MIN_BODY, LoopReader
-from tests.engine._util import SHORT
+from tests.engine._util import SHORT, run_on
 from tests.servers import Gate, chunk_framed, read_request, wait_client_close
 
 uvloop = pytest.importorskip("uvloop")
@@ -41,13 +41,6 @@ LOOPS = ["asyncio", "uvloop"]
 BODY = os.urandom(3 * 1024 * 1024 + 4321)  # above the take-over threshold, odd-sized
 DIGEST = hashlib.sha256(BODY).digest()
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n"
-
-
-def run_on(loop_name: str, coro, timeout: float = 20.0):
-    """Run ``coro`` on a fresh asyncio or uvloop event loop, bounded by ``timeout``."""
-    factory = uvloop.new_event_loop if loop_name == "uvloop" else asyncio.new_event_loop
-    with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(asyncio.wait_for(coro, timeout))
 
 
 def open_sockets() -> set[str]:
@@ -447,8 +440,8 @@ def test_head_responses_never_start_loop_mode(raw_server, loop_name, monkeypatch
 
     server = raw_server(keep_alive(answer))
     dups = []
-    real_dup = connection.dup_socket
-    monkeypatch.setattr(connection, "dup_socket", lambda t: dups.append(t) or real_dup(t))
+    real_dup = connection.body_socket
+    monkeypatch.setattr(connection, "body_socket", lambda t: dups.append(t) or real_dup(t))
 
     async def main():
         async with ClientSession(timeout=SHORT) as s:

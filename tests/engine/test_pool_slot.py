@@ -22,7 +22,7 @@ import pytest
 from syncwrap.engine import ClientSession, ClientTimeout, TCPConnector, TraceConfig
 from syncwrap.engine.http1.direct import MIN_BODY, LoopReader
 from syncwrap.exceptions import ClientPayloadError, ReadTimeout
-from tests.engine._util import Event
+from tests.engine._util import Event, run_on
 from tests.servers import read_request, wait_client_close
 from tests.slot_peers import SlotPeer, part_url
 
@@ -40,12 +40,6 @@ FAILURES = {
 }
 #: The next request's bound: a short wait for a slot (connect), the whole under 5 s.
 NEXT = ClientTimeout(total=5, connect=2)
-
-
-def run_on(loop: str, coro) -> object:
-    factory = uvloop.new_event_loop if loop == "uvloop" else asyncio.new_event_loop
-    with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(asyncio.wait_for(coro, 20))
 
 
 async def fail_then_next(connector: TCPConnector, peer: SlotPeer, base: str, size: int,

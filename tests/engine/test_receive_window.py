@@ -19,7 +19,7 @@ from syncwrap._bridge.direct import SocketBody, take_body
 from syncwrap.engine import ClientSession, ClientTimeout
 from syncwrap.engine.http1 import window
 from syncwrap.engine.http1.direct import LoopReader
-from tests.engine._util import SHORT
+from tests.engine._util import SHORT, run_on
 from tests.servers import Gate, chunk_framed, read_request, wait_client_close
 
 uvloop = pytest.importorskip("uvloop")
@@ -41,12 +41,6 @@ pytestmark = pytest.mark.skipif(
     reason="Linux with net.core.rmem_max >= window.WINDOW (otherwise no window is opened)")
 
 OPENED = 2 * window.WINDOW  # the kernel doubles what SO_RCVBUF asks for
-
-
-def run_on(loop_name: str, coro, timeout: float = 20.0):
-    factory = uvloop.new_event_loop if loop_name == "uvloop" else asyncio.new_event_loop
-    with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(asyncio.wait_for(coro, timeout))
 
 
 def serve(gate: Gate, *bodies: bytes):

@@ -11,7 +11,6 @@ Real ssl-wrapped servers on 127.0.0.1; every wait is bounded.
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import hashlib
 import os
@@ -21,10 +20,10 @@ import threading
 from collections.abc import Callable
 
 import pytest
-import uvloop
 
 from syncwrap.engine import ClientSession, ClientTimeout, TCPConnector
 from syncwrap.engine.http1.tls_reads import TLSReader
+from tests.engine._util import run_on
 from tests.servers import chunked_body, read_request
 
 MIB = 1024 * 1024
@@ -32,12 +31,6 @@ BODY = os.urandom(3 * MIB + 777)
 DIGEST = hashlib.sha256(BODY).digest()
 LINES = b"".join(b"line %d %s\n" % (i, b"x" * (i % 300)) for i in range(20000))
 TIMEOUT = ClientTimeout(total=10)
-
-
-def run_on(loop: str, coro) -> object:
-    factory = uvloop.new_event_loop if loop == "uvloop" else asyncio.new_event_loop
-    with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(asyncio.wait_for(coro, 20))
 
 
 def tls_server(raw_server, ctx: ssl.SSLContext, wire: Callable[[], list[bytes]],

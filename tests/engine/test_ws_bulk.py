@@ -23,17 +23,12 @@ import syncwrap.engine as sw
 from syncwrap.engine.websocket import WSMsgType
 from syncwrap.engine.websocket.bulk import BulkReader
 from syncwrap.exceptions import ClientConnectionError
+from tests.engine._util import run_on
 from tests.ws_peers import WSServer, frame, raw_handshake, read_close_code
 
 uvloop = pytest.importorskip("uvloop")
 
 MIB = 1024 * 1024
-
-
-def run_on(loop_name: str, coro, timeout: float = 30.0):
-    factory = uvloop.new_event_loop if loop_name == "uvloop" else asyncio.new_event_loop
-    with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(asyncio.wait_for(coro, timeout))
 
 
 @pytest.fixture

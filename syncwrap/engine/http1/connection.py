@@ -46,13 +46,12 @@ from .direct import (
     LoopReader,
     RawBody,
     body_left,
-    dup_socket,
+    body_socket,
     read_cap,
 )
 from .parser import ResponseHead, ResponseParser
 from .state import STEPS, Event, State, next_state
 from .tls_transport import TLSTransport
-from .window import open_window
 
 __all__ = ["ResponseHandler", "READ_SIZE"]
 
@@ -568,8 +567,7 @@ class ResponseHandler(asyncio.Protocol):
         elif isinstance(transport, TLSTransport):  # its SSLSocket, lent (tls_transport.py)
             sock, give_back = transport.lend(), transport.take_back
         else:
-            sock = dup_socket(transport)
-            open_window(sock)
+            sock = body_socket(transport)
         # Draining the reader can resume reading (its flow control), so pause after it.
         buffered = reader.read_nowait()  # type: ignore[union-attr]
         if loop_reader is None:
@@ -615,10 +613,9 @@ class ResponseHandler(asyncio.Protocol):
                 or self._direct_left(MIN_BODY) is None):
             return
         try:
-            sock = dup_socket(transport)
+            sock = body_socket(transport)
         except OSError:  # e.g. out of file descriptors: the transport reads the body
             return
-        open_window(sock)
         reader = LoopReader(self, sock, self._loop_read_cap)
         self._pause_transport()
         self._direct = reader

@@ -41,8 +41,8 @@ off; whoever takes it is a *body taker* (:class:`BodyTaker`):
   the wake-ups but not the CPU time per MiB, and the extra live blocks bring faults
   back; a 2-4 MiB cap did not make reads larger, nor, with the window open, 2 MiB
   reads cheaper per MiB. What made them larger: over a short path the kernel's receive
-  buffer stays near 0.8 MiB and reads average 0.3-0.45 MiB, so the connection opens
-  the window for a direct read (``window.py``): ~1 MiB per read.
+  buffer stays near 0.8 MiB and reads average 0.3-0.45 MiB, so a direct read's dup
+  (:func:`body_socket`) opens the window (``window.py``): ~1 MiB per read.
   ``SO_RCVLOWAT`` (the kernel wakes the loop only once 256 KiB-1 MiB waits, lowered
   to the bytes left near the body's end) cut the wake-ups 2-3x and the user time per
   MiB with them, but the kernel's time rose more (~70 us per MiB: larger batches,
@@ -98,6 +98,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from .allocator import prime_allocator
+from .window import open_window
 
 if TYPE_CHECKING:
     from .chunked import ChunkedDecoder
@@ -105,7 +106,7 @@ if TYPE_CHECKING:
     from .parser import ResponseHead
 
 __all__ = ["MIN_BODY", "UNTIL_CLOSE", "CHUNKED", "BodyTaker", "RawBody", "LoopReader",
-           "body_left", "dup_socket", "loop_mode_applies", "read_cap", "waiting"]
+           "body_left", "body_socket", "dup_socket", "loop_mode_applies", "read_cap", "waiting"]
 
 #: Smallest body worth the set-up (dup, a reader registration, flags); ``UNTIL_CLOSE``
 #: always qualifies.
@@ -226,6 +227,14 @@ def dup_socket(transport: asyncio.Transport) -> socket.socket:
     except BaseException:
         os.close(fd)
         raise
+
+
+def body_socket(transport: asyncio.Transport) -> socket.socket:
+    """The dup a direct body read receives from, its receive window opened over a short
+    path (``window.py``)."""
+    sock = dup_socket(transport)
+    open_window(sock)
+    return sock
 
 
 class LoopReader:
