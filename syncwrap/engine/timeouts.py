@@ -61,12 +61,17 @@ def to_client_timeout(value: Any, *, argument: str = "timeout") -> ClientTimeout
         if len(value) != 2:
             raise ValueError(f"{argument}=: a tuple must be (connect, read), got {value!r}")
         connect, read = value
-        return ClientTimeout(connect=connect, sock_read=read)
+        try:
+            return ClientTimeout(connect=connect, sock_read=read)
+        except (TypeError, ValueError) as exc:  # named as the caller gave it
+            raise type(exc)(f"{argument}=: (connect, read) {value!r}: {exc}") from None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(
             f"{argument}=: expected a number, None, a (connect, read) tuple or ClientTimeout, "
             f"got {type(value).__name__}"
         )
+    if value < 0:
+        raise ValueError(f"{argument}=: must not be negative, got {value!r}")
     return ClientTimeout(total=value)
 
 
