@@ -86,9 +86,7 @@ def request_call(engine: ClientSession, method: str, url: Any, kwargs: dict[str,
     call = prepare_call(engine, method, url, kwargs, session_hooks=session_hooks)
     if not call.user_code:  # no user code to run: just wait (call.perform(), inline)
         if key is not None and call.after is None:
-            if len(_REPEATED) >= 256:
-                _REPEATED.clear()
-            _REPEATED[key] = (call.stream, call.kwargs)
+            _remember(key, call)
         return loop_thread.run(_perform(engine, call.method, url, call.kwargs, call.stream,
                                         call.after, _streamed))
     # User code runs in this thread, when the loop asks for it (syncwrap._bridge.caller).
@@ -182,11 +180,11 @@ def _bare_call(engine: ClientSession, session_hooks: Any) -> dict[str, Any] | No
 
 #: The keyword arguments whose translation depends on nothing but their values and the
 #: engine session's ``ssl`` and ``auth``: what requests code passes on every call
-#: (``timeout=5``, ``verify=CA``). See :func:`_repeat_key`.
+#: (``timeout=5``, ``verify=CA``). See :func:`_remembered`.
 _REPEATABLE = frozenset({"timeout", "verify", "stream", "allow_redirects"})
 #: The value types (and those of a tuple's items) a translation is remembered for.
 _PLAIN = frozenset({str, int, float, bool, type(None)})
-#: :func:`_repeat_key` -> (stream, engine kwargs) of a call translated before (bounded:
+#: :func:`_remembered`'s key -> (stream, engine kwargs) of a call translated before (bounded:
 #: cleared at 256 entries; it holds sessions' ``ssl`` and ``auth`` settings, as the calls'
 #: translations themselves do).
 _REPEATED: dict[tuple[Any, ...], tuple[bool, dict[str, Any]]] = {}
@@ -218,6 +216,13 @@ def _remembered(engine: ClientSession, kwargs: dict[str, Any]
         return key, _REPEATED.get(key)
     except TypeError:  # an auth setting that is not hashable
         return None, None
+
+
+def _remember(key: tuple[Any, ...], call: PreparedCall) -> None:
+    """Keep ``call``'s translation under ``key`` (from :func:`_remembered`)."""
+    if len(_REPEATED) >= 256:
+        _REPEATED.clear()
+    _REPEATED[key] = (call.stream, call.kwargs)
 
 
 def _no_arguments(default_auth: Any) -> dict[str, Any]:
