@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import ssl
 from collections.abc import Callable, Iterator
 
@@ -20,6 +21,13 @@ from tests.servers import (
 )
 from tests.tls_peers import client_cert_files, tls_peer
 from tests.ws_peers import WSServer
+
+# A runner started in the background by a non-interactive shell ignores SIGINT, and an
+# ignored signal stays ignored in every child: the Ctrl-C tests' scripts would never see
+# theirs. A handled one is reset to the default in a child, whose Python then raises
+# KeyboardInterrupt as in a terminal.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
