@@ -19,7 +19,8 @@ facade before the hand-off instead of about 330 and 20 (``s.get(url)``, 16 threa
 bench/handoff_counts.py); it changes nothing a call sees (tests/facade/test_bare_calls.py).
 
 On such a session, a call that gives only ``timeout=``, ``verify=``, ``stream=`` and
-``allow_redirects=``, with plain values (``s.get(url, timeout=5, verify=CA)``: what
+``allow_redirects=`` (fan-out items and awaitable twins too: :func:`prepare_call`
+remembers), with plain values (``s.get(url, timeout=5, verify=CA)``: what
 requests code passes on every call), reuses the translation the first call with the same
 values (and the same types) got on a session with the same ``ssl`` and ``auth``
 (:func:`_remembered`); the values are checked again by the engine on every call, and a
@@ -74,19 +75,12 @@ _TLS = ("ssl", "verify", "cert", "fingerprint")
 def request_call(engine: ClientSession, method: str, url: Any, kwargs: dict[str, Any], *,
           session_hooks: Any = None) -> Response:
     """One facade request on ``engine``, in the calling thread (see the module docs)."""
-    key = None
-    if type(method) is str:
+    if not kwargs and type(method) is str:
         bare = _bare_call(engine, session_hooks)
         if bare is not None:  # what prepare_call() would give, without its steps
-            if not kwargs:
-                return loop_thread.run(_perform(engine, method, url, bare, False))
-            key, seen = _remembered(engine, kwargs)
-            if seen is not None:
-                return loop_thread.run(_perform(engine, method, url, seen[1], seen[0]))
+            return loop_thread.run(_perform(engine, method, url, bare, False))
     call = prepare_call(engine, method, url, kwargs, session_hooks=session_hooks)
     if not call.user_code:  # no user code to run: just wait (call.perform(), inline)
-        if key is not None and call.after is None:
-            _remember(key, call)
         return loop_thread.run(_perform(engine, call.method, url, call.kwargs, call.stream,
                                         call.after, _streamed))
     # User code runs in this thread, when the loop asks for it (syncwrap._bridge.caller).
@@ -134,6 +128,12 @@ def prepare_call(engine: ClientSession, method: str, url: Any, kwargs: dict[str,
     """Translate a call's requests-style arguments (consumed from ``kwargs``) now: bad
     input raises here. ``defer_hooks`` leaves the response hooks out of the engine call,
     for the calling thread to run later (:attr:`PreparedCall.finish`)."""
+    key = None
+    if kwargs and type(method) is str and _bare_call(engine, session_hooks) is not None:
+        key, seen = _remembered(engine, kwargs)
+        if seen is not None:  # these arguments, translated before (see the module docs)
+            kwargs.clear()
+            return PreparedCall(engine, method, url, seen[1], seen[0], None, False)
     # A call with no keyword arguments and no hooks (the common case) skips what only
     # arguments or hooks need; each step below is a no-op for it.
     if kwargs or isinstance(method, bytes):
@@ -160,7 +160,10 @@ def prepare_call(engine: ClientSession, method: str, url: Any, kwargs: dict[str,
     user_code = (after is not None or upload is not None
                  or isinstance(call_kwargs.get("auth", default_auth), SyncAuth)
                  or (runs_user_code(chain) if chain else False))
-    return PreparedCall(engine, method, url, call_kwargs, stream, after, user_code, finish)
+    call = PreparedCall(engine, method, url, call_kwargs, stream, after, user_code, finish)
+    if key is not None and not user_code and after is None and finish is None:
+        _remember(key, call)
+    return call
 
 
 def _bare_call(engine: ClientSession, session_hooks: Any) -> dict[str, Any] | None:

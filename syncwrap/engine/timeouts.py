@@ -60,19 +60,18 @@ def to_client_timeout(value: Any, *, argument: str = "timeout") -> ClientTimeout
     if isinstance(value, tuple):
         if len(value) != 2:
             raise ValueError(f"{argument}=: a tuple must be (connect, read), got {value!r}")
-        connect, read = value
-        try:
-            return ClientTimeout(connect=connect, sock_read=read)
-        except (TypeError, ValueError) as exc:  # named as the caller gave it
-            raise type(exc)(f"{argument}=: (connect, read) {value!r}: {exc}") from None
-    if isinstance(value, bool) or not isinstance(value, int | float):
+        fields = {"connect": value[0], "sock_read": value[1]}
+    elif isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(
             f"{argument}=: expected a number, None, a (connect, read) tuple or ClientTimeout, "
             f"got {type(value).__name__}"
         )
-    if value < 0:
-        raise ValueError(f"{argument}=: must not be negative, got {value!r}")
-    return ClientTimeout(total=value)
+    else:
+        fields = {"total": value}
+    try:
+        return ClientTimeout(**fields)
+    except (TypeError, ValueError) as exc:  # ClientTimeout's check, named as the caller gave it
+        raise type(exc)(f"{argument}={value!r}: {exc}") from None
 
 
 class DeadlineQueue:
