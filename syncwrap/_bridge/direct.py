@@ -68,6 +68,25 @@ the whole body until ``FIONREAD`` says nothing more came in, then copies them ou
 the bytes returned (its size is not known before). A chunked body's framing is fed from
 the same reads, and its exact reads are filled in place as on a plain socket, record by
 record instead of ``MSG_WAITALL``.
+
+Wake-ups over TLS. Waiting between records, a reader is woken by every segment the
+server's writes make (~6 a MiB from nginx on loopback, ~64 from a server writing 16 KiB
+at a time with TCP_NODELAY), and each wake-up costs system time on both sides: the
+scheduler's, and on loopback the server's CPU wakes the reader. So an exact read of at
+least ``4 * TLS_WAKE_BATCH`` (512 KiB; ``iter_content(1 MiB)``) sets ``SO_RCVLOWAT`` to
+``TLS_WAKE_BATCH`` (128 KiB) while it fills, back to the default for its last
+``2 * TLS_WAKE_BATCH`` and when it returns. Its wait always ends: at least that many
+bytes of the body are still to come when it waits (OpenSSL holds at most a part of one
+record, 16 KiB), and an end or a reset of the connection wakes it too; an exact read
+waits for all its bytes anyway. Cost: one ``setsockopt`` at each end of a fill (~2 us a
+MiB). Measured (256 MiB from nginx, client and server pinned to one CPU each, six
+alternating rounds): 1.4-1.7 wake-ups a MiB instead of 5.5-6.4, the client's system time
+a MiB 139-158 us instead of 145-194, and the throughput, where nginx is the bottleneck,
+1,937 MB/s by median instead of 1,860 (urllib3: 1,865). A trickle (fewer than 128 KiB
+within ``sock_read``) is told from a stall by ``FIONREAD`` when the wait times out:
+bytes waiting end the batching for the rest of the body and the read goes on, so such a
+server is never a ReadTimeout it would not have been; a stall is reported after
+``sock_read``, or after at most twice that when a few bytes came first.
 """
 
 from __future__ import annotations
@@ -101,6 +120,9 @@ DIRECT_CHUNK = 16 * 1024
 FRAMING_READ = 512
 #: The largest exact read of a chunked body built in place (larger ones join such parts).
 MAX_IN_PLACE = 4 * 1024 * 1024
+#: Over TLS, an exact read of at least four times this many bytes is woken by the kernel
+#: only once this many wait, until the last ``2 * TLS_WAKE_BATCH`` of it.
+TLS_WAKE_BATCH = 128 * 1024
 
 
 def take_body(response: Any, min_size: int = MIN_BODY) -> SocketBody | None:
@@ -157,6 +179,8 @@ class SocketBody:
             self.buffered = b""
         self._view: memoryview | None = None  # over TLS: the receive buffer of a plain body
         self._give_back = raw.give_back  # over TLS: the connection's SSLSocket, lent
+        self._batching = raw.give_back is not None  # over TLS: see _wake_at
+        self._lowat = 0  # the SO_RCVLOWAT set (0: the default)
 
     # -- the loop side -------------------------------------------------------------------
 
@@ -388,27 +412,60 @@ class SocketBody:
             return self._received(0, sock.recv_into, view, 0, flags)  # type: ignore[no-any-return]
         return self._received(0, self._tls_fill, sock, view, exact)  # type: ignore[no-any-return]
 
-    @staticmethod
-    def _tls_fill(sock: socket.socket, view: memoryview, exact: bool) -> int:
+    def _tls_fill(self, sock: socket.socket, view: memoryview, exact: bool) -> int:
         """The TLS loop of :meth:`_recv_into`, one ``SSL_read`` a step. A first read's
-        error propagates; a later one's waits for the next call (what came is kept)."""
-        recv_into = sock.recv_into
+        error propagates; a later one's waits for the next call (what came is kept). A
+        large exact fill batches its wake-ups (:meth:`_wake_at`)."""
         size = len(view)
-        got = recv_into(view)
+        if exact and self._batching and size >= 4 * TLS_WAKE_BATCH:
+            self._wake_at(sock, TLS_WAKE_BATCH)
         try:
+            got = self._tls_read(sock, view)
             while got and got < size:
                 # less than asked: that record is used up; go on only if another came in
                 if not exact and not waiting(sock.fileno()):
                     break
-                n = recv_into(view[got:])
+                if self._lowat and size - got < 2 * self._lowat:
+                    self._wake_at(sock, 0)  # what is still to come may be all there is
+                try:
+                    n = self._tls_read(sock, view[got:])
+                except (BlockingIOError, TimeoutError):
+                    raise
+                except OSError:  # a reset: as an EOF, once the bytes before it are delivered
+                    break
                 if not n:
                     break  # the end: the next call returns 0
                 got += n
-        except (BlockingIOError, TimeoutError):
-            raise
-        except OSError:  # a reset: as an EOF, once the bytes before it are delivered
-            pass
-        return got
+            return got
+        finally:
+            if self._lowat:
+                self._wake_at(sock, 0)
+
+    def _tls_read(self, sock: socket.socket, view: memoryview) -> int:
+        """One ``SSL_read`` into ``view``. A wait that times out while wake-ups are batched
+        but with bytes waiting is a trickle, not a stall: batching ends for the rest of
+        the body and the read goes on, as it would have gone on at the first of them."""
+        while True:
+            try:
+                return sock.recv_into(view)
+            except TimeoutError:
+                if not self._lowat:
+                    raise
+                self._batching = False
+                self._wake_at(sock, 0)
+                if not waiting(sock.fileno()):
+                    raise
+
+    def _wake_at(self, sock: socket.socket, low: int) -> None:
+        """Have the kernel wake the reader only once ``low`` bytes wait (``SO_RCVLOWAT``;
+        0: at every byte, the default the connection must go back to the pool with)."""
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, max(low, 1))
+        except OSError:
+            if low:
+                return  # not batched: the default stays
+            self._shut = True  # the default could not be restored: never pooled
+        self._lowat = low
 
     def _arrived_tls(self, sock: socket.socket, most: int) -> bytes:
         """What has arrived over TLS, up to ``most`` bytes: decrypted into the buffer reused

@@ -8,7 +8,8 @@ hand-off and records split around it; the connection pooled and reused after a c
 body (its socket back in the loop's hands, non-blocking again); close_notify ending an
 until-close body; a cut mid-body (ClientPayloadError, never pooled); early close in every
 way (connection closed, not pooled, nothing left open or printed); sock_read and total
-timeouts; Ctrl-C in a child process; and the same on asyncio's own loop.
+timeouts; Ctrl-C in a child process; the same on asyncio's own loop; and large exact
+reads woken once 128 KiB wait (SO_RCVLOWAT), a trickle told from a stall.
 Servers are trustme-certified ssl-wrapped raw sockets on 127.0.0.1; every wait is bounded.
 """
 
@@ -31,6 +32,7 @@ from tests.facade._util import (
     LineReader,
     abandon_early,
     interrupt_when_blocked,
+    run_script,
     start_script,
 )
 from tests.servers import Gate, chunk_framed, read_request
@@ -324,3 +326,101 @@ def test_exact_reads_larger_than_one_in_place_part(peer, ca_pem_path, framing):
     assert len(first) == 1001
     assert len(rest) == len(BODY) - 1001
     assert hashlib.sha256(first + rest).digest() == DIGEST
+
+
+# -- wake-ups batched by SO_RCVLOWAT (large exact reads; see syncwrap._bridge.direct) ----
+
+
+def paced(tls: ssl.SSLSocket, data: bytes, piece: int, interval: float) -> None:
+    for start in range(0, len(data), piece):
+        time.sleep(interval)  # a slow producer, not synchronisation
+        tls.sendall(data[start:start + piece])
+
+
+def test_batched_reads_end_and_leave_the_connection_as_it_was(peer, ca_pem_path):
+    # Every 1 MiB read ends without waiting out sock_read (its last bytes wake the reader
+    # at once), and the connection goes back to the loop woken at every byte: a 5-byte
+    # answer on it arrives.
+    big = wire("content-length")
+    answers = iter([big, HEAD % 5 + b"small"] * 2)
+
+    def answer(tls: ssl.SSLSocket) -> None:
+        data = next(answers)
+        tls.sendall(data[:-64 * 1024])
+        paced(tls, data[-64 * 1024:], 64 * 1024, 0.2)  # the reader waits for the last bytes
+
+    p = peer(answer)
+    with syncwrap.Session(verify=ca_pem_path) as s:
+        for _ in range(2):
+            with s.get(p.url, stream=True, timeout=(WAIT, 5)) as r:
+                assert isinstance(r._channel, DirectChannel)
+                started = time.monotonic()
+                got = read_with(r, "iter_content(MIB)")
+                assert time.monotonic() - started < 4, "a read waited for bytes not coming"
+            assert hashlib.sha256(got).digest() == DIGEST
+            assert s.get(p.url, timeout=(WAIT, 2)).content == b"small"
+    assert p.server.connections == 1
+
+
+def test_a_trickle_within_sock_read_is_not_a_timeout(peer, ca_pem_path):
+    # 8 KiB every 0.1 s: a batched wait (128 KiB) would take 1.6 s, sock_read is 0.5 s.
+    # The wait that times out with bytes waiting ends the batching; the body comes whole.
+    data = wire("content-length", BODY[: 2 * MIB])
+    first = len(HEAD % (2 * MIB)) + 200 * 1024
+
+    def answer(tls: ssl.SSLSocket) -> None:
+        tls.sendall(data[:first])
+        paced(tls, data[first:first + 128 * 1024], 8 * 1024, 0.1)
+        tls.sendall(data[first + 128 * 1024:])
+
+    p = peer(answer)
+    with syncwrap.Session(verify=ca_pem_path) as s:
+        with s.get(p.url, stream=True, timeout=(WAIT, 0.5)) as r:
+            assert isinstance(r._channel, DirectChannel)
+            got = b"".join(r.iter_content(MIB))
+        assert got == BODY[: 2 * MIB]
+        assert pool_stats(s) == {"acquired": 0, "idle": 1, "waiting": 0}
+
+
+def test_a_stall_after_a_few_bytes_is_a_read_timeout(peer, ca_pem_path):
+    # 300 KiB, then 20 KiB (fewer than a batch), then nothing: a ReadTimeout within
+    # twice sock_read of the last bytes, the connection closed.
+    data = wire("content-length")
+    first = len(HEAD % len(BODY)) + 300 * 1024
+
+    def answer(tls: ssl.SSLSocket) -> bool:
+        tls.sendall(data[:first])
+        paced(tls, data[first:first + 20 * 1024], 20 * 1024, 0.1)
+        return False
+
+    p = peer(answer)
+    with syncwrap.Session(verify=ca_pem_path) as s:
+        r = s.get(p.url, stream=True, timeout=(WAIT, 0.4))
+        assert isinstance(r._channel, DirectChannel)
+        started = time.monotonic()
+        with pytest.raises(syncwrap.ReadTimeout):
+            r.raw.read(MIB)
+        assert time.monotonic() - started < 0.1 + 2 * 0.4 + 1
+        r.close()
+        assert p.closed.wait(WAIT), "the timed-out connection was never closed"
+        assert pool_stats(s) == {"acquired": 0, "idle": 0, "waiting": 0}
+
+
+def test_large_exact_reads_are_woken_once_per_batch(peer, ca_pem_path):
+    # 8 MiB sent 16 KiB at a time, a millisecond apart (TCP_NODELAY, as nginx: no Nagle
+    # batching of its own), read 4 MiB at a time: a reader woken at every byte sleeps
+    # ~510 times; woken once 128 KiB wait (but for the last 256 KiB of each read), ~90
+    # (its own voluntary context switches, counted by the client process).
+    body = (BODY * 2)[: 8 * MIB]
+    data = wire("content-length", body)
+
+    def answer(tls: ssl.SSLSocket) -> None:
+        tls.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        paced(tls, data, 16 * 1024, 0.001)
+
+    p = peer(answer)
+    proc = run_script("count_wakeups.py", p.url, ca_pem_path, timeout=WAIT * 3)
+    assert proc.returncode == 0, proc.stderr
+    size, switches = map(int, proc.stdout.split())
+    assert size == len(body)
+    assert switches < 250, switches
