@@ -179,7 +179,7 @@ class SocketBody:
             self.buffered = b""
         self._view: memoryview | None = None  # over TLS: the receive buffer of a plain body
         self._give_back = raw.give_back  # over TLS: the connection's SSLSocket, lent
-        self._batching = raw.give_back is not None  # over TLS: see _wake_at
+        self._batching = True  # large exact reads over TLS: see _wake_at
         self._lowat = 0  # the SO_RCVLOWAT set (0: the default)
 
     # -- the loop side -------------------------------------------------------------------
@@ -419,42 +419,39 @@ class SocketBody:
         size = len(view)
         if exact and self._batching and size >= 4 * TLS_WAKE_BATCH:
             self._wake_at(sock, TLS_WAKE_BATCH)
+        got = 0
         try:
-            got = self._tls_read(sock, view)
-            while got and got < size:
-                # less than asked: that record is used up; go on only if another came in
-                if not exact and not waiting(sock.fileno()):
-                    break
+            while True:
                 if self._lowat and size - got < 2 * self._lowat:
                     self._wake_at(sock, 0)  # what is still to come may be all there is
                 try:
-                    n = self._tls_read(sock, view[got:])
-                except (BlockingIOError, TimeoutError):
+                    n = sock.recv_into(view[got:] if got else view)
+                except TimeoutError:
+                    if self._lowat and self._trickled(sock):
+                        continue
+                    raise
+                except BlockingIOError:
                     raise
                 except OSError:  # a reset: as an EOF, once the bytes before it are delivered
-                    break
-                if not n:
-                    break  # the end: the next call returns 0
+                    if not got:
+                        raise
+                    return got
                 got += n
-            return got
+                # the end (the next call returns 0), full, or (not exact) a record used
+                # up with no other come in
+                if not n or got == size or not (exact or waiting(sock.fileno())):
+                    return got
         finally:
             if self._lowat:
                 self._wake_at(sock, 0)
 
-    def _tls_read(self, sock: socket.socket, view: memoryview) -> int:
-        """One ``SSL_read`` into ``view``. A wait that times out while wake-ups are batched
-        but with bytes waiting is a trickle, not a stall: batching ends for the rest of
-        the body and the read goes on, as it would have gone on at the first of them."""
-        while True:
-            try:
-                return sock.recv_into(view)
-            except TimeoutError:
-                if not self._lowat:
-                    raise
-                self._batching = False
-                self._wake_at(sock, 0)
-                if not waiting(sock.fileno()):
-                    raise
+    def _trickled(self, sock: socket.socket) -> bool:
+        """A batched wait timed out. Bytes waiting make it a trickle, not a stall (the read
+        goes on, as it would have gone on at the first of them); batching ends for the
+        rest of the body either way."""
+        self._batching = False
+        self._wake_at(sock, 0)
+        return bool(waiting(sock.fileno()))
 
     def _wake_at(self, sock: socket.socket, low: int) -> None:
         """Have the kernel wake the reader only once ``low`` bytes wait (``SO_RCVLOWAT``;
